@@ -1,0 +1,139 @@
+// XLA FFI handlers: asynchronous sweeps and synchronous steps of a square +-1 layer.
+#include "ffi/common.h"
+#include "kernels/sign_dynamics.h"
+
+namespace darnax {
+
+// The buffers every sign-dynamics call shares, validated once.
+struct LayerBuffers {
+  ffi::AnyBuffer h_ext, values, diag, s0;
+  IndexBuffer col_ptr, row_idx, row_ptr, col_idx, csr_pos;
+};
+
+// Checks shapes, dtypes and pattern; on success fills `pat`, `batch` and `n`.
+static std::string check_layer(const LayerBuffers& in, int64_t n_iter, ffi::AnyBuffer& s_out,
+                               IndexBuffer& flips, Pattern& pat, int64_t& batch, int64_t& n) {
+  const auto hd = in.h_ext.dimensions();
+  if (hd.size() != 2) return "h_ext: expected rank 2 (B, N), got " + shape_str(hd);
+  if (n_iter < 0) return "the number of sweeps/steps must be >= 0, got " + std::to_string(n_iter);
+  batch = hd[0];
+  n = hd[1];
+  std::string err = check_index_buffers(in.col_ptr, in.row_idx, "col_ptr/row_idx");
+  if (err.empty()) err = check_index_buffers(in.row_ptr, in.col_idx, "row_ptr/col_idx");
+  if (!err.empty()) return err;
+  pat = Pattern{compressed(in.col_ptr, in.row_idx, n), compressed(in.row_ptr, in.col_idx, n),
+                in.csr_pos.typed_data()};
+  err = check_shape(in.col_ptr.dimensions(), "col_ptr", {n + 1});
+  if (err.empty()) err = check_shape(in.row_ptr.dimensions(), "row_ptr", {n + 1});
+  if (err.empty()) err = check_shape(in.csr_pos.dimensions(), "csr_pos", {pat.by_row.nnz});
+  if (err.empty()) err = check_shape(in.values.dimensions(), "values", {pat.by_col.nnz});
+  if (err.empty()) err = check_shape(in.diag.dimensions(), "diag", {n});
+  if (err.empty()) err = check_shape(in.s0.dimensions(), "s0", {batch, n});
+  if (err.empty()) err = check_shape(s_out.dimensions(), "states", {batch, n});
+  if (err.empty()) err = check_shape(flips.dimensions(), "flips", {batch, n_iter});
+  if (err.empty()) err = check_pattern(pat);
+  if (!err.empty()) return err;
+  const auto t = in.h_ext.element_type();
+  if (in.values.element_type() != t || in.diag.element_type() != t ||
+      in.s0.element_type() != t || s_out.element_type() != t)
+    return "h_ext, values, diag, s0 and the returned states must share one dtype";
+  return "";
+}
+
+static ffi::Error AsyncSignSweepsImpl(LayerBuffers in, IndexBuffer order, int64_t n_sweeps,
+                                      ffi::Result<ffi::AnyBuffer> s_out,
+                                      ffi::Result<IndexBuffer> flips) {
+  Pattern pat{};
+  int64_t batch = 0, n = 0;
+  std::string err = check_layer(in, n_sweeps, *s_out, *flips, pat, batch, n);
+  if (!err.empty()) return invalid(err);
+  err = check_shape(order.dimensions(), "order", {batch, n});
+  if (!err.empty()) return invalid(err);
+  std::vector<char> seen;
+  for (int64_t b = 0; b < batch; ++b) {
+    err = check_permutation(order.typed_data() + b * n, n, seen);
+    if (!err.empty()) return invalid(err);
+  }
+  return dispatch_float(in.h_ext.element_type(), "h_ext", [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<double> field;
+    for (int64_t b = 0; b < batch; ++b)
+      async_sign_sweeps<T>(in.h_ext.typed_data<T>() + b * n, in.values.typed_data<T>(), pat,
+                           in.diag.typed_data<T>(), in.s0.typed_data<T>() + b * n,
+                           order.typed_data() + b * n, n_sweeps,
+                           s_out->typed_data<T>() + b * n, flips->typed_data() + b * n_sweeps,
+                           field);
+    return ffi::Error::Success();
+  });
+}
+
+static ffi::Error SyncSignStepsImpl(LayerBuffers in, int64_t n_steps,
+                                    ffi::Result<ffi::AnyBuffer> s_out,
+                                    ffi::Result<IndexBuffer> flips) {
+  Pattern pat{};
+  int64_t batch = 0, n = 0;
+  std::string err = check_layer(in, n_steps, *s_out, *flips, pat, batch, n);
+  if (!err.empty()) return invalid(err);
+  return dispatch_float(in.h_ext.element_type(), "h_ext", [&](auto zero) {
+    using T = decltype(zero);
+    std::vector<double> field;
+    std::vector<T> next;
+    std::vector<int32_t> flipped;
+    for (int64_t b = 0; b < batch; ++b)
+      sync_sign_steps<T>(in.h_ext.typed_data<T>() + b * n, in.values.typed_data<T>(), pat,
+                         in.diag.typed_data<T>(), in.s0.typed_data<T>() + b * n, n_steps,
+                         s_out->typed_data<T>() + b * n, flips->typed_data() + b * n_steps, field,
+                         next, flipped);
+    return ffi::Error::Success();
+  });
+}
+
+// The argument list both handlers share, in binding order.
+#define DARNAX_LAYER_PARAMS                                                            \
+  ffi::AnyBuffer h_ext, ffi::AnyBuffer values, IndexBuffer col_ptr, IndexBuffer row_idx, \
+      IndexBuffer row_ptr, IndexBuffer col_idx, IndexBuffer csr_pos, ffi::AnyBuffer diag, \
+      ffi::AnyBuffer s0
+#define DARNAX_LAYER_ARGS \
+  LayerBuffers{h_ext, values, diag, s0, col_ptr, row_idx, row_ptr, col_idx, csr_pos}
+
+static ffi::Error AsyncSignSweepsBound(DARNAX_LAYER_PARAMS, IndexBuffer order, int64_t n_sweeps,
+                                       ffi::Result<ffi::AnyBuffer> s_out,
+                                       ffi::Result<IndexBuffer> flips) {
+  return AsyncSignSweepsImpl(DARNAX_LAYER_ARGS, order, n_sweeps, s_out, flips);
+}
+
+static ffi::Error SyncSignStepsBound(DARNAX_LAYER_PARAMS, int64_t n_steps,
+                                     ffi::Result<ffi::AnyBuffer> s_out,
+                                     ffi::Result<IndexBuffer> flips) {
+  return SyncSignStepsImpl(DARNAX_LAYER_ARGS, n_steps, s_out, flips);
+}
+
+static auto BindLayer() {
+  return ffi::Ffi::Bind()
+      .Arg<ffi::AnyBuffer>()  // h_ext (B, N): field from outside the layer
+      .Arg<ffi::AnyBuffer>()  // values (nnz,): off-diagonal couplings, column order
+      .Arg<IndexBuffer>()     // col_ptr (N + 1,)
+      .Arg<IndexBuffer>()     // row_idx (nnz,)
+      .Arg<IndexBuffer>()     // row_ptr (N + 1,)
+      .Arg<IndexBuffer>()     // col_idx (nnz,)
+      .Arg<IndexBuffer>()     // csr_pos (nnz,): row-order entry -> position in values
+      .Arg<ffi::AnyBuffer>()  // diag (N,): self couplings
+      .Arg<ffi::AnyBuffer>(); // s0 (B, N): initial states
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(AsyncSignSweeps, AsyncSignSweepsBound,
+                              BindLayer()
+                                  .Arg<IndexBuffer>()            // order (B, N): visiting order per sample
+                                  .Attr<int64_t>("n_sweeps")     // sweeps to run
+                                  .Ret<ffi::AnyBuffer>()         // states (B, N)
+                                  .Ret<IndexBuffer>()            // flips (B, n_sweeps)
+);
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SyncSignSteps, SyncSignStepsBound,
+                              BindLayer()
+                                  .Attr<int64_t>("n_steps")      // steps to run
+                                  .Ret<ffi::AnyBuffer>()         // states (B, N)
+                                  .Ret<IndexBuffer>()            // flips (B, n_steps)
+);
+
+}  // namespace darnax

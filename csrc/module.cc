@@ -1,0 +1,179 @@
+// The darnax._ext module: XLA FFI handler capsules plus direct kernel calls on NumPy arrays
+// (no XLA in between), for microbenchmarks and debugging.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/sign_dynamics.h"
+#include "kernels/sparse_matmul.h"
+#include "kernels/sparse_outer.h"
+#include "xla/ffi/api/c_api.h"
+#include "xla/ffi/api/ffi.h"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace darnax {
+XLA_FFI_DECLARE_HANDLER_SYMBOL(SparseMatmul);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(SparseOuter);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(AsyncSignSweeps);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(SyncSignSteps);
+}  // namespace darnax
+
+namespace {
+
+template <typename T, int Rank>
+using In = nb::ndarray<const T, nb::ndim<Rank>, nb::c_contig, nb::device::cpu>;
+using Index = In<int32_t, 1>;
+template <typename T>
+using Out = nb::ndarray<nb::numpy, T>;
+
+template <typename T>
+Out<T> new_array(std::vector<size_t> shape) {
+  size_t n = 1;
+  for (size_t s : shape) n *= s;
+  T* data = new T[n > 0 ? n : 1]();
+  nb::capsule owner(data, [](void* p) noexcept { delete[] static_cast<T*>(p); });
+  return Out<T>(data, shape.size(), shape.data(), owner);
+}
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw nb::value_error(("darnax: " + message).c_str());
+}
+
+void require_valid(const std::string& err) { require(err.empty(), err); }
+
+darnax::Compressed compressed(const Index& ptr, const Index& idx, int64_t n_inner) {
+  require(ptr.shape(0) >= 1, "pointer array must be non-empty");
+  return darnax::Compressed{ptr.data(), idx.data(), static_cast<int64_t>(ptr.shape(0)) - 1,
+                            n_inner, static_cast<int64_t>(idx.shape(0))};
+}
+
+template <typename T>
+Out<T> sparse_matmul(In<T, 2> x, In<T, 1> values, Index col_ptr, Index row_idx) {
+  const darnax::Compressed w = compressed(col_ptr, row_idx, x.shape(1));
+  require_valid(darnax::check_compressed(w, "col_ptr/row_idx"));
+  require(static_cast<int64_t>(values.shape(0)) == w.nnz, "values must have length nnz");
+  Out<T> out = new_array<T>({x.shape(0), static_cast<size_t>(w.n_outer)});
+  nb::gil_scoped_release release;
+  darnax::sparse_matmul<T>(x.data(), x.shape(0), values.data(), w, out.data());
+  return out;
+}
+
+template <typename T>
+Out<T> sparse_outer(In<T, 2> x, In<T, 2> e, Index col_ptr, Index row_idx) {
+  const darnax::Compressed w = compressed(col_ptr, row_idx, x.shape(1));
+  require_valid(darnax::check_compressed(w, "col_ptr/row_idx"));
+  require(e.shape(0) == x.shape(0) && static_cast<int64_t>(e.shape(1)) == w.n_outer,
+          "e must have shape (B, K)");
+  Out<T> out = new_array<T>({static_cast<size_t>(w.nnz)});
+  nb::gil_scoped_release release;
+  darnax::sparse_outer<T>(x.data(), e.data(), x.shape(0), w, out.data());
+  return out;
+}
+
+// Validates a square layer's buffers; returns its pattern.
+template <typename T>
+darnax::Pattern layer(const In<T, 2>& h_ext, const In<T, 1>& values, const Index& col_ptr,
+                      const Index& row_idx, const Index& row_ptr, const Index& col_idx,
+                      const Index& csr_pos, const In<T, 1>& diag, const In<T, 2>& s0,
+                      int64_t n_iter) {
+  const int64_t n = h_ext.shape(1);
+  require(n_iter >= 0, "the number of sweeps/steps must be >= 0");
+  require(static_cast<int64_t>(col_ptr.shape(0)) == n + 1 &&
+              static_cast<int64_t>(row_ptr.shape(0)) == n + 1,
+          "col_ptr and row_ptr must have length N + 1");
+  darnax::Pattern pat{compressed(col_ptr, row_idx, n), compressed(row_ptr, col_idx, n),
+                      csr_pos.data()};
+  require(static_cast<int64_t>(csr_pos.shape(0)) == pat.by_row.nnz, "csr_pos must have length nnz");
+  require(static_cast<int64_t>(values.shape(0)) == pat.by_col.nnz, "values must have length nnz");
+  require(static_cast<int64_t>(diag.shape(0)) == n, "diag must have length N");
+  require(s0.shape(0) == h_ext.shape(0) && s0.shape(1) == h_ext.shape(1),
+          "s0 must have the shape of h_ext");
+  require_valid(darnax::check_pattern(pat));
+  return pat;
+}
+
+template <typename T>
+std::pair<Out<T>, Out<int32_t>> async_sign_sweeps(In<T, 2> h_ext, In<T, 1> values, Index col_ptr,
+                                                  Index row_idx, Index row_ptr, Index col_idx,
+                                                  Index csr_pos, In<T, 1> diag, In<T, 2> s0,
+                                                  In<int32_t, 2> order, int64_t n_sweeps) {
+  const darnax::Pattern pat =
+      layer<T>(h_ext, values, col_ptr, row_idx, row_ptr, col_idx, csr_pos, diag, s0, n_sweeps);
+  const size_t batch = h_ext.shape(0), n = h_ext.shape(1);
+  require(order.shape(0) == batch && order.shape(1) == n, "order must have shape (B, N)");
+  std::vector<char> seen;
+  for (size_t b = 0; b < batch; ++b)
+    require_valid(darnax::check_permutation(order.data() + b * n, n, seen));
+  Out<T> s = new_array<T>({batch, n});
+  Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_sweeps)});
+  nb::gil_scoped_release release;
+  std::vector<double> field;
+  for (size_t b = 0; b < batch; ++b)
+    darnax::async_sign_sweeps<T>(h_ext.data() + b * n, values.data(), pat, diag.data(),
+                                 s0.data() + b * n, order.data() + b * n, n_sweeps,
+                                 s.data() + b * n, flips.data() + b * n_sweeps, field);
+  return {s, flips};
+}
+
+template <typename T>
+std::pair<Out<T>, Out<int32_t>> sync_sign_steps(In<T, 2> h_ext, In<T, 1> values, Index col_ptr,
+                                                Index row_idx, Index row_ptr, Index col_idx,
+                                                Index csr_pos, In<T, 1> diag, In<T, 2> s0,
+                                                int64_t n_steps) {
+  const darnax::Pattern pat =
+      layer<T>(h_ext, values, col_ptr, row_idx, row_ptr, col_idx, csr_pos, diag, s0, n_steps);
+  const size_t batch = h_ext.shape(0), n = h_ext.shape(1);
+  Out<T> s = new_array<T>({batch, n});
+  Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_steps)});
+  nb::gil_scoped_release release;
+  std::vector<double> field;
+  std::vector<T> next;
+  std::vector<int32_t> flipped;
+  for (size_t b = 0; b < batch; ++b)
+    darnax::sync_sign_steps<T>(h_ext.data() + b * n, values.data(), pat, diag.data(),
+                               s0.data() + b * n, n_steps, s.data() + b * n,
+                               flips.data() + b * n_steps, field, next, flipped);
+  return {s, flips};
+}
+
+template <typename T>
+void bind_direct(nb::module_& m) {
+  m.def("sparse_matmul", &sparse_matmul<T>, "x"_a, "values"_a, "col_ptr"_a, "row_idx"_a);
+  m.def("sparse_outer", &sparse_outer<T>, "x"_a, "e"_a, "col_ptr"_a, "row_idx"_a);
+  m.def("async_sign_sweeps", &async_sign_sweeps<T>, "h_ext"_a, "values"_a, "col_ptr"_a,
+        "row_idx"_a, "row_ptr"_a, "col_idx"_a, "csr_pos"_a, "diag"_a, "s0"_a, "order"_a,
+        "n_sweeps"_a);
+  m.def("sync_sign_steps", &sync_sign_steps<T>, "h_ext"_a, "values"_a, "col_ptr"_a, "row_idx"_a,
+        "row_ptr"_a, "col_idx"_a, "csr_pos"_a, "diag"_a, "s0"_a, "n_steps"_a);
+}
+
+template <typename Fn>
+nb::capsule capsule(Fn* fn) {
+  return nb::capsule(reinterpret_cast<void*>(fn));
+}
+
+}  // namespace
+
+
+NB_MODULE(_ext, m) {
+  m.doc() = "darnax compiled core: XLA FFI handlers and direct kernel calls";
+  m.def("registrations", []() {
+    nb::dict d;
+    d["darnax_sparse_matmul"] = capsule(darnax::SparseMatmul);
+    d["darnax_sparse_outer"] = capsule(darnax::SparseOuter);
+    d["darnax_async_sign_sweeps"] = capsule(darnax::AsyncSignSweeps);
+    d["darnax_sync_sign_steps"] = capsule(darnax::SyncSignSteps);
+    return d;
+  });
+  m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);
+  m.attr("built_with_jaxlib") = DARNAX_JAXLIB_VERSION;
+  bind_direct<float>(m);
+  bind_direct<double>(m);
+}

@@ -1,0 +1,20 @@
+"""darnax's compiled core: sparse products, sparse plasticity and ±1 sign dynamics as XLA FFI calls.
+
+Importing this module loads the C++ extension and registers its targets; it raises
+``ImportError`` (saying how to rebuild) when the extension is missing or incompatible.
+Each op has a pure ``jax.numpy`` oracle ``<op>_reference`` beside it.
+"""
+
+from darnax.ops import _ffi
+from darnax.ops.async_sign_sweeps import async_sign_sweeps as async_sign_sweeps
+from darnax.ops.async_sign_sweeps import async_sign_sweeps_reference as async_sign_sweeps_reference
+from darnax.ops.pattern import SparsityPattern as SparsityPattern
+from darnax.ops.sparse_matmul import sparse_matmul as sparse_matmul
+from darnax.ops.sparse_matmul import sparse_matmul_reference as sparse_matmul_reference
+from darnax.ops.sparse_outer import sparse_outer as sparse_outer
+from darnax.ops.sparse_outer import sparse_outer_reference as sparse_outer_reference
+from darnax.ops.sync_sign_steps import sync_sign_steps as sync_sign_steps
+from darnax.ops.sync_sign_steps import sync_sign_steps_reference as sync_sign_steps_reference
+
+direct = _ffi.direct
+"""The C++ kernels callable straight on NumPy arrays (no XLA), for microbenchmarks and debugging."""

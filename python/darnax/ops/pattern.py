@@ -1,0 +1,193 @@
+"""`SparsityPattern`: the fixed set of stored entries of a sparse ``(d, K)`` weight matrix."""
+
+from __future__ import annotations
+
+import hashlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_I32_MAX = np.iinfo(np.int32).max
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.int32)
+    a.setflags(write=False)
+    return a
+
+
+class SparsityPattern:
+    """Which entries of a ``(d, K)`` matrix are stored, in both compressed orientations.
+
+    Weight values live in a flat ``(nnz,)`` array in *column order*: entry ``p`` is
+    ``W[row_idx[p], k]`` for ``col_ptr[k] <= p < col_ptr[k + 1]``. The row orientation
+    (``row_ptr``, ``col_idx``) serves incremental field updates; ``csr_pos[q]`` is the position
+    in the value array of the ``q``-th entry in row order. Rows and columns are sorted.
+
+    A pattern is immutable and *static* under ``jax.jit``, ``vmap`` and ``lax.scan``: it is a
+    pytree with no leaves whose auxiliary data is the pattern itself (hashed once by content),
+    so changing it recompiles and keeping it costs no tracing. Build it with
+    :meth:`from_mask`, :meth:`from_coo` or :meth:`random`.
+
+    Example:
+        >>> p = SparsityPattern.from_mask(np.array([[1, 0], [1, 1]], bool))
+        >>> p.nnz, p.shape, p.row_idx.tolist()
+        (3, (2, 2), [0, 1, 1])
+    """
+
+    __slots__ = ("shape", "col_ptr", "row_idx", "row_ptr", "col_idx", "csr_pos", "_hash")
+
+    def __init__(self, shape: tuple[int, int], col_ptr: np.ndarray, row_idx: np.ndarray):
+        """Validate a column-compressed pattern and derive its row orientation.
+
+        Args:
+            shape: ``(d, K)``, the matrix shape.
+            col_ptr: ``(K + 1,)`` int, non-decreasing, from 0 to ``nnz``.
+            row_idx: ``(nnz,)`` int, rows of the entries, strictly increasing in each column.
+
+        Raises:
+            ValueError: naming what is inconsistent.
+        """
+        d, k = (int(s) for s in shape)
+        if d < 0 or k < 0:
+            raise ValueError(f"shape: expected non-negative (d, K), got {shape}")
+        col_ptr = np.asarray(col_ptr)
+        row_idx = np.asarray(row_idx)
+        if col_ptr.shape != (k + 1,):
+            raise ValueError(f"col_ptr: expected shape ({k + 1},), got {col_ptr.shape}")
+        if row_idx.ndim != 1:
+            raise ValueError(f"row_idx: expected rank 1, got shape {row_idx.shape}")
+        if row_idx.size > _I32_MAX or max(d, k) > _I32_MAX:
+            raise ValueError("pattern too large for int32 indices")
+        if col_ptr[0] != 0 or col_ptr[-1] != row_idx.size or np.any(np.diff(col_ptr) < 0):
+            raise ValueError(
+                f"col_ptr: expected non-decreasing from 0 to nnz={row_idx.size}, "
+                f"got start {col_ptr[0]}, end {col_ptr[-1]}"
+            )
+        if row_idx.size and (row_idx.min() < 0 or row_idx.max() >= d):
+            raise ValueError(f"row_idx: expected entries in [0, {d}), got [{row_idx.min()}, {row_idx.max()}]")
+        cols = np.repeat(np.arange(k), np.diff(col_ptr))
+        same_col = cols[1:] == cols[:-1]
+        if np.any(np.diff(row_idx)[same_col] <= 0):
+            raise ValueError("row_idx: rows must be strictly increasing inside each column (sorted, no duplicates)")
+        by_row = np.lexsort((cols, row_idx))  # row-major order of the column-major entries
+        self.shape = (d, k)
+        self.col_ptr = _readonly(col_ptr)
+        self.row_idx = _readonly(row_idx)
+        self.row_ptr = _readonly(np.concatenate([[0], np.cumsum(np.bincount(row_idx, minlength=d))]))
+        self.col_idx = _readonly(cols[by_row])
+        self.csr_pos = _readonly(by_row)
+        digest = hashlib.blake2b(self.col_ptr.tobytes() + self.row_idx.tobytes(), digest_size=16)
+        self._hash = hash((self.shape, digest.digest()))
+
+    @classmethod
+    def from_mask(cls, mask: np.ndarray | jax.Array) -> SparsityPattern:
+        """Pattern of the nonzero entries of a 2-D ``mask``."""
+        mask = np.asarray(mask)
+        if mask.ndim != 2:
+            raise ValueError(f"mask: expected rank 2 (d, K), got shape {mask.shape}")
+        cols, rows = np.nonzero(mask.T)
+        col_ptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=mask.shape[1]))])
+        return cls(mask.shape, col_ptr, rows)
+
+    @classmethod
+    def from_coo(cls, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> SparsityPattern:
+        """Pattern from coordinate lists (any order; duplicates are an error)."""
+        rows, cols = np.asarray(rows).ravel(), np.asarray(cols).ravel()
+        if rows.shape != cols.shape:
+            raise ValueError(f"rows and cols must have one length, got {rows.size} and {cols.size}")
+        d, k = shape
+        for name, idx, n in (("rows", rows, d), ("cols", cols, k)):
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                raise ValueError(f"{name}: expected entries in [0, {n}), got [{idx.min()}, {idx.max()}]")
+        order = np.lexsort((rows, cols))
+        rows, cols = rows[order], cols[order]
+        if np.any((rows[1:] == rows[:-1]) & (cols[1:] == cols[:-1])):
+            raise ValueError("rows/cols: duplicate coordinates")
+        col_ptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=k))])
+        return cls(shape, col_ptr, rows)
+
+    @classmethod
+    def random(
+        cls, key: jax.Array, shape: tuple[int, int], sparsity: float, *, zero_diagonal: bool = False
+    ) -> SparsityPattern:
+        """Sample ``mask ~ Bernoulli(1 - sparsity)``, as ``jax.random.bernoulli(key, 1 - sparsity, shape)``.
+
+        Same key, same mask as the dense reference; the draw materialises the dense mask
+        (``d * K`` random words), so very large layers are better built with :meth:`from_coo`.
+
+        Args:
+            key: a JAX PRNG key.
+            shape: ``(d, K)``.
+            sparsity: fraction of entries dropped, in ``[0, 1]``.
+            zero_diagonal: drop the diagonal (square recurrent couplings).
+        """
+        if not 0.0 <= float(sparsity) <= 1.0:
+            raise ValueError(f"sparsity: expected a value in [0, 1], got {sparsity}")
+        d, k = shape
+        if zero_diagonal and d != k:
+            raise ValueError(f"zero_diagonal needs a square shape, got {shape}")
+        return cls.from_mask(np.asarray(_bernoulli_mask(key, 1.0 - float(sparsity), (d, k), zero_diagonal)))
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored entries."""
+        return int(self.row_idx.size)
+
+    @property
+    def density(self) -> float:
+        """``nnz / (d * K)`` (0 for an empty shape)."""
+        size = self.shape[0] * self.shape[1]
+        return self.nnz / size if size else 0.0
+
+    def col_of_entry(self) -> np.ndarray:
+        """``(nnz,)`` column of each stored entry, in value (column) order."""
+        return np.repeat(np.arange(self.shape[1], dtype=np.int32), np.diff(self.col_ptr))
+
+    def to_dense_mask(self) -> np.ndarray:
+        """``(d, K)`` boolean mask of the stored entries."""
+        mask = np.zeros(self.shape, bool)
+        mask[self.row_idx, self.col_of_entry()] = True
+        return mask
+
+    def gather(self, dense: jax.Array) -> jax.Array:
+        """The ``(nnz,)`` values of a dense ``(d, K)`` matrix on the pattern, in column order."""
+        if dense.shape[-2:] != self.shape:
+            raise ValueError(f"dense: expected shape (..., {self.shape[0]}, {self.shape[1]}), got {dense.shape}")
+        return dense[..., self.row_idx, self.col_of_entry()]
+
+    def to_dense(self, values: jax.Array) -> jax.Array:
+        """The dense ``(d, K)`` matrix holding ``values`` on the pattern and zeros elsewhere."""
+        if values.shape != (self.nnz,):
+            raise ValueError(f"values: expected shape ({self.nnz},), got {values.shape}")
+        return jnp.zeros(self.shape, values.dtype).at[self.row_idx, self.col_of_entry()].set(values)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, SparsityPattern):
+            return NotImplemented
+        return (
+            self._hash == other._hash
+            and self.shape == other.shape
+            and np.array_equal(self.col_ptr, other.col_ptr)
+            and np.array_equal(self.row_idx, other.row_idx)
+        )
+
+    def __repr__(self) -> str:
+        return f"SparsityPattern(shape={self.shape}, nnz={self.nnz}, density={self.density:.4g})"
+
+
+@jax.jit(static_argnums=(1, 2, 3))
+def _bernoulli_mask(key: jax.Array, p: float, shape: tuple[int, int], zero_diagonal: bool) -> jax.Array:
+    mask = jax.random.bernoulli(key, p, shape)
+    return mask & ~jnp.eye(*shape, dtype=bool) if zero_diagonal else mask
+
+
+jax.tree_util.register_pytree_node(
+    SparsityPattern, lambda p: ((), p), lambda aux, _: aux
+)
