@@ -73,6 +73,7 @@ def async_sign_sweeps_reference(
     n_sweeps: int,
 ) -> tuple[jax.Array, jax.Array]:
     """Pure ``jax.numpy`` oracle of :func:`async_sign_sweeps`: recompute each unit's field from the dense ``J``."""
+    h_ext, values, diag, s0, order = (jnp.asarray(a) for a in (h_ext, values, diag, s0, order))
     couplings = pattern.to_dense(values)
     order = jnp.broadcast_to(order, h_ext.shape)
 

@@ -64,6 +64,7 @@ def sync_sign_steps_reference(
     n_steps: int,
 ) -> tuple[jax.Array, jax.Array]:
     """Pure ``jax.numpy`` oracle of :func:`sync_sign_steps`: dense ``J``, fields recomputed each step."""
+    h_ext, values, diag, s0 = (jnp.asarray(a) for a in (h_ext, values, diag, s0))
     couplings = pattern.to_dense(values) + jnp.diag(diag)
 
     def step(s: jax.Array, _: None) -> tuple[jax.Array, jax.Array]:

@@ -1,0 +1,97 @@
+"""Bad inputs raise clear errors in Python, and the C++ handlers refuse them too (never crash)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from darnax.ops import SparsityPattern, async_sign_sweeps, direct, sparse_matmul, sparse_outer, sync_sign_steps
+
+P = SparsityPattern.from_mask(np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]], bool))
+H = np.zeros((2, 3), np.float32)
+V = np.ones(P.nnz, np.float32)
+D = np.zeros(3, np.float32)
+S = np.ones((2, 3), np.float32)
+O = np.array([2, 0, 1], np.int32)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: sparse_matmul(np.ones(3, np.float32), V, P), ValueError, r"x: expected shape \(\?, 3\), got \(3,\)"),
+        (lambda: sparse_matmul(np.ones((2, 4), np.float32), V, P), ValueError, r"x: expected shape \(\?, 3\), got \(2, 4\)"),
+        (lambda: sparse_matmul(np.ones((2, 3), np.int32), V, P), TypeError, "x: expected float32 or float64, got int32"),
+        (lambda: sparse_matmul(np.ones((2, 3)), V, P), TypeError, "one float dtype"),
+        (lambda: sparse_matmul(H, V[:-1], P), ValueError, r"values: expected shape \(5,\), got \(4,\)"),
+        (lambda: sparse_outer(H, np.ones((3, 3), np.float32), P), ValueError, r"e: expected shape \(2, 3\)"),
+        (lambda: sync_sign_steps(H, V, SparsityPattern.from_mask(np.ones((3, 2), bool)), D, S, 1), ValueError, "square"),
+        (lambda: sync_sign_steps(H, V, P, D[:2], S, 1), ValueError, r"diag: expected shape \(3,\)"),
+        (lambda: sync_sign_steps(H, V, P, D, S[:1], 1), ValueError, r"s0: expected shape \(2, 3\)"),
+        (lambda: sync_sign_steps(H, V, P, D, S, -1), ValueError, "n_steps: expected a non-negative int"),
+        (lambda: async_sign_sweeps(H, V, P, D, S, O, 1.5), ValueError, "n_sweeps"),
+        (lambda: async_sign_sweeps(H, V, P, D, S, np.array([0, 0, 1], np.int32), 1), ValueError, "permutation"),
+        (lambda: async_sign_sweeps(H, V, P, D, S, np.array([0, 1, 3], np.int32), 1), ValueError, "permutation"),
+        (lambda: async_sign_sweeps(H, V, P, D, S, O.astype(np.int64), 1), TypeError, "order: expected int32"),
+        (lambda: async_sign_sweeps(H, V, P, D, S, O[:2], 1), ValueError, r"order: expected shape \(3,\) or \(2, 3\)"),
+    ],
+)
+def test_python_checks(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_traced_non_permutation_is_refused_by_the_handler():
+    """Under jit Python cannot see the values; the C++ handler checks and returns an FFI error."""
+    run = jax.jit(lambda o: async_sign_sweeps(H, V, P, D, S, o, 1))
+    with pytest.raises(Exception, match="order: not a permutation"):
+        jax.block_until_ready(run(jnp.array([0, 0, 1], jnp.int32)))
+    with pytest.raises(Exception, match="order: not a permutation"):
+        jax.block_until_ready(run(jnp.array([0, 1, 7], jnp.int32)))
+
+
+def _raw(target, outs, *args, **attrs):
+    return jax.ffi.ffi_call(target, outs)(*args, **attrs)
+
+
+def test_handlers_refuse_corrupt_patterns():
+    """Index buffers that bypass SparsityPattern are bounds-checked in C++."""
+    x = jnp.ones((2, 3), jnp.float32)
+    out = jax.ShapeDtypeStruct((2, 3), jnp.float32)
+    bad_rows = jnp.array([0, 9, 1, 0, 2], jnp.int32)
+    with pytest.raises(Exception, match=r"index 9 at position 1 is outside \[0, 3\)"):
+        _raw("darnax_sparse_matmul", out, x, jnp.ones(5, jnp.float32), jnp.asarray(P.col_ptr), bad_rows)
+    with pytest.raises(Exception, match="pointer array decreases"):
+        _raw("darnax_sparse_matmul", out, x, jnp.ones(5, jnp.float32), jnp.array([0, 4, 2, 5], jnp.int32), jnp.asarray(P.row_idx))
+    with pytest.raises(Exception, match="must end at nnz"):
+        _raw("darnax_sparse_outer", jax.ShapeDtypeStruct((5,), jnp.float32), x, x, jnp.array([0, 1, 2, 9], jnp.int32), jnp.asarray(P.row_idx))
+    with pytest.raises(Exception, match="expected float32 or float64"):
+        _raw("darnax_sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.int32), x.astype(jnp.int32), jnp.ones(5, jnp.int32), jnp.asarray(P.col_ptr), jnp.asarray(P.row_idx))
+    layer = [jnp.asarray(a) for a in (P.col_ptr, P.row_idx, P.row_ptr, P.col_idx)]
+    bad_pos = jnp.array([0, 1, 2, 3, 99], jnp.int32)
+    outs = (jax.ShapeDtypeStruct((2, 3), jnp.float32), jax.ShapeDtypeStruct((2, 1), jnp.int32))
+    with pytest.raises(Exception, match="csr_pos"):
+        _raw("darnax_sync_sign_steps", outs, jnp.asarray(H), jnp.asarray(V), *layer, bad_pos, jnp.asarray(D), jnp.asarray(S), n_steps=np.int64(1))
+    with pytest.raises(Exception, match="must be >= 0"):
+        _raw("darnax_sync_sign_steps", (outs[0], jax.ShapeDtypeStruct((2, 0), jnp.int32)), jnp.asarray(H), jnp.asarray(V), *layer, jnp.asarray(P.csr_pos), jnp.asarray(D), jnp.asarray(S), n_steps=np.int64(-1))
+
+
+def test_direct_calls_validate():
+    with pytest.raises(ValueError, match="outside"):
+        direct.sparse_matmul(H, V, P.col_ptr, np.array([0, 9, 1, 0, 2], np.int32))
+    with pytest.raises(ValueError, match="permutation"):
+        direct.async_sign_sweeps(H, V, P.col_ptr, P.row_idx, P.row_ptr, P.col_idx, P.csr_pos, D, S, np.zeros((2, 3), np.int32), 1)
+    with pytest.raises(ValueError, match="values must have length nnz"):
+        direct.sparse_matmul(H, V[:2], P.col_ptr, P.row_idx)
+    with pytest.raises(TypeError):
+        direct.sparse_matmul("not an array", V, P.col_ptr, P.row_idx)
+
+
+def test_direct_calls_match_ops(rng):
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(direct.sparse_matmul(x, V, P.col_ptr, P.row_idx), sparse_matmul(x, V, P))
+    e = rng.standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(direct.sparse_outer(x, e, P.col_ptr, P.row_idx), sparse_outer(x, e, P))
+    order = np.stack([O, O])
+    got = direct.async_sign_sweeps(H, V, P.col_ptr, P.row_idx, P.row_ptr, P.col_idx, P.csr_pos, D, -S, order, 2)
+    for a, b in zip(got, async_sign_sweeps(H, V, P, D, -S, order, 2)):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,135 @@
+"""async_sign_sweeps and sync_sign_steps against their oracles and a plain Python loop."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from darnax.ops import (
+    SparsityPattern,
+    async_sign_sweeps,
+    async_sign_sweeps_reference,
+    sync_sign_steps,
+    sync_sign_steps_reference,
+)
+
+from .strategies import dyadic, layer_case, random_pattern, spins
+
+
+def python_async(h, couplings, diag, s0, order, n_sweeps):
+    """The rule read literally: one unit at a time, its field summed from scratch."""
+    s = np.array(s0, np.float64)
+    flips = np.zeros((s.shape[0], n_sweeps), np.int32)
+    for b in range(s.shape[0]):
+        for t in range(n_sweeps):
+            for i in order[b]:
+                field = h[b, i] + diag[i] * s[b, i] + sum(s[b, j] * couplings[j, i] for j in range(len(diag)))
+                new = 1.0 if field >= 0 else -1.0
+                flips[b, t] += new != s[b, i]
+                s[b, i] = new
+    return s, flips
+
+
+def layer(rng, batch, n, density, dtype):
+    p = random_pattern(rng, (n, n), density, zero_diagonal=rng.random() < 0.5)
+    return (
+        p,
+        dyadic(rng, (batch, n), dtype),
+        dyadic(rng, (p.nnz,), dtype),
+        dyadic(rng, (n,), dtype),
+        spins(rng, (batch, n), dtype),
+    )
+
+
+def orders(rng, batch, n):
+    return np.stack([rng.permutation(n) for _ in range(batch)]).astype(np.int32)
+
+
+@given(layer_case(max_n=12), st.integers(0, 3))
+def test_async_matches_python_loop(case, n_sweeps):
+    rng, batch, n, density, dtype = case
+    p, h, v, diag, s0 = layer(rng, batch, n, density, dtype)
+    order = orders(rng, batch, n)
+    s, flips = async_sign_sweeps(h, v, p, diag, s0, order, n_sweeps)
+    want_s, want_flips = python_async(h, np.asarray(p.to_dense(v)), diag, s0, order, n_sweeps)
+    np.testing.assert_array_equal(s, want_s.astype(dtype))
+    np.testing.assert_array_equal(flips, want_flips)
+
+
+@given(layer_case(), st.integers(0, 4), st.booleans())
+def test_async_matches_oracle_under_jit(case, n_sweeps, shared_order):
+    rng, batch, n, density, dtype = case
+    p, h, v, diag, s0 = layer(rng, batch, n, density, dtype)
+    order = orders(rng, 1, n)[0] if shared_order else orders(rng, batch, n)
+    got = jax.jit(async_sign_sweeps, static_argnums=6)(h, v, p, diag, s0, order, n_sweeps)
+    want = async_sign_sweeps_reference(h, v, p, diag, s0, order, n_sweeps)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@given(layer_case(), st.integers(0, 4))
+def test_sync_matches_oracle_under_jit(case, n_steps):
+    rng, batch, n, density, dtype = case
+    p, h, v, diag, s0 = layer(rng, batch, n, density, dtype)
+    got = jax.jit(sync_sign_steps, static_argnums=5)(h, v, p, diag, s0, n_steps)
+    want = sync_sign_steps_reference(h, v, p, diag, s0, n_steps)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@given(layer_case(max_n=20))
+def test_vmap_and_scan(case):
+    rng, batch, n, density, dtype = case
+    p, h, v, diag, s0 = layer(rng, batch, n, density, dtype)
+    hs, vs = np.stack([h, -h]), np.stack([v, v[::-1]])
+    order = orders(rng, batch, n)
+    # vmapped inputs fold into the kernel's batch; vmapped weights map slice by slice
+    got = jax.vmap(lambda h: async_sign_sweeps(h, v, p, diag, s0, order, 2))(hs)
+    for g, hh in zip(zip(*got), hs):
+        for a, b in zip(g, async_sign_sweeps_reference(hh, v, p, diag, s0, order, 2)):
+            np.testing.assert_array_equal(a, b)
+    got = jax.vmap(lambda v: sync_sign_steps(h, v, p, diag, s0, 2))(vs)
+    for g, vv in zip(zip(*got), vs):
+        for a, b in zip(g, sync_sign_steps_reference(h, vv, p, diag, s0, 2)):
+            np.testing.assert_array_equal(a, b)
+
+    def body(s, _):
+        s, _ = sync_sign_steps(h, v, p, diag, s, 1)
+        return s, s
+
+    final, _ = jax.lax.scan(body, jnp.asarray(s0), None, length=3)
+    np.testing.assert_array_equal(final, sync_sign_steps_reference(h, v, p, diag, s0, 3)[0])
+
+
+def test_one_unit_async_sweep_equals_sync_step(rng):
+    """With the self term on the current state, a sweep of a lone unit is the synchronous rule."""
+    p = SparsityPattern.from_mask(np.zeros((1, 1), bool))
+    h, diag = np.array([[0.3], [-0.3], [0.5]]), np.array([0.5])
+    s0 = np.array([[-1.0], [1.0], [-1.0]])
+    a = async_sign_sweeps(h, np.zeros(0), p, diag, s0, np.zeros(1, np.int32), 1)[0]
+    np.testing.assert_array_equal(a, sync_sign_steps(h, np.zeros(0), p, diag, s0, 1)[0])
+    np.testing.assert_array_equal(a, [[-1.0], [1.0], [1.0]])  # 0.5 + 0.5 * (-1) = 0: the tie goes to +1
+
+
+@given(st.integers(2, 60), st.integers(0, 2**32 - 1))
+def test_symmetric_zero_diagonal_reaches_fixed_point(n, seed):
+    rng = np.random.default_rng(seed)
+    upper = np.triu(rng.random((n, n)) < 0.3, 1)
+    p = SparsityPattern.from_mask(upper | upper.T)
+    weights = np.triu(rng.standard_normal((n, n)), 1)
+    v = np.asarray(p.gather(jnp.asarray(weights + weights.T)))
+    h, s0 = rng.standard_normal((4, n)), spins(rng, (4, n), np.float64)
+    s, flips = async_sign_sweeps(h, v, p, np.zeros(n), s0, orders(rng, 4, n), 4 * n)
+    assert np.all(np.asarray(flips)[:, -1] == 0)
+    field = h + s @ np.asarray(p.to_dense(jnp.asarray(v)))
+    np.testing.assert_array_equal(s, np.where(field >= 0, 1.0, -1.0))  # a fixed point of the rule
+
+
+def test_deterministic_across_calls(rng):
+    p, h, v, diag, s0 = layer(rng, 16, 300, 0.05, np.float32)
+    order = orders(rng, 16, 300)
+    first = [np.asarray(a) for a in async_sign_sweeps(h, v, p, diag, s0, order, 3)]
+    for _ in range(3):
+        for a, b in zip(async_sign_sweeps(h, v, p, diag, s0, order, 3), first):
+            np.testing.assert_array_equal(a, b)

@@ -1,0 +1,45 @@
+"""sparse_outer against its dense oracle, eager, under jit, vmap and scan."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import given
+
+from darnax.ops import sparse_outer, sparse_outer_reference
+
+from .strategies import dyadic, product_case, random_pattern, spins
+
+
+@given(product_case())
+def test_spins_times_dyadic_errors_is_exact(case):
+    rng, batch, d, k, density, dtype = case
+    p = random_pattern(rng, (d, k), density)
+    x, e = spins(rng, (batch, d), dtype), dyadic(rng, (batch, k), dtype)
+    out = jax.jit(sparse_outer)(x, e, p)  # the pattern is a leafless pytree: static by itself
+    assert out.shape == (p.nnz,) and out.dtype == dtype
+    np.testing.assert_array_equal(out, sparse_outer_reference(x, e, p))
+
+
+@given(product_case())
+def test_gaussian_matches_float64_outer(case):
+    rng, batch, d, k, density, dtype = case
+    p = random_pattern(rng, (d, k), density)
+    x, e = rng.standard_normal((batch, d)).astype(dtype), rng.standard_normal((batch, k)).astype(dtype)
+    got = np.asarray(sparse_outer(x, e, p), np.float64)
+    exact = (x.astype(np.float64).T @ e.astype(np.float64))[p.row_idx, p.col_of_entry()]
+    bound = (np.abs(x).T.astype(np.float64) @ np.abs(e))[p.row_idx, p.col_of_entry()]
+    eps = 1e-6 if dtype == np.float32 else 1e-14
+    assert np.all(np.abs(got - exact) <= eps * batch * (bound + 1))
+
+
+@given(product_case(max_batch=8))
+def test_vmap_and_scan(case):
+    rng, batch, d, k, density, dtype = case
+    p = random_pattern(rng, (d, k), density)
+    xs, es = spins(rng, (3, batch, d), dtype), dyadic(rng, (3, batch, k), dtype)
+    want = np.stack([sparse_outer_reference(x, e, p) for x, e in zip(xs, es)])
+    np.testing.assert_array_equal(jax.vmap(sparse_outer, in_axes=(0, 0, None))(xs, es, p), want)
+    shared_x = jax.vmap(sparse_outer, in_axes=(None, 0, None))(xs[0], es, p)
+    np.testing.assert_array_equal(shared_x, np.stack([sparse_outer_reference(xs[0], e, p) for e in es]))
+    _, ys = jax.lax.scan(lambda c, xe: (c, sparse_outer(xe[0], xe[1], p)), jnp.zeros(()), (xs, es))
+    np.testing.assert_array_equal(ys, want)
