@@ -114,11 +114,8 @@ std::pair<Out<T>, Out<int32_t>> async_sign_sweeps(In<T, 2> h_ext, In<T, 1> value
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_sweeps)});
   nb::gil_scoped_release release;
-  std::vector<double> field;
-  for (size_t b = 0; b < batch; ++b)
-    darnax::async_sign_sweeps<T>(h_ext.data() + b * n, values.data(), pat, diag.data(),
-                                 s0.data() + b * n, order.data() + b * n, n_sweeps,
-                                 s.data() + b * n, flips.data() + b * n_sweeps, field);
+  darnax::async_sign_sweeps_batch<T>(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
+                                     order.data(), batch, n_sweeps, s.data(), flips.data());
   return {s, flips};
 }
 
@@ -133,13 +130,8 @@ std::pair<Out<T>, Out<int32_t>> sync_sign_steps(In<T, 2> h_ext, In<T, 1> values,
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_steps)});
   nb::gil_scoped_release release;
-  std::vector<double> field;
-  std::vector<T> next;
-  std::vector<int32_t> flipped;
-  for (size_t b = 0; b < batch; ++b)
-    darnax::sync_sign_steps<T>(h_ext.data() + b * n, values.data(), pat, diag.data(),
-                               s0.data() + b * n, n_steps, s.data() + b * n,
-                               flips.data() + b * n_steps, field, next, flipped);
+  darnax::sync_sign_steps_batch<T>(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
+                                   batch, n_steps, s.data(), flips.data());
   return {s, flips};
 }
 

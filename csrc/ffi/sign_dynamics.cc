@@ -56,13 +56,10 @@ static ffi::Error AsyncSignSweepsImpl(LayerBuffers in, IndexBuffer order, int64_
   }
   return dispatch_float(in.h_ext.element_type(), "h_ext", [&](auto zero) {
     using T = decltype(zero);
-    std::vector<double> field;
-    for (int64_t b = 0; b < batch; ++b)
-      async_sign_sweeps<T>(in.h_ext.typed_data<T>() + b * n, in.values.typed_data<T>(), pat,
-                           in.diag.typed_data<T>(), in.s0.typed_data<T>() + b * n,
-                           order.typed_data() + b * n, n_sweeps,
-                           s_out->typed_data<T>() + b * n, flips->typed_data() + b * n_sweeps,
-                           field);
+    async_sign_sweeps_batch<T>(in.h_ext.typed_data<T>(), in.values.typed_data<T>(), pat,
+                               in.diag.typed_data<T>(), in.s0.typed_data<T>(),
+                               order.typed_data(), batch, n_sweeps, s_out->typed_data<T>(),
+                               flips->typed_data());
     return ffi::Error::Success();
   });
 }
@@ -76,14 +73,9 @@ static ffi::Error SyncSignStepsImpl(LayerBuffers in, int64_t n_steps,
   if (!err.empty()) return invalid(err);
   return dispatch_float(in.h_ext.element_type(), "h_ext", [&](auto zero) {
     using T = decltype(zero);
-    std::vector<double> field;
-    std::vector<T> next;
-    std::vector<int32_t> flipped;
-    for (int64_t b = 0; b < batch; ++b)
-      sync_sign_steps<T>(in.h_ext.typed_data<T>() + b * n, in.values.typed_data<T>(), pat,
-                         in.diag.typed_data<T>(), in.s0.typed_data<T>() + b * n, n_steps,
-                         s_out->typed_data<T>() + b * n, flips->typed_data() + b * n_steps, field,
-                         next, flipped);
+    sync_sign_steps_batch<T>(in.h_ext.typed_data<T>(), in.values.typed_data<T>(), pat,
+                             in.diag.typed_data<T>(), in.s0.typed_data<T>(), batch, n_steps,
+                             s_out->typed_data<T>(), flips->typed_data());
     return ffi::Error::Success();
   });
 }

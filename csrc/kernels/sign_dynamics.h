@@ -6,27 +6,26 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/parallel.h"
 #include "kernels/pattern.h"
+#include "kernels/sparse_matmul.h"
 
 namespace darnax {
 
-// field[k] = h_ext[k] + sum_j s[j] W[j, k]: O(nnz) from the by-column orientation.
+// The couplings in row (CSR) order, so that a flip reads its row contiguously.
 template <typename T>
-void initial_field(const T* h_ext, const T* values, const Compressed& by_col, const T* s,
-                   double* field) {
-  for (int64_t k = 0; k < by_col.n_outer; ++k) {
-    double acc = static_cast<double>(h_ext[k]);
-    for (int64_t p = by_col.ptr[k]; p < by_col.ptr[k + 1]; ++p)
-      acc += static_cast<double>(s[by_col.idx[p]]) * static_cast<double>(values[p]);
-    field[k] = acc;
-  }
+std::vector<T> values_by_row(const T* values, const Pattern& pat) {
+  std::vector<T> out(static_cast<size_t>(pat.by_row.nnz));
+  for (int64_t q = 0; q < pat.by_row.nnz; ++q) out[q] = values[pat.csr_pos[q]];
+  return out;
 }
 
-// Adds delta * W[j, :] to the fields: O(out-degree of j).
+// Adds delta * W[j, :] to the fields: O(out-degree of j). row_values: values_by_row().
 template <typename T>
-inline void push_flip(const Pattern& pat, const T* values, int64_t j, double delta, double* field) {
+inline void push_flip(const Pattern& pat, const T* row_values, int64_t j, double delta,
+                      double* field) {
   for (int64_t q = pat.by_row.ptr[j]; q < pat.by_row.ptr[j + 1]; ++q)
-    field[pat.by_row.idx[q]] += delta * static_cast<double>(values[pat.csr_pos[q]]);
+    field[pat.by_row.idx[q]] += delta * static_cast<double>(row_values[q]);
 }
 
 template <typename T>
@@ -35,23 +34,19 @@ inline T sign_with_self(double field_i, T diag_i, T s_i) {
 }
 
 // One sample, asynchronous: n_sweeps sweeps, each visiting the N units in `order`; each unit
-// sees the current states of all units, itself included (through diag). flips: (n_sweeps,).
+// sees the current states of all units, itself included (through diag). `s` holds the initial
+// states on entry, `field` = h_ext + s @ W; row_values: values_by_row(). flips: (n_sweeps,).
 template <typename T>
-void async_sign_sweeps(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                       const T* s0, const int32_t* order, int64_t n_sweeps, T* s,
-                       int32_t* flips, std::vector<double>& field) {
+void async_sign_sweeps(const T* row_values, const Pattern& pat, const T* diag, const int32_t* order,
+                       int64_t n_sweeps, T* s, double* field, int32_t* flips) {
   const int64_t n = pat.by_col.n_outer;
-  field.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) s[i] = s0[i];
-  initial_field(h_ext, values, pat.by_col, s, field.data());
   for (int64_t t = 0; t < n_sweeps; ++t) {
     int32_t count = 0;
     for (int64_t u = 0; u < n; ++u) {
       const int64_t i = order[u];
       const T next = sign_with_self(field[i], diag[i], s[i]);
       if (next != s[i]) {
-        push_flip(pat, values, i, static_cast<double>(next) - static_cast<double>(s[i]),
-                  field.data());
+        push_flip(pat, row_values, i, static_cast<double>(next) - static_cast<double>(s[i]), field);
         s[i] = next;
         ++count;
       }
@@ -61,19 +56,15 @@ void async_sign_sweeps(const T* h_ext, const T* values, const Pattern& pat, cons
 }
 
 // One sample, synchronous: n_steps steps, every unit decided from the previous step's states;
-// the fields then move by the rows of the units that flipped. flips: (n_steps,).
-// `next` and `flipped` are scratch buffers, resized here.
+// the fields then move by the rows of the units that flipped. `s` and `field` as above;
+// `next` and `flipped` are scratch buffers. flips: (n_steps,).
 template <typename T>
-void sync_sign_steps(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                     const T* s0, int64_t n_steps, T* s, int32_t* flips,
-                     std::vector<double>& field, std::vector<T>& next,
+void sync_sign_steps(const T* row_values, const Pattern& pat, const T* diag, int64_t n_steps, T* s,
+                     double* field, int32_t* flips, std::vector<T>& next,
                      std::vector<int32_t>& flipped) {
   const int64_t n = pat.by_col.n_outer;
-  field.resize(static_cast<size_t>(n));
   next.resize(static_cast<size_t>(n));
   flipped.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) s[i] = s0[i];
-  initial_field(h_ext, values, pat.by_col, s, field.data());
   for (int64_t t = 0; t < n_steps; ++t) {
     int64_t count = 0;
     for (int64_t i = 0; i < n; ++i) {  // decide every unit before any field moves
@@ -82,12 +73,59 @@ void sync_sign_steps(const T* h_ext, const T* values, const Pattern& pat, const 
     }
     for (int64_t c = 0; c < count; ++c) {
       const int64_t j = flipped[c];
-      push_flip(pat, values, j, static_cast<double>(next[j]) - static_cast<double>(s[j]),
-                field.data());
+      push_flip(pat, row_values, j, static_cast<double>(next[j]) - static_cast<double>(s[j]), field);
       s[j] = next[j];
     }
     flips[t] = static_cast<int32_t>(count);
   }
+}
+
+// Per-sample work estimate for splitting a batch across threads.
+inline double layer_cost(const Pattern& pat, int64_t n_iter) {
+  return static_cast<double>(pat.by_col.nnz + pat.by_col.n_outer) * static_cast<double>(n_iter);
+}
+
+// Batch set-up shared by both dynamics: s = s0 and field = h_ext + s0 @ W (float64), (B, N) each.
+template <typename T>
+std::vector<double> start_layer(const T* h_ext, const T* values, const Pattern& pat, const T* s0,
+                                int64_t batch, T* s) {
+  const int64_t n = pat.by_col.n_outer;
+  std::vector<double> field(static_cast<size_t>(batch * n));
+  sparse_matmul_into<double>(s0, batch, values, pat.by_col, h_ext, field.data());
+  for (int64_t i = 0; i < batch * n; ++i) s[i] = s0[i];
+  return field;
+}
+
+// A batch of B independent samples, row-major (B, N) inputs and outputs; `order` is (B, N);
+// flips is (B, n_sweeps). Samples are split across threads.
+template <typename T>
+void async_sign_sweeps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
+                             const T* s0, const int32_t* order, int64_t batch, int64_t n_sweeps,
+                             T* s, int32_t* flips) {
+  const int64_t n = pat.by_col.n_outer;
+  std::vector<double> field = start_layer(h_ext, values, pat, s0, batch, s);
+  const std::vector<T> row_values = values_by_row(values, pat);
+  parallel_for(batch, layer_cost(pat, n_sweeps), kMinWorkPerThread, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+      async_sign_sweeps(row_values.data(), pat, diag, order + b * n, n_sweeps, s + b * n,
+                        field.data() + b * n, flips + b * n_sweeps);
+  });
+}
+
+// A batch of B independent samples for sync_sign_steps; flips is (B, n_steps).
+template <typename T>
+void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
+                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips) {
+  const int64_t n = pat.by_col.n_outer;
+  std::vector<double> field = start_layer(h_ext, values, pat, s0, batch, s);
+  const std::vector<T> row_values = values_by_row(values, pat);
+  parallel_for(batch, layer_cost(pat, n_steps), kMinWorkPerThread, [&](int64_t b0, int64_t b1) {
+    std::vector<T> next;
+    std::vector<int32_t> flipped;
+    for (int64_t b = b0; b < b1; ++b)
+      sync_sign_steps(row_values.data(), pat, diag, n_steps, s + b * n, field.data() + b * n,
+                      flips + b * n_steps, next, flipped);
+  });
 }
 
 }  // namespace darnax

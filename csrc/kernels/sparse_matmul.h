@@ -1,39 +1,50 @@
 // y = x @ W for W zero off a fixed pattern, W's values stored in column (CSC) order.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "kernels/lanes.h"
+#include "kernels/parallel.h"
 #include "kernels/pattern.h"
 
 namespace darnax {
 
-// Transposes a (rows, cols) row-major block into (cols, rows).
-template <typename T>
-void transpose(const T* in, int64_t rows, int64_t cols, T* out) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
+// Work per output column of a batched pattern traversal (multiply-adds), for thread splitting.
+inline double column_cost(const Compressed& w, int64_t batch) {
+  return static_cast<double>(lane_blocks(batch) * kLanes) *
+         (1.0 + static_cast<double>(w.nnz) / static_cast<double>(std::max<int64_t>(w.n_outer, 1)));
 }
 
-// x: (B, d) row-major, values: (nnz,), w: by-column orientation of a (d, K) pattern,
-// out: (B, K). Cost O(B * (d + nnz + K)). Each output column is accumulated over its
-// entries in pattern order, vectorised across the batch, so results do not depend on
-// how the work is split.
+// out[b, k] = init[b, k] + sum_i x[b, i] W[i, k], accumulated in type Acc. x: (B, d) row-major,
+// init and out: (B, K) row-major (init may be null: zeros). Cost O(B * (d + nnz + K)).
+// Columns are split across threads; each column sums its entries in pattern order, with the
+// batch in vector lanes, so results do not depend on the thread count.
+template <typename Acc, typename T, typename Out>
+void sparse_matmul_into(const T* x, int64_t batch, const T* values, const Compressed& w,
+                        const T* init, Out* out) {
+  const int64_t d = w.n_inner, K = w.n_outer, blocks = lane_blocks(batch);
+  const std::vector<Acc> packed = pack_lanes<Acc>(x, batch, d);
+  parallel_for(K, column_cost(w, batch), kMinWorkPerThread, [&](int64_t k0, int64_t k1) {
+    Acc acc[kLanes];
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t b0 = blk * kLanes, lanes = std::min(kLanes, batch - b0);
+      const Acc* xb = packed.data() + blk * d * kLanes;
+      for (int64_t k = k0; k < k1; ++k) {
+        for (int64_t j = 0; j < kLanes; ++j)
+          acc[j] = (init && j < lanes) ? static_cast<Acc>(init[(b0 + j) * K + k]) : Acc(0);
+        gather_axpy(values, w.idx, w.ptr[k], w.ptr[k + 1], xb, acc);
+        for (int64_t j = 0; j < lanes; ++j) out[(b0 + j) * K + k] = static_cast<Out>(acc[j]);
+      }
+    }
+  });
+}
+
+// x: (B, d), values: (nnz,), w: by-column orientation of a (d, K) pattern, out: (B, K).
 template <typename T>
 void sparse_matmul(const T* x, int64_t batch, const T* values, const Compressed& w, T* out) {
-  const int64_t d = w.n_inner, K = w.n_outer;
-  std::vector<T> x_t(static_cast<size_t>(d * batch));
-  std::vector<T> acc(static_cast<size_t>(batch));
-  transpose(x, batch, d, x_t.data());
-  for (int64_t k = 0; k < K; ++k) {
-    for (int64_t b = 0; b < batch; ++b) acc[b] = T(0);
-    for (int64_t p = w.ptr[k]; p < w.ptr[k + 1]; ++p) {
-      const T v = values[p];
-      const T* xi = x_t.data() + static_cast<int64_t>(w.idx[p]) * batch;
-      for (int64_t b = 0; b < batch; ++b) acc[b] += v * xi[b];
-    }
-    for (int64_t b = 0; b < batch; ++b) out[b * K + k] = acc[b];
-  }
+  sparse_matmul_into<T>(x, batch, values, w, static_cast<const T*>(nullptr), out);
 }
 
 }  // namespace darnax

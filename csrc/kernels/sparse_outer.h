@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/lanes.h"
+#include "kernels/parallel.h"
 #include "kernels/pattern.h"
 #include "kernels/sparse_matmul.h"
 
@@ -13,19 +15,18 @@ namespace darnax {
 // out: (nnz,) in column order. Cost O(B * (d + K + nnz)), never O(B * d * K).
 template <typename T>
 void sparse_outer(const T* x, const T* e, int64_t batch, const Compressed& w, T* out) {
-  const int64_t d = w.n_inner, K = w.n_outer;
-  std::vector<T> x_t(static_cast<size_t>(d * batch)), e_t(static_cast<size_t>(K * batch));
-  transpose(x, batch, d, x_t.data());
-  transpose(e, batch, K, e_t.data());
-  for (int64_t k = 0; k < K; ++k) {
-    const T* ek = e_t.data() + k * batch;
-    for (int64_t p = w.ptr[k]; p < w.ptr[k + 1]; ++p) {
-      const T* xi = x_t.data() + static_cast<int64_t>(w.idx[p]) * batch;
-      T acc = T(0);
-      for (int64_t b = 0; b < batch; ++b) acc += xi[b] * ek[b];
-      out[p] = acc;
+  const int64_t d = w.n_inner, K = w.n_outer, blocks = lane_blocks(batch);
+  const std::vector<T> xp = pack_lanes<T>(x, batch, d), ep = pack_lanes<T>(e, batch, K);
+  parallel_for(K, column_cost(w, batch), kMinWorkPerThread, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      for (int64_t p = w.ptr[k]; p < w.ptr[k + 1]; ++p) {
+        T acc = T(0);
+        for (int64_t blk = 0; blk < blocks; ++blk)
+          acc += lane_dot(xp.data() + (blk * d + w.idx[p]) * kLanes, ep.data() + (blk * K + k) * kLanes);
+        out[p] = acc;
+      }
     }
-  }
+  });
 }
 
 }  // namespace darnax
