@@ -1,0 +1,38 @@
+"""Package-level behaviour: clear import errors, the README example runs."""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_missing_extension_raises_import_error_with_fix():
+    result = _run("import sys; sys.modules['darnax._ext'] = None; import darnax.ops")
+    assert result.returncode != 0
+    assert "ImportError: darnax's compiled extension `darnax._ext` could not be imported" in result.stderr
+    assert "pip install" in result.stderr
+
+
+def test_older_jaxlib_than_the_build_is_refused():
+    code = "import jaxlib; jaxlib.__version__ = '0.0.1'; import darnax.ops"
+    result = _run(code)
+    assert result.returncode != 0
+    assert "darnax was built against jaxlib" in result.stderr and "0.0.1 is installed" in result.stderr
+
+
+def test_import_darnax_alone_does_not_load_the_extension():
+    result = _run("import sys, darnax; print('darnax._ext' in sys.modules)")
+    assert result.returncode == 0 and result.stdout.strip() == "False"
+
+
+def test_readme_python_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks, "README has no Python example"
+    result = _run(blocks[0] + "\nassert y.shape == (16, 2000) and dW.shape == (pattern.nnz,)")
+    assert result.returncode == 0, result.stderr
