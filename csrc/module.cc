@@ -9,9 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/sign_dynamics.h"
-#include "kernels/sparse_matmul.h"
-#include "kernels/sparse_outer.h"
+#include "kernels/table.h"
 #include "xla/ffi/api/c_api.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -61,7 +59,7 @@ Out<T> sparse_matmul(In<T, 2> x, In<T, 1> values, Index col_ptr, Index row_idx) 
   require(static_cast<int64_t>(values.shape(0)) == w.nnz, "values must have length nnz");
   Out<T> out = new_array<T>({x.shape(0), static_cast<size_t>(w.n_outer)});
   nb::gil_scoped_release release;
-  darnax::sparse_matmul<T>(x.data(), x.shape(0), values.data(), w, out.data());
+  darnax::kernels<T>().sparse_matmul(x.data(), x.shape(0), values.data(), w, out.data());
   return out;
 }
 
@@ -73,7 +71,7 @@ Out<T> sparse_outer(In<T, 2> x, In<T, 2> e, Index col_ptr, Index row_idx) {
           "e must have shape (B, K)");
   Out<T> out = new_array<T>({static_cast<size_t>(w.nnz)});
   nb::gil_scoped_release release;
-  darnax::sparse_outer<T>(x.data(), e.data(), x.shape(0), w, out.data());
+  darnax::kernels<T>().sparse_outer(x.data(), e.data(), x.shape(0), w, out.data());
   return out;
 }
 
@@ -114,7 +112,7 @@ std::pair<Out<T>, Out<int32_t>> async_sign_sweeps(In<T, 2> h_ext, In<T, 1> value
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_sweeps)});
   nb::gil_scoped_release release;
-  darnax::async_sign_sweeps_batch<T>(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
+  darnax::kernels<T>().async_sign_sweeps(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
                                      order.data(), batch, n_sweeps, s.data(), flips.data());
   return {s, flips};
 }
@@ -130,7 +128,7 @@ std::pair<Out<T>, Out<int32_t>> sync_sign_steps(In<T, 2> h_ext, In<T, 1> values,
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_steps)});
   nb::gil_scoped_release release;
-  darnax::sync_sign_steps_batch<T>(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
+  darnax::kernels<T>().sync_sign_steps(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
                                    batch, n_steps, s.data(), flips.data());
   return {s, flips};
 }
@@ -166,6 +164,7 @@ NB_MODULE(_ext, m) {
   });
   m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);
   m.attr("built_with_jaxlib") = DARNAX_JAXLIB_VERSION;
+  m.def("kernel_isa", &darnax::kernel_isa, "The instruction set of the kernels in use.");
   bind_direct<float>(m);
   bind_direct<double>(m);
 }

@@ -1,6 +1,6 @@
 // XLA FFI handlers: asynchronous sweeps and synchronous steps of a square +-1 layer.
 #include "ffi/common.h"
-#include "kernels/sign_dynamics.h"
+#include "kernels/table.h"
 
 namespace darnax {
 
@@ -56,7 +56,7 @@ static ffi::Error AsyncSignSweepsImpl(LayerBuffers in, IndexBuffer order, int64_
   }
   return dispatch_float(in.h_ext.element_type(), "h_ext", [&](auto zero) {
     using T = decltype(zero);
-    async_sign_sweeps_batch<T>(in.h_ext.typed_data<T>(), in.values.typed_data<T>(), pat,
+    kernels<T>().async_sign_sweeps(in.h_ext.typed_data<T>(), in.values.typed_data<T>(), pat,
                                in.diag.typed_data<T>(), in.s0.typed_data<T>(),
                                order.typed_data(), batch, n_sweeps, s_out->typed_data<T>(),
                                flips->typed_data());
@@ -73,7 +73,7 @@ static ffi::Error SyncSignStepsImpl(LayerBuffers in, int64_t n_steps,
   if (!err.empty()) return invalid(err);
   return dispatch_float(in.h_ext.element_type(), "h_ext", [&](auto zero) {
     using T = decltype(zero);
-    sync_sign_steps_batch<T>(in.h_ext.typed_data<T>(), in.values.typed_data<T>(), pat,
+    kernels<T>().sync_sign_steps(in.h_ext.typed_data<T>(), in.values.typed_data<T>(), pat,
                              in.diag.typed_data<T>(), in.s0.typed_data<T>(), batch, n_steps,
                              s_out->typed_data<T>(), flips->typed_data());
     return ffi::Error::Success();

@@ -1,6 +1,6 @@
 // XLA FFI handler: y = x @ W, W zero off a (d, K) pattern.
 #include "ffi/common.h"
-#include "kernels/sparse_matmul.h"
+#include "kernels/table.h"
 
 namespace darnax {
 
@@ -20,7 +20,7 @@ static ffi::Error SparseMatmulImpl(ffi::AnyBuffer x, ffi::AnyBuffer values, Inde
     return invalid("x, values and out must share one dtype");
   return dispatch_float(x.element_type(), "x", [&](auto zero) {
     using T = decltype(zero);
-    sparse_matmul<T>(x.typed_data<T>(), batch, values.typed_data<T>(), w, out->typed_data<T>());
+    kernels<T>().sparse_matmul(x.typed_data<T>(), batch, values.typed_data<T>(), w, out->typed_data<T>());
     return ffi::Error::Success();
   });
 }

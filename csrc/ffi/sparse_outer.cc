@@ -1,6 +1,6 @@
 // XLA FFI handler: out[p] = sum_b x[b, i_p] e[b, k_p] on a (d, K) pattern.
 #include "ffi/common.h"
-#include "kernels/sparse_outer.h"
+#include "kernels/table.h"
 
 namespace darnax {
 
@@ -20,7 +20,7 @@ static ffi::Error SparseOuterImpl(ffi::AnyBuffer x, ffi::AnyBuffer e, IndexBuffe
     return invalid("x, e and out must share one dtype");
   return dispatch_float(x.element_type(), "x", [&](auto zero) {
     using T = decltype(zero);
-    sparse_outer<T>(x.typed_data<T>(), e.typed_data<T>(), xd[0], w, out->typed_data<T>());
+    kernels<T>().sparse_outer(x.typed_data<T>(), e.typed_data<T>(), xd[0], w, out->typed_data<T>());
     return ffi::Error::Success();
   });
 }

@@ -7,28 +7,44 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/isa.h"
+
 namespace darnax {
+inline namespace DARNAX_ISA {
 
 constexpr int64_t kLanes = 16;
 
-// A 16-byte GCC/Clang vector of T (SSE2 on baseline x86-64, NEON on arm64); kLanes values of T
-// are kVectors<T> such vectors, kept in registers by the fixed-size loops below.
+// A GCC/Clang vector of T, DARNAX_VECTOR_BYTES wide (16: SSE2 or NEON; 32: AVX2); kLanes values
+// of T are kVectors<T> such vectors, kept in registers by the fixed-size loops below.
 template <typename T>
-struct Vector16 {
-  typedef T type __attribute__((vector_size(16)));
+struct NativeVector {
+  typedef T type __attribute__((vector_size(DARNAX_VECTOR_BYTES)));
 };
 template <typename T>
-using Vec = typename Vector16<T>::type;
+using Vec = typename NativeVector<T>::type;
 template <typename T>
-constexpr int64_t kPerVector = 16 / sizeof(T);
+constexpr int64_t kPerVector = DARNAX_VECTOR_BYTES / sizeof(T);
 template <typename T>
 constexpr int64_t kVectors = kLanes / kPerVector<T>;
 
+// A 16-byte vector of T whatever the build: horizontal sums reduce faster from it.
 template <typename T>
-inline Vec<T> load_vec(const T* p) {
-  Vec<T> v;
+struct NarrowVector {
+  typedef T type __attribute__((vector_size(16)));
+};
+template <typename T>
+using Vec16 = typename NarrowVector<T>::type;
+
+template <typename V, typename T>
+inline V load_as(const T* p) {
+  V v;
   std::memcpy(&v, p, sizeof(v));
   return v;
+}
+
+template <typename T>
+inline Vec<T> load_vec(const T* p) {
+  return load_as<Vec<T>>(p);
 }
 
 inline int64_t lane_blocks(int64_t batch) { return (batch + kLanes - 1) / kLanes; }
@@ -61,16 +77,23 @@ inline void gather_axpy(const T* values, const int32_t* idx, int64_t p0, int64_t
   for (int64_t q = 0; q < nv; ++q) std::memcpy(acc + q * per, &lanes[q], sizeof(lanes[q]));
 }
 
-// sum_j a[j] * b[j] over the kLanes lanes: vector partial sums, then a fixed-order reduction,
-// so the result is the same on every call.
+// sum_j a[j] * b[j] over the kLanes lanes, reduced by a fixed halving tree (lane j + width into
+// lane j, width = kLanes / 2, ..., 1): whole 16-byte vectors first, then lanes inside the last,
+// so the result is the same in every build and call.
 template <typename T>
 inline T lane_dot(const T* a, const T* b) {
-  constexpr int64_t per = kPerVector<T>, nv = kVectors<T>;
-  Vec<T> sum = load_vec(a) * load_vec(b);
-  for (int64_t q = 1; q < nv; ++q) sum += load_vec(a + q * per) * load_vec(b + q * per);
-  T out = T(0);
-  for (int64_t j = 0; j < per; ++j) out += sum[j];
-  return out;
+  constexpr int64_t per = 16 / sizeof(T), nv = kLanes / per;
+  Vec16<T> v[nv];
+  for (int64_t q = 0; q < nv; ++q)
+    v[q] = load_as<Vec16<T>>(a + q * per) * load_as<Vec16<T>>(b + q * per);
+  for (int64_t m = nv / 2; m >= 1; m /= 2)
+    for (int64_t q = 0; q < m; ++q) v[q] += v[q + m];
+  T lanes[per];
+  std::memcpy(lanes, &v[0], sizeof(v[0]));
+  for (int64_t width = per / 2; width >= 1; width /= 2)
+    for (int64_t j = 0; j < width; ++j) lanes[j] += lanes[j + width];
+  return lanes[0];
 }
 
+}  // namespace DARNAX_ISA
 }  // namespace darnax

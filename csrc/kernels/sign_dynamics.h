@@ -11,6 +11,7 @@
 #include "kernels/sparse_matmul.h"
 
 namespace darnax {
+inline namespace DARNAX_ISA {
 
 // The couplings in row (CSR) order, so that a flip reads its row contiguously.
 template <typename T>
@@ -128,4 +129,5 @@ void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, 
   });
 }
 
+}  // namespace DARNAX_ISA
 }  // namespace darnax

@@ -10,6 +10,7 @@
 #include "kernels/pattern.h"
 
 namespace darnax {
+inline namespace DARNAX_ISA {
 
 // Work per output column of a batched pattern traversal (multiply-adds), for thread splitting.
 inline double column_cost(const Compressed& w, int64_t batch) {
@@ -47,4 +48,5 @@ void sparse_matmul(const T* x, int64_t batch, const T* values, const Compressed&
   sparse_matmul_into<T>(x, batch, values, w, static_cast<const T*>(nullptr), out);
 }
 
+}  // namespace DARNAX_ISA
 }  // namespace darnax

@@ -10,6 +10,7 @@
 #include "kernels/sparse_matmul.h"
 
 namespace darnax {
+inline namespace DARNAX_ISA {
 
 // x: (B, d), e: (B, K) row-major; w: by-column orientation of a (d, K) pattern;
 // out: (nnz,) in column order. Cost O(B * (d + K + nnz)), never O(B * d * K).
@@ -29,4 +30,5 @@ void sparse_outer(const T* x, const T* e, int64_t batch, const Compressed& w, T*
   });
 }
 
+}  // namespace DARNAX_ISA
 }  // namespace darnax

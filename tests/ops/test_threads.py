@@ -1,4 +1,5 @@
-"""Results do not depend on the number of kernel threads (DARNAX_NUM_THREADS)."""
+"""Results depend neither on the kernel thread count (DARNAX_NUM_THREADS) nor on the kernel build
+(DARNAX_KERNELS=baseline forces the portable one; the default picks AVX2 where the CPU has it)."""
 
 import os
 import subprocess
@@ -24,11 +25,11 @@ np.savez(sys.argv[1], matmul=sparse_matmul(x, v, p), outer=sparse_outer(x, s, p)
 """
 
 
-def test_one_and_three_threads_agree_bitwise(tmp_path):
+def test_threads_and_kernel_builds_agree_bitwise(tmp_path):
     results = []
-    for threads in ("1", "3"):
+    for threads, build in (("1", "baseline"), ("3", "best")):
         out = tmp_path / f"t{threads}.npz"
-        env = {**os.environ, "DARNAX_NUM_THREADS": threads}
+        env = {**os.environ, "DARNAX_NUM_THREADS": threads, "DARNAX_KERNELS": build}
         subprocess.run([sys.executable, "-c", SCRIPT, str(out)], check=True, env=env)
         results.append(np.load(out))
     for name in results[0].files:
