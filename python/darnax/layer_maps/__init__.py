@@ -1,0 +1,1 @@
+"""Layer maps: which module carries the message from sender layer ``j`` to receiver layer ``i``."""

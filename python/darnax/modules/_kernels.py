@@ -1,0 +1,65 @@
+"""Backend dispatch for the sparse maths of modules: darnax.ops kernels or their jnp oracles.
+
+``"compiled"`` calls the XLA FFI kernels of :mod:`darnax.ops` (O(nnz) work and memory);
+``"jax"`` calls the pure ``jax.numpy`` oracles beside them (dense masked maths, no custom calls,
+runs on any JAX device).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+
+from darnax import ops
+from darnax.ops import SparsityPattern
+
+
+def matmul(x: jax.Array, values: jax.Array, pattern: SparsityPattern, backend: str) -> jax.Array:
+    """``x @ W`` for ``W`` stored as ``values`` on ``pattern``."""
+    if backend == "compiled":
+        return ops.sparse_matmul(x, values, pattern)
+    return ops.sparse_matmul_reference(x, values, pattern)
+
+
+def outer(x: jax.Array, e: jax.Array, pattern: SparsityPattern, backend: str) -> jax.Array:
+    """``(x^T e)`` on ``pattern`` only, ``(nnz,)`` in value order."""
+    if backend == "compiled":
+        return ops.sparse_outer(x, e, pattern)
+    return ops.sparse_outer_reference(x, e, pattern)
+
+
+def sync_steps(
+    h_ext: jax.Array,
+    values: jax.Array,
+    pattern: SparsityPattern,
+    diag: jax.Array,
+    s0: jax.Array,
+    n_steps: int,
+    backend: str,
+) -> jax.Array:
+    """``n_steps`` synchronous sign steps; returns the final states."""
+    fn = ops.sync_sign_steps if backend == "compiled" else ops.sync_sign_steps_reference
+    return fn(h_ext, values, pattern, diag, s0, n_steps)[0]
+
+
+def async_sweeps(
+    h_ext: jax.Array,
+    values: jax.Array,
+    pattern: SparsityPattern,
+    diag: jax.Array,
+    s0: jax.Array,
+    order: jax.Array,
+    n_sweeps: int,
+    backend: str,
+) -> jax.Array:
+    """``n_sweeps`` asynchronous sign sweeps in the given orders; returns the final states."""
+    fn = ops.async_sign_sweeps if backend == "compiled" else ops.async_sign_sweeps_reference
+    return fn(h_ext, values, pattern, diag, s0, order, n_sweeps)[0]
+
+
+@functools.lru_cache(maxsize=8)
+def off_diagonal_pattern(n: int) -> SparsityPattern:
+    """The pattern of every off-diagonal entry of an ``(n, n)`` matrix (cached per ``n``)."""
+    return SparsityPattern.from_mask(~np.eye(n, dtype=bool))

@@ -1,0 +1,173 @@
+"""Dense fully connected adapters, and the sparse one (re-exported from its own file).
+
+``FullyConnected`` carries ``x @ W`` and learns with the perceptron rule; the frozen variants
+never learn; ``FrozenRescaledFullyConnected`` maps ±1 labels to ``+1 -> r/2``, ``-1 -> -1/r``
+(``r = sqrt(C - 1)``) before projecting; ``CEFullyConnected`` learns with a softmax
+cross-entropy rule. Initialisation: ``W ~ N(0, 1) * strength / sqrt(in)`` (strength per output
+column, used at init only).
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from darnax.modules.interfaces import Adapter
+from darnax.modules.sparse_fully_connected import SparseFullyConnected
+from darnax.utils._checks import as_vector, positive_int
+from darnax.utils.perceptron_rule import perceptron_rule_backward
+
+
+class FullyConnected(Adapter):
+    """Dense trainable adapter: message ``x @ W``; update ``lr * dW + lr * wd * W``.
+
+    ``dW`` is the perceptron rule (:func:`~darnax.utils.perceptron_rule.perceptron_rule_backward`)
+    with this module's ``threshold`` as margin, ``wd = weight_decay / sqrt(in_features)``.
+
+    Attributes:
+        W: ``(in_features, out_features)`` weights.
+        strength: ``(out_features,)`` init scale (kept for reference; never updated).
+        threshold: ``(out_features,)`` perceptron margins.
+        lr: scalar learning rate folded into the update.
+        weight_decay: scalar, already divided by ``sqrt(in_features)``.
+    """
+
+    W: jax.Array
+    strength: jax.Array
+    threshold: jax.Array
+    lr: jax.Array
+    weight_decay: jax.Array
+    in_features: int = eqx.field(static=True)
+    out_features: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        strength: jax.typing.ArrayLike,
+        threshold: jax.typing.ArrayLike,
+        key: jax.Array,
+        dtype: jax.typing.DTypeLike = jnp.float32,
+        *,
+        lr: jax.typing.ArrayLike = 1.0,
+        weight_decay: float = 0.0,
+    ):
+        """Draw ``W ~ N(0, 1) * strength / sqrt(in_features)``.
+
+        Args:
+            in_features: sender width ``d``.
+            out_features: receiver width ``K``.
+            strength: scalar or ``(K,)`` init scale.
+            threshold: scalar or ``(K,)`` perceptron margin.
+            key: PRNG key for ``W``.
+            dtype: parameter dtype.
+            lr: learning rate folded into the update.
+            weight_decay: decay coefficient (divided by ``sqrt(in_features)``).
+
+        Raises:
+            ValueError: on non-positive sizes or a ``strength``/``threshold`` of the wrong length.
+        """
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
+        self.strength = as_vector("strength", strength, self.out_features, dtype)
+        self.threshold = as_vector("threshold", threshold, self.out_features, dtype)
+        self.lr = jnp.asarray(lr, dtype=dtype)
+        self.weight_decay = jnp.asarray(weight_decay / math.sqrt(self.in_features), dtype=dtype)
+        normal = jax.random.normal(key, (self.in_features, self.out_features), dtype=dtype)
+        self.W = normal * self.strength[None, :] / math.sqrt(self.in_features)
+
+    def __call__(self, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
+        """``x @ W`` for ``x`` of shape ``(B, in_features)``."""
+        return x @ self.W
+
+    def backward(self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None) -> FullyConnected:
+        """Update ``lr * dW + lr * wd * W`` in ``W``, zeros elsewhere."""
+        grad = perceptron_rule_backward(x, y, y_hat, self.threshold, gate)
+        dw = self.lr * grad + self.lr * self.weight_decay * self.W
+        return eqx.tree_at(lambda m: m.W, self.zero_update(), dw)
+
+    def to_dense(self) -> jax.Array:
+        """The ``(in, out)`` weight matrix (``W`` itself)."""
+        return self.W
+
+
+class FrozenFullyConnected(FullyConnected):
+    """As :class:`FullyConnected`, but ``backward`` returns zeros: the weights never change."""
+
+    def backward(
+        self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None
+    ) -> FrozenFullyConnected:
+        """Zeros in every leaf."""
+        return self.zero_update()
+
+
+class FrozenRescaledFullyConnected(FullyConnected):
+    """Frozen label back-projection: message ``(y * a + b) @ W`` with ``C = in_features`` classes.
+
+    With ``r = sqrt(C - 1)``, ``a = (r/2 + 1/r)/2`` and ``b = (r/2 - 1/r)/2`` map a one-vs-all
+    label ``+1 -> r/2`` and ``-1 -> -1/r``, so a one-hot ±1 label vector has zero mean.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        strength: jax.typing.ArrayLike,
+        threshold: jax.typing.ArrayLike,
+        key: jax.Array,
+        dtype: jax.typing.DTypeLike = jnp.float32,
+        *,
+        lr: jax.typing.ArrayLike = 1.0,
+        weight_decay: float = 0.0,
+    ):
+        """As :class:`FullyConnected`; ``in_features`` (the number of classes) must be >= 2."""
+        if positive_int("in_features", in_features) < 2:
+            raise ValueError(f"in_features: the rescaling needs at least 2 classes, got {in_features}")
+        super().__init__(in_features, out_features, strength, threshold, key, dtype, lr=lr, weight_decay=weight_decay)
+
+    @property
+    def affine(self) -> tuple[float, float]:
+        """The label rescaling ``(a, b)``: ``y -> y * a + b``."""
+        r = math.sqrt(self.in_features - 1)
+        return 0.5 * (r / 2 + 1 / r), 0.5 * (r / 2 - 1 / r)
+
+    def __call__(self, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
+        """``(x * a + b) @ W``."""
+        a, b = self.affine
+        return (x * a + b) @ self.W
+
+    def backward(
+        self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None
+    ) -> FrozenRescaledFullyConnected:
+        """Zeros in every leaf."""
+        return self.zero_update()
+
+
+class CEFullyConnected(FullyConnected):
+    """As :class:`FullyConnected` but learns by softmax cross-entropy on its receiver's field.
+
+    ``p = softmax(y_hat)``, ``dW = x^T (p - (y + 1) / 2) / n / sqrt(in)``, update
+    ``lr * dW + lr * wd * W`` (targets ±1 one-vs-all; ``threshold`` and ``gate`` unused).
+    """
+
+    def backward(
+        self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None
+    ) -> CEFullyConnected:
+        """The cross-entropy update in ``W``, zeros elsewhere."""
+        n = x.shape[0]
+        p = jax.nn.softmax(y_hat, axis=-1)
+        grad = (x.T @ (p - (y + 1) / 2)) / n / math.sqrt(self.in_features)
+        dw = self.lr * grad + self.lr * self.weight_decay * self.W
+        return eqx.tree_at(lambda m: m.W, self.zero_update(), dw)
+
+
+__all__ = [
+    "CEFullyConnected",
+    "FrozenFullyConnected",
+    "FrozenRescaledFullyConnected",
+    "FullyConnected",
+    "SparseFullyConnected",
+]

@@ -1,0 +1,256 @@
+"""Recurrent layers of ±1 units: dense `RecurrentDiscrete` and sparse `SparseRecurrentDiscrete`.
+
+Both carry couplings ``J = W + diag(J_D)``: the self-message is ``s @ J``, the activation is
+``sign`` with ties to +1 and the diagonal ``J_D`` (self-coupling) never changes: ``backward``
+puts zeros on it, including the weight-decay term (the published reference decays it through
+``lr * wd * J``; darnax keeps it fixed). Because Optax still sees ``J_D`` as an inexact leaf, an
+optimiser that moves parameters with zero updates (e.g. ``optax.adamw``'s decoupled decay)
+would move it: use decay inside the module (``weight_decay=``) or mask such transforms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from darnax.modules import _kernels
+from darnax.modules.interfaces import RecurrentSignLayer
+from darnax.ops import SparsityPattern
+from darnax.utils._checks import as_vector, backend_name, positive_int, sparsity_value
+from darnax.utils.perceptron_rule import perceptron_error, perceptron_rule_backward, perceptron_scale
+
+
+class RecurrentDiscrete(RecurrentSignLayer):
+    """Dense recurrent ±1 layer: ``J ~ N(0, 1) * strength / sqrt(N)``, diagonal ``j_d``.
+
+    Update (in ``J``): ``lr * (dJ ⊙ (1 - I)) + lr * wd * (J ⊙ (1 - I))`` with the perceptron
+    ``dJ``, ``lr = 1`` if None, ``wd = weight_decay / sqrt(N)``; the diagonal stays ``j_d``.
+
+    Attributes:
+        J: ``(N, N)`` couplings, diagonal included.
+        J_D: ``(N,)`` the (fixed) diagonal.
+        threshold: ``(N,)`` perceptron margins; strength: ``(N,)`` init scale.
+        lr, weight_decay: scalars (``wd`` already divided by ``sqrt(N)``).
+    """
+
+    J: jax.Array
+    J_D: jax.Array
+    threshold: jax.Array
+    strength: jax.Array
+    lr: jax.Array
+    weight_decay: jax.Array
+    features: int = eqx.field(static=True)
+    backend: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        features: int,
+        j_d: jax.typing.ArrayLike,
+        threshold: jax.typing.ArrayLike,
+        key: jax.Array,
+        strength: jax.typing.ArrayLike = 1.0,
+        dtype: jax.typing.DTypeLike = jnp.float32,
+        *,
+        lr: jax.typing.ArrayLike | None = None,
+        weight_decay: float = 0.0,
+        backend: str = "compiled",
+    ):
+        """Draw ``J`` from ``key`` and set its diagonal to ``j_d``.
+
+        Args:
+            features: layer width ``N``.
+            j_d: scalar or ``(N,)`` self-coupling.
+            threshold: scalar or ``(N,)`` perceptron margin.
+            key: PRNG key.
+            strength: scalar or ``(N,)`` init scale (per column).
+            dtype: parameter dtype.
+            lr: learning rate, None for 1.
+            weight_decay: decay coefficient (divided by ``sqrt(N)``).
+            backend: kernels for asynchronous sweeps: ``"compiled"`` or ``"jax"``.
+        """
+        self.features = n = positive_int("features", features)
+        self.backend = backend_name(backend)
+        self.J_D = as_vector("j_d", j_d, n, dtype)
+        self.threshold = as_vector("threshold", threshold, n, dtype)
+        self.strength = as_vector("strength", strength, n, dtype)
+        self.lr = jnp.asarray(1.0 if lr is None else lr, dtype=dtype)
+        self.weight_decay = jnp.asarray(weight_decay / math.sqrt(n), dtype=dtype)
+        J = jax.random.normal(key, (n, n), dtype=dtype) / math.sqrt(n) * self.strength[None, :]
+        self.J = J.at[jnp.diag_indices(n)].set(self.J_D)
+
+    @property
+    def in_features(self) -> int:
+        """``N``."""
+        return self.features
+
+    @property
+    def out_features(self) -> int:
+        """``N``."""
+        return self.features
+
+    @property
+    def _mask(self) -> jax.Array:
+        """``1 - I``: the plastic (off-diagonal) entries of ``J``."""
+        return 1 - jnp.eye(self.features, dtype=self.J.dtype)
+
+    def to_dense(self) -> jax.Array:
+        """The ``(N, N)`` couplings (``J`` itself)."""
+        return self.J
+
+    def __call__(self, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
+        """Self-message ``x @ J``."""
+        return x @ self.J
+
+    def backward(
+        self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None
+    ) -> RecurrentDiscrete:
+        """Off-diagonal perceptron update (plus decay) in ``J``, zeros elsewhere."""
+        mask = self._mask
+        grad = perceptron_rule_backward(x, y, y_hat, self.threshold, gate) * mask
+        dj = self.lr * grad + self.lr * self.weight_decay * (self.J * mask)
+        return eqx.tree_at(lambda m: m.J, self.zero_update(), dj)
+
+    def async_sweeps(self, h_ext: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int) -> jax.Array:
+        """Asynchronous sweeps via :func:`darnax.ops.async_sign_sweeps` on the off-diagonal pattern."""
+        pattern = _kernels.off_diagonal_pattern(self.features)
+        values = pattern.gather(self.J)
+        return _kernels.async_sweeps(h_ext, values, pattern, jnp.diagonal(self.J), s0, order, n_sweeps, self.backend)
+
+
+class SparseRecurrentDiscrete(RecurrentSignLayer):
+    """Sparse recurrent ±1 layer: off-diagonal couplings on a fixed pattern, O(nnz) memory.
+
+    ``J`` holds the ``nnz`` stored off-diagonal values (the pattern has an empty diagonal);
+    ``J_D`` holds the diagonal. Messages, dynamics and plasticity run in darnax.ops
+    (``backend="compiled"``): whole synchronous phases are one :func:`~darnax.ops.sync_sign_steps`
+    call with incremental fields. Update (in ``J``): ``lr' * dJ|_M + lr' * wd' * J`` with
+    ``lr' = 1`` if None else ``lr * sqrt(0.01) / sqrt(1 - sparsity)`` and
+    ``wd' = weight_decay * sqrt(0.01) / sqrt((1 - sparsity) * N)``; ``J_D`` never changes.
+    """
+
+    J: jax.Array
+    J_D: jax.Array
+    threshold: jax.Array
+    strength: jax.Array
+    lr: jax.Array
+    weight_decay: jax.Array
+    pattern: SparsityPattern
+    features: int = eqx.field(static=True)
+    sparsity: float = eqx.field(static=True)
+    backend: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        features: int,
+        j_d: jax.typing.ArrayLike,
+        sparsity: float,
+        threshold: jax.typing.ArrayLike,
+        key: jax.Array,
+        strength: jax.typing.ArrayLike = 1.0,
+        dtype: jax.typing.DTypeLike = jnp.float32,
+        *,
+        lr: jax.typing.ArrayLike | None = None,
+        weight_decay: float = 0.0,
+        pattern: SparsityPattern | None = None,
+        backend: str = "compiled",
+    ):
+        """Draw as the dense reference: ``key -> (key_j, key_mask)``.
+
+        ``mask ~ Bernoulli(1 - sparsity)`` from ``key_mask`` with a zero diagonal;
+        ``J ~ N(0, 1) / sqrt(N * (1 - sparsity)) * strength`` from ``key_j``, kept on the mask.
+
+        Args:
+            features: layer width ``N``.
+            j_d: scalar or ``(N,)`` self-coupling.
+            sparsity: fraction of absent couplings, in ``[0, 1)``.
+            threshold: scalar or ``(N,)`` perceptron margin.
+            key: PRNG key.
+            strength: scalar or ``(N,)`` init scale (per column).
+            dtype: parameter dtype.
+            lr: learning rate (rescaled as above), None for 1.
+            weight_decay: decay coefficient (rescaled as above).
+            pattern: a prebuilt ``(N, N)`` pattern with an empty diagonal (for layers too large
+                to draw densely); values are then drawn directly on it from ``key_j``.
+            backend: ``"compiled"`` (darnax.ops) or ``"jax"`` (oracle maths).
+
+        Raises:
+            ValueError: on bad sizes, sparsity, vectors, or a pattern of the wrong shape or with
+                diagonal entries.
+        """
+        self.features = n = positive_int("features", features)
+        self.sparsity = sparsity_value(sparsity)
+        self.backend = backend_name(backend)
+        self.J_D = as_vector("j_d", j_d, n, dtype)
+        self.threshold = as_vector("threshold", threshold, n, dtype)
+        self.strength = as_vector("strength", strength, n, dtype)
+        density = 1.0 - self.sparsity
+        self.lr = jnp.asarray(1.0 if lr is None else lr * math.sqrt(0.01) / math.sqrt(density), dtype=dtype)
+        self.weight_decay = jnp.asarray(weight_decay * math.sqrt(0.01) / math.sqrt(density * n), dtype=dtype)
+        key_j, key_mask = jax.random.split(key)
+        scale = math.sqrt(n * density)
+        if pattern is None:
+            self.pattern = SparsityPattern.random(key_mask, (n, n), self.sparsity, zero_diagonal=True)
+            dense = jax.random.normal(key_j, (n, n), dtype=dtype) / scale * self.strength[None, :]
+            self.J = self.pattern.gather(dense)
+        else:
+            if not isinstance(pattern, SparsityPattern) or pattern.shape != (n, n):
+                got = getattr(pattern, "shape", type(pattern).__name__)
+                raise ValueError(f"pattern: expected a SparsityPattern of shape {(n, n)}, got {got}")
+            if (pattern.row_idx == pattern.col_of_entry()).any():
+                raise ValueError("pattern: a recurrent pattern must have an empty diagonal (J_D holds it)")
+            self.pattern = pattern
+            normal = jax.random.normal(key_j, (pattern.nnz,), dtype=dtype)
+            self.J = normal / scale * self.strength[pattern.col_of_entry()]
+
+    @property
+    def in_features(self) -> int:
+        """``N``."""
+        return self.features
+
+    @property
+    def out_features(self) -> int:
+        """``N``."""
+        return self.features
+
+    @property
+    def _mask(self) -> jax.Array:
+        """Ones on every stored entry (shape of ``J``): all stored couplings are plastic."""
+        return jnp.ones_like(self.J)
+
+    def to_dense(self) -> jax.Array:
+        """The dense ``(N, N)`` couplings, diagonal ``J_D`` included (O(N^2) memory)."""
+        return self.pattern.to_dense(self.J) + jnp.diag(self.J_D)
+
+    def __call__(self, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
+        """Self-message ``x @ J``."""
+        if self.backend == "jax":
+            return x @ self.to_dense()
+        return _kernels.matmul(x, self.J, self.pattern, self.backend) + x * self.J_D[None, :]
+
+    def backward(
+        self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None
+    ) -> SparseRecurrentDiscrete:
+        """Perceptron update (plus decay) on the stored couplings, zeros elsewhere (``J_D`` too)."""
+        e = perceptron_error(y, y_hat, self.threshold, gate)
+        grad = _kernels.outer(x, e, self.pattern, self.backend) * perceptron_scale(x.shape[0], self.features)
+        dj = self.lr * grad + self.lr * self.weight_decay * self.J
+        return eqx.tree_at(lambda m: m.J, self.zero_update(), dj)
+
+    @property
+    def fuses_sync(self) -> bool:
+        """True with the compiled backend: a phase is one ``sync_sign_steps`` call."""
+        return self.backend == "compiled"
+
+    def sync_steps(self, h_ext: jax.Array, s0: jax.Array, n_steps: int) -> jax.Array:
+        """``n_steps`` steps ``s <- sign(h_ext + s @ J)`` in one call (fields kept incrementally)."""
+        return _kernels.sync_steps(h_ext, self.J, self.pattern, self.J_D, s0, n_steps, self.backend)
+
+    def async_sweeps(self, h_ext: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int) -> jax.Array:
+        """Asynchronous sweeps via :func:`darnax.ops.async_sign_sweeps` (or its oracle)."""
+        return _kernels.async_sweeps(h_ext, self.J, self.pattern, self.J_D, s0, order, n_sweeps, self.backend)
+
+
+__all__ = ["RecurrentDiscrete", "SparseRecurrentDiscrete"]

@@ -1,0 +1,1 @@
+"""Orchestrators: run the network dynamics and collect local updates over a LayerMap."""

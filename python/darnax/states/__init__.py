@@ -1,0 +1,1 @@
+"""Network states: one buffer of unit activities per layer."""

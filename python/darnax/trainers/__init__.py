@@ -1,0 +1,1 @@
+"""Trainers: the per-batch protocols (dynamics, then a local update through Optax)."""

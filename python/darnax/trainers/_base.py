@@ -1,0 +1,329 @@
+"""Shared machinery of darnax trainers: jit caching, input checks and whole-epoch scans.
+
+A trainer owns an orchestrator, a state and an Optax context, and rebinds them after each
+call (``trainer.orchestrator``, ``trainer.state``, ``trainer.ctx``). Subclasses provide two
+pure cores, ``_train_core`` and ``_eval_core``; this class compiles them once
+(``eqx.filter_jit``) for ``train_step``/``eval_step``, and runs them inside one ``lax.scan`` over
+the batches of an epoch for ``fit_epoch``/``evaluate``: the same function on the same inputs,
+so the results equal the per-batch loop's, without Python dispatch per batch.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from darnax.orchestrators.sequential import SequentialOrchestrator
+from darnax.states.sequential import SequentialState
+from darnax.utils._checks import check_finite, non_negative_int, positive_int
+from darnax.utils.typing import PyTree
+
+Ctx = dict[str, Any]
+PostUpdate = Callable[[SequentialOrchestrator], SequentialOrchestrator]
+
+
+def batch_accuracy(y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
+    """Fraction of rows where ``argmax(y_true) == argmax(y_pred)``, as a float32 scalar."""
+    return jnp.mean((jnp.argmax(y_true, axis=-1) == jnp.argmax(y_pred, axis=-1)).astype(jnp.float32))
+
+
+def apply_optimizer(
+    orchestrator: SequentialOrchestrator, updates: SequentialOrchestrator, ctx: Ctx
+) -> tuple[SequentialOrchestrator, PyTree]:
+    """One Optax step on the inexact-array leaves: returns ``(new orchestrator, new opt state)``."""
+    params = eqx.filter(orchestrator, eqx.is_inexact_array)
+    grads = eqx.filter(updates, eqx.is_inexact_array)
+    steps, opt_state = ctx["optimizer"].update(grads, ctx["optimizer_state"], params=params)
+    return eqx.apply_updates(orchestrator, steps), opt_state
+
+
+class Trainer(ABC):
+    """Base trainer: ``train_step``/``eval_step`` per batch, ``fit_epoch``/``evaluate`` per epoch.
+
+    Attributes:
+        orchestrator: the current model (rebound after every training call).
+        state: the state of the last batch processed (``state[-2]``: last hidden layer).
+        ctx: ``{"optimizer", "optimizer_state", <iteration counts>}``.
+    """
+
+    REQUIRED: tuple[str, ...] = ("optimizer", "optimizer_state")
+
+    def __init__(self, orchestrator: SequentialOrchestrator, state: SequentialState, ctx: Ctx) -> None:
+        """Store the model, a template of the state (for its layer sizes) and the context."""
+        if not isinstance(orchestrator, SequentialOrchestrator):
+            raise TypeError(f"orchestrator: expected a SequentialOrchestrator, got {type(orchestrator).__name__}")
+        if not isinstance(state, SequentialState):
+            raise TypeError(f"state: expected a SequentialState, got {type(state).__name__}")
+        self.orchestrator = orchestrator
+        self.state = state
+        self._template = state
+        self.ctx = self.validate_ctx(ctx)
+        self._jit_train = eqx.filter_jit(type(self)._isolated_train)
+        self._jit_eval = eqx.filter_jit(type(self)._isolated_eval)
+        self._jit_fit = eqx.filter_jit(type(self)._fit_core)
+        self._jit_evaluate = eqx.filter_jit(type(self)._evaluate_core)
+
+    @classmethod
+    def validate_ctx(cls, ctx: Ctx) -> Ctx:
+        """A copy of ``ctx`` after checking its keys and iteration counts (``ValueError`` otherwise)."""
+        for key in cls.REQUIRED:
+            if key not in ctx:
+                raise ValueError(f"ctx missing required key '{key}'")
+        out = dict(ctx)
+        for key in cls.REQUIRED:
+            if key.endswith("_iter"):
+                out[key] = non_negative_int(key, out[key])
+        return out
+
+    # ------------------------------------------------------------------ pure cores
+    @staticmethod
+    @abstractmethod
+    def _train_core(
+        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+    ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
+        """One training batch: returns ``(rng, orchestrator, state, optimizer_state)``."""
+
+    @staticmethod
+    @abstractmethod
+    def _eval_core(
+        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+    ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
+        """One evaluation batch: returns ``(rng, state, {"accuracy": ...})``."""
+
+    @classmethod
+    def _isolated_train(
+        cls, x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+    ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
+        """``_train_core`` between optimisation barriers, in ``train_step`` and in the epoch scan alike.
+
+        XLA:CPU contracts ``a * b + c`` into FMAs inside fusions, so the same maths fused
+        differently rounds differently. The barriers give the core the same boundaries in both
+        programs (inputs and outputs materialised, nothing fused across), hence the same fusions
+        and bit-identical results for ``fit_epoch`` and the ``train_step`` loop.
+        """
+        x, y, rng, orchestrator, ctx = _barrier((x, y, rng, orchestrator, ctx))
+        return _barrier(cls._train_core(x, y, rng, orchestrator, template, ctx))
+
+    @classmethod
+    def _isolated_eval(
+        cls, x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+    ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
+        """``_eval_core`` between optimisation barriers (see :meth:`_isolated_train`)."""
+        x, y, rng, orchestrator, ctx = _barrier((x, y, rng, orchestrator, ctx))
+        return _barrier(cls._eval_core(x, y, rng, orchestrator, template, ctx))
+
+    @classmethod
+    def _fit_core(
+        cls,
+        xs: jax.Array,
+        ys: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
+        post_update: PostUpdate | None,
+    ) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree]:
+        params, static = eqx.partition(orchestrator, eqx.is_array)
+        opt_dyn, opt_static = eqx.partition(ctx["optimizer_state"], eqx.is_array)
+        first = template.init(xs[0], ys[0])
+
+        def body(carry: tuple, batch: tuple[jax.Array, jax.Array]) -> tuple[tuple, None]:
+            params, opt_dyn, rng, _ = carry
+            c = {**ctx, "optimizer_state": eqx.combine(opt_dyn, opt_static)}
+            rng, orch, state, opt_state = cls._isolated_train(batch[0], batch[1], rng, eqx.combine(params, static), template, c)
+            if post_update is not None:
+                orch = _barrier(post_update(orch))
+            return (eqx.partition(orch, eqx.is_array)[0], eqx.partition(opt_state, eqx.is_array)[0], rng, state.states), None
+
+        init = (params, opt_dyn, rng, [jnp.zeros_like(a) for a in first.states])
+        (params, opt_dyn, rng, states), _ = jax.lax.scan(body, init, (xs, ys))
+        return rng, eqx.combine(params, static), states, eqx.combine(opt_dyn, opt_static)
+
+    @classmethod
+    def _evaluate_core(
+        cls,
+        xs: jax.Array,
+        ys: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
+        representations: bool,
+    ) -> tuple[jax.Array, list[jax.Array], jax.Array, jax.Array | None]:
+        first = template.init(xs[0], ys[0])
+
+        def body(carry: tuple, batch: tuple[jax.Array, jax.Array]) -> tuple[tuple, tuple]:
+            rng, _ = carry
+            rng, state, metrics = cls._isolated_eval(batch[0], batch[1], rng, orchestrator, template, ctx)
+            return (rng, state.states), (metrics["accuracy"], state[-2] if representations else None)
+
+        init = (rng, [jnp.zeros_like(a) for a in first.states])
+        (rng, states), (accs, reps) = jax.lax.scan(body, init, (xs, ys))
+        return rng, states, accs, reps
+
+    # ------------------------------------------------------------------ per batch
+    def train_step(self, x: jax.Array, y: jax.Array, rng: jax.Array) -> jax.Array:
+        """Train on one batch and rebind ``orchestrator``, ``state`` and ``ctx``.
+
+        Args:
+            x: ``(B, *input size)`` inputs.
+            y: ``(B, *output size)`` targets.
+            rng: PRNG key.
+
+        Returns:
+            The next PRNG key.
+
+        Raises:
+            ValueError: on non-finite inputs or shapes that do not fit the state.
+        """
+        x, y = self._check_batch(x, y)
+        rng, orch, state, opt_state = self._jit_train(x, y, rng, self.orchestrator, self._template, self.ctx)
+        self.orchestrator, self.state = orch, state
+        self.ctx = {**self.ctx, "optimizer_state": opt_state}
+        return rng
+
+    def eval_step(self, x: jax.Array, y: jax.Array, rng: jax.Array) -> tuple[jax.Array, Mapping[str, jax.Array]]:
+        """Evaluate one batch (no learning); rebinds ``state`` (so ``state[-2]`` is the representation).
+
+        Returns:
+            ``(next rng, {"accuracy": float32 scalar})``.
+        """
+        x, y = self._check_batch(x, y)
+        rng, state, metrics = self._jit_eval(x, y, rng, self.orchestrator, self._template, self.ctx)
+        self.state = state
+        return rng, metrics
+
+    # ------------------------------------------------------------------ per epoch
+    def fit_epoch(
+        self,
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        *,
+        batch_size: int | None = None,
+        post_update: PostUpdate | None = None,
+    ) -> jax.Array:
+        """Train on every batch of an epoch inside one compiled call (``lax.scan`` over batches).
+
+        Equals ``for xb, yb in batches: rng = trainer.train_step(xb, yb, rng)`` (and
+        ``trainer.orchestrator = post_update(trainer.orchestrator)`` after each step if given).
+
+        Args:
+            x: ``(n_batches, B, *size)`` stacked batches, or ``(N, *size)`` with ``batch_size``
+                (then ``N // batch_size`` full batches and, if any, one smaller last batch, as a
+                batch iterator would yield them).
+            y: targets laid out like ``x``.
+            rng: PRNG key.
+            batch_size: split ``(N, ...)`` arrays into batches of this size.
+            post_update: optional pure function applied to the orchestrator after every
+                update (e.g. a weight decay); pass the same object across calls to avoid
+                recompiling.
+
+        Returns:
+            The next PRNG key.
+        """
+        (xs, ys), rest = self._epoch_batches(x, y, batch_size)
+        if xs.shape[0]:
+            rng, orch, states, opt_state = self._jit_fit(
+                xs, ys, rng, self.orchestrator, self._template, self.ctx, post_update
+            )
+            self.orchestrator, self.state = orch, self._template.replace(states)
+            self.ctx = {**self.ctx, "optimizer_state": opt_state}
+        if rest is not None:
+            rng = self.train_step(*rest, rng)
+            if post_update is not None:
+                self.orchestrator = post_update(self.orchestrator)
+        return rng
+
+    def evaluate(
+        self,
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        *,
+        batch_size: int | None = None,
+        return_representations: bool = False,
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Evaluate every batch inside one compiled call; equals the ``eval_step`` loop.
+
+        Args:
+            x, y, batch_size: as in :meth:`fit_epoch`.
+            rng: PRNG key.
+            return_representations: also return ``state[-2]`` of every sample, ``(N, width)``.
+
+        Returns:
+            ``(next rng, metrics)`` with ``"batch_accuracy"`` (one value per batch, as the loop
+            gives them), ``"accuracy"`` (their mean, as the seeds aggregate) and, if asked,
+            ``"representations"``.
+        """
+        (xs, ys), rest = self._epoch_batches(x, y, batch_size)
+        accs, reps = [], []
+        if xs.shape[0]:
+            rng, states, acc, rep = self._jit_evaluate(
+                xs, ys, rng, self.orchestrator, self._template, self.ctx, return_representations
+            )
+            self.state = self._template.replace(states)
+            accs.append(acc)
+            if return_representations:
+                reps.append(rep.reshape(-1, *rep.shape[2:]))
+        if rest is not None:
+            rng, metrics = self.eval_step(*rest, rng)
+            accs.append(metrics["accuracy"][None])
+            if return_representations:
+                reps.append(self.state[-2])
+        batch_acc = jnp.concatenate(accs)
+        out = {"accuracy": jnp.mean(batch_acc), "batch_accuracy": batch_acc}
+        if return_representations:
+            out["representations"] = jnp.concatenate(reps)
+        return rng, out
+
+    # ------------------------------------------------------------------ checks
+    def _check_batch(self, x: jax.typing.ArrayLike, y: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array]:
+        x, y = jnp.asarray(x), jnp.asarray(y)
+        self._template.check_batch(x.shape, y.shape)
+        return check_finite("x", x), check_finite("y", y)
+
+    def _epoch_batches(
+        self, x: jax.typing.ArrayLike, y: jax.typing.ArrayLike, batch_size: int | None
+    ) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array] | None]:
+        x, y = jnp.asarray(x), jnp.asarray(y)
+        sizes = self._template.sizes
+        rest = None
+        if batch_size is None:
+            if x.ndim != len(sizes[0]) + 2 or y.ndim != len(sizes[-1]) + 2:
+                raise ValueError(
+                    f"x, y: expected stacked batches (n_batches, B, ...) or pass batch_size=; got shapes "
+                    f"{tuple(x.shape)} and {tuple(y.shape)}"
+                )
+            xs, ys = x, y
+        else:
+            batch_size = positive_int("batch_size", batch_size)
+            if x.shape[:1] != y.shape[:1]:
+                raise ValueError(f"x and y must have one length, got {x.shape[0]} and {y.shape[0]}")
+            n_full = x.shape[0] // batch_size
+            cut = n_full * batch_size
+            xs = x[:cut].reshape(n_full, batch_size, *x.shape[1:])
+            ys = y[:cut].reshape(n_full, batch_size, *y.shape[1:])
+            if cut < x.shape[0]:
+                rest = (x[cut:], y[cut:])
+        if xs.shape[:2] != ys.shape[:2]:
+            raise ValueError(f"x and y batches disagree: {tuple(xs.shape[:2])} and {tuple(ys.shape[:2])}")
+        if xs.shape[0]:
+            self._check_batch(xs[0], ys[0])
+        check_finite("x", x)
+        check_finite("y", y)
+        return (xs, ys), rest
+
+
+def _barrier(tree: PyTree) -> PyTree:
+    """``lax.optimization_barrier`` on the array leaves of ``tree`` (other leaves pass through)."""
+    dyn, static = eqx.partition(tree, eqx.is_array)
+    return eqx.combine(jax.lax.optimization_barrier(dyn), static)
+
+
+__all__ = ["Trainer", "apply_optimizer", "batch_accuracy"]

@@ -1,0 +1,100 @@
+"""`DynamicalTrainer`: warm-up, clamped and free dynamics, then one local update per batch."""
+
+from __future__ import annotations
+
+import jax
+import optax
+
+from darnax.orchestrators.sequential import SequentialOrchestrator
+from darnax.states.sequential import SequentialState
+from darnax.trainers._base import Ctx, Trainer, apply_optimizer, batch_accuracy
+from darnax.utils.typing import PyTree
+
+
+class DynamicalTrainer(Trainer):
+    """The training protocol of the seeds (SEMANTICS.md, "Trainer").
+
+    ``train_step``: ``state.init(x, y)``; ``warmup_n_iter`` steps with ``filter="forward"``;
+    ``train_clamped_n_iter`` steps with ``"all"`` (labels clamped and fed back);
+    ``train_free_n_iter`` steps with ``"inference"``; ``updates = orchestrator.backward(state)``;
+    one Optax step. ``eval_step``: ``state.init(x, y)``; ``warmup + eval`` steps with
+    ``"inference"``; ``predict``; accuracy of ``argmax``. Messages from the clamped input and
+    labels are computed once per batch (exact: they cannot change, see
+    :mod:`darnax.orchestrators.message_cache`).
+
+    Example:
+        >>> trainer = DynamicalTrainer(orch, state, optax.sgd(1.0), opt_state, 1, 5, 5, 5)
+        >>> key = trainer.train_step(x, y, key)
+        >>> key = trainer.fit_epoch(x_train, y_train, key, batch_size=16)     # one compiled call
+        >>> key, metrics = trainer.evaluate(x_test, y_test, key, batch_size=16)
+    """
+
+    REQUIRED = ("optimizer", "optimizer_state", "warmup_iter", "clamped_iter", "free_iter", "eval_iter")
+
+    def __init__(
+        self,
+        orchestrator: SequentialOrchestrator,
+        state: SequentialState,
+        optimizer: optax.GradientTransformation,
+        optimizer_state: PyTree,
+        warmup_n_iter: int = 1,
+        train_clamped_n_iter: int = 7,
+        train_free_n_iter: int = 7,
+        eval_n_iter: int = 14,
+    ) -> None:
+        """Set up the trainer.
+
+        Args:
+            orchestrator: the model.
+            state: a ``SequentialState`` of the model's layer sizes (placeholder batch).
+            optimizer: an Optax transformation (e.g. ``optax.sgd(1.0)``).
+            optimizer_state: ``optimizer.init(eqx.filter(orchestrator, eqx.is_inexact_array))``.
+            warmup_n_iter: forward-only steps before the clamped phase (and before evaluation).
+            train_clamped_n_iter: steps with label feedback.
+            train_free_n_iter: steps without label feedback before the update.
+            eval_n_iter: inference steps after the warm-up during evaluation.
+        """
+        super().__init__(
+            orchestrator,
+            state,
+            {
+                "optimizer": optimizer,
+                "optimizer_state": optimizer_state,
+                "warmup_iter": warmup_n_iter,
+                "clamped_iter": train_clamped_n_iter,
+                "free_iter": train_free_n_iter,
+                "eval_iter": eval_n_iter,
+            },
+        )
+
+    @staticmethod
+    def _train_core(
+        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+    ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
+        state = template.init(x, y)
+        cache = orchestrator.cache_messages(state)
+        for n, kind in ((ctx["warmup_iter"], "forward"), (ctx["clamped_iter"], "all"), (ctx["free_iter"], "inference")):
+            state, rng = orchestrator.run(state, rng, n, filter_messages=kind, cache=cache)
+        updates = orchestrator.backward(state, rng, cache=cache)
+        orchestrator, opt_state = apply_optimizer(orchestrator, updates, ctx)
+        return rng, orchestrator, state, opt_state
+
+    @staticmethod
+    def _eval_core(
+        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+    ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
+        return _evaluate_batch(x, y, rng, orchestrator, template, ctx["warmup_iter"] + ctx["eval_iter"])
+
+
+def _evaluate_batch(
+    x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, n: int
+) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
+    """``n`` inference steps, ``predict``, accuracy (shared by the trainers)."""
+    state = template.init(x, y)
+    cache = orchestrator.cache_messages(state)
+    state, rng = orchestrator.run(state, rng, n, filter_messages="inference", cache=cache)
+    state, rng = orchestrator.predict(state, rng, cache=cache)
+    return rng, state, {"accuracy": batch_accuracy(y, state.readout)}
+
+
+__all__ = ["DynamicalTrainer"]

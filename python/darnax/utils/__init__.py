@@ -1,0 +1,1 @@
+"""Small helpers shared by the model stack: the perceptron rule, typing aliases, argument checks."""

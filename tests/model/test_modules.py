@@ -1,0 +1,232 @@
+"""Each module's initialisation, forward and update against the formulas of SEMANTICS.md."""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from darnax.modules.ferromagnetic import Ferromagnetic
+from darnax.modules.fully_connected import (
+    CEFullyConnected,
+    FrozenFullyConnected,
+    FrozenRescaledFullyConnected,
+    FullyConnected,
+    SparseFullyConnected,
+)
+from darnax.modules.input_output import OutputLayer
+from darnax.modules.recurrent import RecurrentDiscrete, SparseRecurrentDiscrete
+from darnax.ops import SparsityPattern, sync_sign_steps_reference
+
+F32 = jnp.float32
+KEY = jax.random.key(7)
+
+
+def _batch(n=6, d=12, k=9, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.sign(rng.standard_normal((n, d))).astype(np.float32)
+    y = np.where(rng.random((n, k)) < 0.5, 1.0, -1.0).astype(np.float32)
+    y_hat = (rng.standard_normal((n, k)) * 2).astype(np.float32)
+    return x, y, y_hat
+
+
+def _perceptron(x, y, y_hat, thr):
+    n, d = x.shape
+    mistake = (y * y_hat <= thr).astype(np.float64)
+    return -(x.astype(np.float64).T @ (mistake * y)) / (math.sqrt(n) * math.sqrt(d))
+
+
+def _zero_except(update, name):
+    """Every hyper-parameter leaf of an update is zero (only ``name`` learns)."""
+    for field in ("strength", "threshold", "lr", "weight_decay", "J_D"):
+        if field != name and hasattr(update, field):
+            assert not np.any(np.asarray(getattr(update, field))), field
+
+
+def test_fully_connected_init_forward_update():
+    d, k = 12, 9
+    strength = np.linspace(0.5, 2.0, k).astype(np.float32)
+    m = FullyConnected(d, k, strength, 0.7, KEY, lr=0.3, weight_decay=0.2)
+    expected = np.asarray(jax.random.normal(KEY, (d, k), F32)) * strength / math.sqrt(d)
+    np.testing.assert_allclose(m.W, expected, rtol=1e-6)
+    x, y, y_hat = _batch(d=d, k=k)
+    np.testing.assert_allclose(m(jnp.asarray(x)), x @ np.asarray(m.W), rtol=1e-5, atol=1e-5)
+    upd = m.backward(jnp.asarray(x), jnp.asarray(y), jnp.asarray(y_hat))
+    wd = 0.2 / math.sqrt(d)
+    want = 0.3 * _perceptron(x, y, y_hat, 0.7) + 0.3 * wd * np.asarray(m.W)
+    np.testing.assert_allclose(upd.W, want, rtol=1e-5, atol=1e-6)
+    _zero_except(upd, "W")
+    assert upd.W.dtype == F32
+
+
+def test_threshold_ties_count_as_mistakes_and_gate():
+    m = FullyConnected(2, 1, 1.0, 0.5, KEY)
+    x = jnp.array([[1.0, -1.0], [1.0, 1.0]], F32)
+    y = jnp.array([[1.0], [-1.0]], F32)
+    y_hat = jnp.array([[0.5], [-0.6]], F32)  # first: y*y_hat == threshold (mistake); second: 0.6 > 0.5
+    upd = m.backward(x, y, y_hat)
+    np.testing.assert_allclose(upd.W, -np.array([[1.0], [-1.0]]) / 2.0, rtol=1e-6)
+    gated = m.backward(x, y, y_hat, gate=jnp.array([[0.0], [1.0]], F32))
+    np.testing.assert_array_equal(gated.W, np.zeros((2, 1)))
+
+
+def test_frozen_modules_return_zeros():
+    x, y, y_hat = _batch(d=4, k=3)
+    for m in (FrozenFullyConnected(4, 3, 1.0, 0.0, KEY), FrozenRescaledFullyConnected(4, 3, 1.0, 0.0, KEY)):
+        upd = m.backward(jnp.asarray(x), jnp.asarray(y), jnp.asarray(y_hat))
+        assert all(not np.any(np.asarray(leaf)) for leaf in jax.tree.leaves(upd))
+
+
+def test_frozen_rescaled_maps_labels():
+    c, k = 10, 5
+    m = FrozenRescaledFullyConnected(c, k, 1.3, 0.0, KEY)
+    r = math.sqrt(c - 1)
+    y = -np.ones((2, c), np.float32)
+    y[0, 3] = y[1, 7] = 1.0
+    mapped = np.where(y > 0, r / 2, -1 / r)
+    np.testing.assert_allclose(m(jnp.asarray(y)), mapped @ np.asarray(m.W), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        FrozenRescaledFullyConnected(1, k, 1.0, 0.0, KEY)
+
+
+def test_ce_fully_connected_update():
+    d, k = 6, 4
+    m = CEFullyConnected(d, k, 1.0, 0.0, KEY, lr=0.5, weight_decay=0.1)
+    x, y, y_hat = _batch(n=5, d=d, k=k)
+    p = np.exp(y_hat - y_hat.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    grad = x.T @ (p - (y + 1) / 2) / 5 / math.sqrt(d)
+    want = 0.5 * grad + 0.5 * (0.1 / math.sqrt(d)) * np.asarray(m.W)
+    upd = m.backward(jnp.asarray(x), jnp.asarray(y), jnp.asarray(y_hat))
+    np.testing.assert_allclose(upd.W, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["compiled", "jax"])
+def test_sparse_fully_connected_matches_dense_reference(backend):
+    d, k, s = 12, 9, 0.6
+    m = SparseFullyConnected(d, k, 2.0, 0.4, s, KEY, lr=0.2, weight_decay=0.3, backend=backend)
+    key_w, key_mask = jax.random.split(KEY)
+    mask = np.asarray(jax.random.bernoulli(key_mask, 1 - s, (d, k)))
+    dense = np.asarray(jax.random.normal(key_w, (d, k), F32)) * 2.0 / math.sqrt(d * (1 - s)) * mask
+    np.testing.assert_array_equal(m.pattern.to_dense_mask(), mask)
+    np.testing.assert_allclose(m.to_dense(), dense, rtol=1e-6)
+    assert m.W.shape == (mask.sum(),) and m._mask.shape == m.W.shape
+    x, y, y_hat = _batch(d=d, k=k)
+    np.testing.assert_allclose(m(jnp.asarray(x)), x @ dense, rtol=1e-5, atol=1e-5)
+    lr = 0.2 * math.sqrt(0.1) / math.sqrt(1 - s)
+    wd = 0.3 * math.sqrt(0.1) / math.sqrt((1 - s) * d)
+    want = lr * _perceptron(x, y, y_hat, 0.4) * mask + lr * wd * dense
+    upd = m.backward(jnp.asarray(x), jnp.asarray(y), jnp.asarray(y_hat))
+    assert upd.W.shape == m.W.shape
+    np.testing.assert_allclose(m.pattern.to_dense(upd.W), want, rtol=1e-5, atol=1e-6)
+    _zero_except(upd, "W")
+    assert SparseFullyConnected(d, k, 1.0, 0.0, s, KEY).lr == 1.0  # lr=None -> 1
+
+
+def test_sparse_fully_connected_prebuilt_pattern():
+    pattern = SparsityPattern.from_coo(np.array([0, 3, 5]), np.array([1, 1, 2]), (6, 4))
+    m = SparseFullyConnected(6, 4, 1.0, 0.0, 0.5, KEY, pattern=pattern)
+    assert m.pattern is pattern and m.W.shape == (3,)
+    with pytest.raises(ValueError, match="pattern"):
+        SparseFullyConnected(6, 5, 1.0, 0.0, 0.5, KEY, pattern=pattern)
+
+
+def test_recurrent_discrete_init_forward_update():
+    n = 10
+    m = RecurrentDiscrete(n, 0.5, 0.3, KEY, strength=1.5, lr=0.4, weight_decay=0.2)
+    want = np.asarray(jax.random.normal(KEY, (n, n), F32)) / math.sqrt(n) * 1.5
+    np.fill_diagonal(want, 0.5)
+    np.testing.assert_allclose(m.J, want, rtol=1e-6)
+    x, _, y_hat = _batch(d=n, k=n)
+    np.testing.assert_allclose(m(jnp.asarray(x)), x @ want, rtol=1e-5, atol=1e-5)
+    h = jnp.asarray([[0.0, -1e-3, 2.0] + [1.0] * (n - 3)], F32)
+    np.testing.assert_array_equal(m.activation(h)[0, :3], [1.0, -1.0, 1.0])  # ties to +1
+    upd = m.backward(jnp.asarray(x), jnp.asarray(x), jnp.asarray(y_hat))
+    off = 1 - np.eye(n)
+    wd = 0.2 / math.sqrt(n)
+    expected = 0.4 * _perceptron(x, x, y_hat, 0.3) * off + 0.4 * wd * want * off
+    np.testing.assert_allclose(upd.J, expected, rtol=1e-5, atol=1e-6)
+    assert not np.any(np.diag(np.asarray(upd.J))), "the diagonal J_D stays fixed"
+    np.testing.assert_array_equal(m._mask, off)
+    _zero_except(upd, "J")
+
+
+@pytest.mark.parametrize("backend", ["compiled", "jax"])
+def test_sparse_recurrent_matches_dense_reference(backend):
+    n, s = 16, 0.7
+    m = SparseRecurrentDiscrete(n, 0.95, s, 0.3, KEY, strength=2.0, lr=0.5, weight_decay=0.1, backend=backend)
+    key_j, key_mask = jax.random.split(KEY)
+    mask = np.asarray(jax.random.bernoulli(key_mask, 1 - s, (n, n))) & ~np.eye(n, dtype=bool)
+    dense = np.asarray(jax.random.normal(key_j, (n, n), F32)) / math.sqrt(n * (1 - s)) * 2.0 * mask
+    np.fill_diagonal(dense, 0.95)
+    np.testing.assert_allclose(m.to_dense(), dense, rtol=1e-6)
+    assert m.J.shape == (mask.sum(),) and m.J_D.shape == (n,)
+    x, _, y_hat = _batch(d=n, k=n)
+    np.testing.assert_allclose(m(jnp.asarray(x)), x @ dense, rtol=1e-5, atol=1e-5)
+    upd = m.backward(jnp.asarray(x), jnp.asarray(x), jnp.asarray(y_hat))
+    lr = 0.5 * math.sqrt(0.01) / math.sqrt(1 - s)
+    wd = 0.1 * math.sqrt(0.01) / math.sqrt((1 - s) * n)
+    off_dense = dense * (1 - np.eye(n))
+    want = lr * _perceptron(x, x, y_hat, 0.3) * mask + lr * wd * off_dense
+    np.testing.assert_allclose(m.pattern.to_dense(upd.J), want, rtol=1e-5, atol=1e-6)
+    assert not np.any(np.asarray(upd.J_D)), "J_D receives a zero update"
+    _zero_except(upd, "J")
+
+
+def test_sparse_recurrent_phase_kernels_match_formula():
+    n = 24
+    m = SparseRecurrentDiscrete(n, 0.5, 0.6, 0.0, KEY)
+    m = eqx.tree_at(lambda m: m.J, m, jnp.round(m.J * 64) / 64)  # exact sums
+    rng = np.random.default_rng(1)
+    h = jnp.asarray(np.round(rng.standard_normal((5, n)) * 64) / 64, F32)
+    s0 = jnp.asarray(np.sign(rng.standard_normal((5, n))), F32)
+    s = s0
+    for _ in range(4):
+        s = m.activation(h + m(s))
+    np.testing.assert_array_equal(m.sync_steps(h, s0, 4), s)
+    np.testing.assert_array_equal(
+        m.sync_steps(h, s0, 4), sync_sign_steps_reference(h, m.J, m.pattern, m.J_D, s0, 4)[0]
+    )
+    order = jnp.asarray(np.stack([rng.permutation(n) for _ in range(5)]), jnp.int32)
+    a = m.async_sweeps(h, s0, order, 2)
+    b = m.with_backend("jax").async_sweeps(h, s0, order, 2)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_sparse_recurrent_prebuilt_pattern_rejects_diagonal():
+    with pytest.raises(ValueError, match="empty diagonal"):
+        SparseRecurrentDiscrete(4, 0.5, 0.5, 0.0, KEY, pattern=SparsityPattern.from_mask(np.eye(4, dtype=bool)))
+
+
+def test_ferromagnetic_and_output_layer():
+    f = Ferromagnetic(4, jnp.array([1.0, 2.0, 3.0, 4.0], F32))
+    x = jnp.ones((2, 4), F32)
+    np.testing.assert_array_equal(f(x), np.tile([1.0, 2.0, 3.0, 4.0], (2, 1)))
+    assert not np.any(np.asarray(f.backward(x, x, x).strength))
+    out = OutputLayer()
+    np.testing.assert_array_equal(out(x), np.zeros((2, 4)))
+    h = out.reduce({0: x, 1: 2 * x})
+    np.testing.assert_array_equal(out.activation(h), 3 * np.ones((2, 4)))
+    assert out.backward(x, x, x) is out and jax.tree.leaves(out) == []
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: FullyConnected(4, 3, jnp.ones(2), 0.0, KEY),
+        lambda: FullyConnected(4, 3, 1.0, jnp.ones((3, 1)), KEY),
+        lambda: RecurrentDiscrete(4, jnp.ones(5), 0.0, KEY),
+        lambda: SparseRecurrentDiscrete(4, 0.5, 1.0, 0.0, KEY),
+        lambda: SparseFullyConnected(4, 3, 1.0, 0.0, -0.1, KEY),
+        lambda: Ferromagnetic(3, jnp.ones(4)),
+        lambda: FullyConnected(0, 3, 1.0, 0.0, KEY),
+        lambda: SparseFullyConnected(4, 3, 1.0, 0.0, 0.5, KEY, backend="gpu"),
+    ],
+)
+def test_bad_hyper_parameters_raise(build):
+    with pytest.raises(ValueError):
+        build()
