@@ -2,11 +2,11 @@
 // (no XLA in between), for microbenchmarks and debugging.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
-#include <nanobind/stl/pair.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/string.h>
 
 #include <string>
-#include <utility>
+#include <tuple>
 #include <vector>
 
 #include "kernels/table.h"
@@ -98,7 +98,7 @@ darnax::Pattern layer(const In<T, 2>& h_ext, const In<T, 1>& values, const Index
 }
 
 template <typename T>
-std::pair<Out<T>, Out<int32_t>> async_sign_sweeps(In<T, 2> h_ext, In<T, 1> values, Index col_ptr,
+std::tuple<Out<T>, Out<int32_t>, Out<T>> async_sign_sweeps(In<T, 2> h_ext, In<T, 1> values, Index col_ptr,
                                                   Index row_idx, Index row_ptr, Index col_idx,
                                                   Index csr_pos, In<T, 1> diag, In<T, 2> s0,
                                                   In<int32_t, 2> order, int64_t n_sweeps) {
@@ -111,14 +111,16 @@ std::pair<Out<T>, Out<int32_t>> async_sign_sweeps(In<T, 2> h_ext, In<T, 1> value
     require_valid(darnax::check_permutation(order.data() + b * n, n, seen));
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_sweeps)});
+  Out<T> fields = new_array<T>({batch, n});
   nb::gil_scoped_release release;
   darnax::kernels<T>().async_sign_sweeps(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
-                                     order.data(), batch, n_sweeps, s.data(), flips.data());
-  return {s, flips};
+                                     order.data(), batch, n_sweeps, s.data(), flips.data(),
+                                        fields.data());
+  return {s, flips, fields};
 }
 
 template <typename T>
-std::pair<Out<T>, Out<int32_t>> sync_sign_steps(In<T, 2> h_ext, In<T, 1> values, Index col_ptr,
+std::tuple<Out<T>, Out<int32_t>, Out<T>> sync_sign_steps(In<T, 2> h_ext, In<T, 1> values, Index col_ptr,
                                                 Index row_idx, Index row_ptr, Index col_idx,
                                                 Index csr_pos, In<T, 1> diag, In<T, 2> s0,
                                                 int64_t n_steps) {
@@ -127,10 +129,12 @@ std::pair<Out<T>, Out<int32_t>> sync_sign_steps(In<T, 2> h_ext, In<T, 1> values,
   const size_t batch = h_ext.shape(0), n = h_ext.shape(1);
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_steps)});
+  Out<T> fields = new_array<T>({batch, n});
   nb::gil_scoped_release release;
   darnax::kernels<T>().sync_sign_steps(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
-                                   batch, n_steps, s.data(), flips.data());
-  return {s, flips};
+                                   batch, n_steps, s.data(), flips.data(),
+                                      fields.data());
+  return {s, flips, fields};
 }
 
 template <typename T>

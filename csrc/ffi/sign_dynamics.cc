@@ -12,7 +12,8 @@ struct LayerBuffers {
 
 // Checks shapes, dtypes and pattern; on success fills `pat`, `batch` and `n`.
 static std::string check_layer(const LayerBuffers& in, int64_t n_iter, ffi::AnyBuffer& s_out,
-                               IndexBuffer& flips, Pattern& pat, int64_t& batch, int64_t& n) {
+                               IndexBuffer& flips, ffi::AnyBuffer& fields, Pattern& pat,
+                               int64_t& batch, int64_t& n) {
   const auto hd = in.h_ext.dimensions();
   if (hd.size() != 2) return "h_ext: expected rank 2 (B, N), got " + shape_str(hd);
   if (n_iter < 0) return "the number of sweeps/steps must be >= 0, got " + std::to_string(n_iter);
@@ -31,21 +32,23 @@ static std::string check_layer(const LayerBuffers& in, int64_t n_iter, ffi::AnyB
   if (err.empty()) err = check_shape(in.s0.dimensions(), "s0", {batch, n});
   if (err.empty()) err = check_shape(s_out.dimensions(), "states", {batch, n});
   if (err.empty()) err = check_shape(flips.dimensions(), "flips", {batch, n_iter});
+  if (err.empty()) err = check_shape(fields.dimensions(), "fields", {batch, n});
   if (err.empty()) err = check_pattern(pat);
   if (!err.empty()) return err;
   const auto t = in.h_ext.element_type();
   if (in.values.element_type() != t || in.diag.element_type() != t ||
-      in.s0.element_type() != t || s_out.element_type() != t)
-    return "h_ext, values, diag, s0 and the returned states must share one dtype";
+      in.s0.element_type() != t || s_out.element_type() != t || fields.element_type() != t)
+    return "h_ext, values, diag, s0 and the returned states and fields must share one dtype";
   return "";
 }
 
 static ffi::Error AsyncSignSweepsImpl(LayerBuffers in, IndexBuffer order, int64_t n_sweeps,
                                       ffi::Result<ffi::AnyBuffer> s_out,
-                                      ffi::Result<IndexBuffer> flips) {
+                                      ffi::Result<IndexBuffer> flips,
+                                      ffi::Result<ffi::AnyBuffer> fields) {
   Pattern pat{};
   int64_t batch = 0, n = 0;
-  std::string err = check_layer(in, n_sweeps, *s_out, *flips, pat, batch, n);
+  std::string err = check_layer(in, n_sweeps, *s_out, *flips, *fields, pat, batch, n);
   if (!err.empty()) return invalid(err);
   err = check_shape(order.dimensions(), "order", {batch, n});
   if (!err.empty()) return invalid(err);
@@ -59,23 +62,25 @@ static ffi::Error AsyncSignSweepsImpl(LayerBuffers in, IndexBuffer order, int64_
     kernels<T>().async_sign_sweeps(in.h_ext.typed_data<T>(), in.values.typed_data<T>(), pat,
                                in.diag.typed_data<T>(), in.s0.typed_data<T>(),
                                order.typed_data(), batch, n_sweeps, s_out->typed_data<T>(),
-                               flips->typed_data());
+                               flips->typed_data(), fields->typed_data<T>());
     return ffi::Error::Success();
   });
 }
 
 static ffi::Error SyncSignStepsImpl(LayerBuffers in, int64_t n_steps,
                                     ffi::Result<ffi::AnyBuffer> s_out,
-                                    ffi::Result<IndexBuffer> flips) {
+                                    ffi::Result<IndexBuffer> flips,
+                                    ffi::Result<ffi::AnyBuffer> fields) {
   Pattern pat{};
   int64_t batch = 0, n = 0;
-  std::string err = check_layer(in, n_steps, *s_out, *flips, pat, batch, n);
+  std::string err = check_layer(in, n_steps, *s_out, *flips, *fields, pat, batch, n);
   if (!err.empty()) return invalid(err);
   return dispatch_float(in.h_ext.element_type(), "h_ext", [&](auto zero) {
     using T = decltype(zero);
     kernels<T>().sync_sign_steps(in.h_ext.typed_data<T>(), in.values.typed_data<T>(), pat,
                              in.diag.typed_data<T>(), in.s0.typed_data<T>(), batch, n_steps,
-                             s_out->typed_data<T>(), flips->typed_data());
+                             s_out->typed_data<T>(), flips->typed_data(),
+                             fields->typed_data<T>());
     return ffi::Error::Success();
   });
 }
@@ -90,14 +95,16 @@ static ffi::Error SyncSignStepsImpl(LayerBuffers in, int64_t n_steps,
 
 static ffi::Error AsyncSignSweepsBound(DARNAX_LAYER_PARAMS, IndexBuffer order, int64_t n_sweeps,
                                        ffi::Result<ffi::AnyBuffer> s_out,
-                                       ffi::Result<IndexBuffer> flips) {
-  return AsyncSignSweepsImpl(DARNAX_LAYER_ARGS, order, n_sweeps, s_out, flips);
+                                       ffi::Result<IndexBuffer> flips,
+                                       ffi::Result<ffi::AnyBuffer> fields) {
+  return AsyncSignSweepsImpl(DARNAX_LAYER_ARGS, order, n_sweeps, s_out, flips, fields);
 }
 
 static ffi::Error SyncSignStepsBound(DARNAX_LAYER_PARAMS, int64_t n_steps,
                                      ffi::Result<ffi::AnyBuffer> s_out,
-                                     ffi::Result<IndexBuffer> flips) {
-  return SyncSignStepsImpl(DARNAX_LAYER_ARGS, n_steps, s_out, flips);
+                                     ffi::Result<IndexBuffer> flips,
+                                     ffi::Result<ffi::AnyBuffer> fields) {
+  return SyncSignStepsImpl(DARNAX_LAYER_ARGS, n_steps, s_out, flips, fields);
 }
 
 static auto BindLayer() {
@@ -119,6 +126,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(AsyncSignSweeps, AsyncSignSweepsBound,
                                   .Attr<int64_t>("n_sweeps")     // sweeps to run
                                   .Ret<ffi::AnyBuffer>()         // states (B, N)
                                   .Ret<IndexBuffer>()            // flips (B, n_sweeps)
+                                  .Ret<ffi::AnyBuffer>()         // fields (B, N): final h_ext + s @ J
 );
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SyncSignSteps, SyncSignStepsBound,
@@ -126,6 +134,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SyncSignSteps, SyncSignStepsBound,
                                   .Attr<int64_t>("n_steps")      // steps to run
                                   .Ret<ffi::AnyBuffer>()         // states (B, N)
                                   .Ret<IndexBuffer>()            // flips (B, n_steps)
+                                  .Ret<ffi::AnyBuffer>()         // fields (B, N): final h_ext + s @ J
 );
 
 }  // namespace darnax

@@ -1,16 +1,24 @@
-// A fork-join loop over contiguous chunks, on threads of known number (never XLA's pool).
+// A fork-join loop over contiguous chunks on a small persistent pool of known size
+// (never XLA's own pool), so that no call pays for starting threads.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 namespace darnax {
 
 // Minimum work (multiply-adds or field updates) worth a thread of its own.
-constexpr double kMinWorkPerThread = 1e5;
+constexpr double kMinWorkPerThread = 2e5;
 
 // Threads per call: DARNAX_NUM_THREADS if set (>= 1), else the hardware concurrency.
 inline int64_t num_threads() {
@@ -23,9 +31,103 @@ inline int64_t num_threads() {
   return n;
 }
 
+// num_threads() - 1 workers that run the chunks of one job at a time alongside the caller.
+// A caller that finds the pool busy (another XLA thread's job), or runs in a forked child
+// (where the workers do not exist), runs its chunks itself: slower, same result.
+class ThreadPool {
+ public:
+  static ThreadPool& instance() {
+    static ThreadPool pool(num_threads() - 1);
+    return pool;
+  }
+
+  // Calls chunk(c) for every c in [0, chunks), the caller taking part; returns when all are done.
+  void run(int64_t chunks, const std::function<void(int64_t)>& chunk) {
+    std::unique_lock<std::mutex> busy(job_mutex_, std::try_to_lock);
+    if (!busy.owns_lock() || workers_.empty() || getpid() != owner_pid_) {
+      for (int64_t c = 0; c < chunks; ++c) chunk(c);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &chunk;
+      chunks_ = chunks;
+      next_.store(0);
+      pending_ = chunks;
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    wake_.notify_all();
+    work(chunk);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+  ~ThreadPool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) {
+      if (getpid() == owner_pid_) w.join();
+      else w.detach();
+    }
+  }
+
+ private:
+  explicit ThreadPool(int64_t n_workers) : owner_pid_(getpid()) {
+    for (int64_t i = 0; i < n_workers; ++i) workers_.emplace_back([this] { loop(); });
+  }
+
+  // Takes chunks until none is left; the last one done wakes the caller.
+  void work(const std::function<void(int64_t)>& chunk) {
+    for (int64_t c = next_.fetch_add(1); c < chunks_; c = next_.fetch_add(1)) {
+      chunk(c);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--pending_ == 0) done_.notify_all();
+    }
+  }
+
+  // Between jobs a worker spins for a short while before sleeping: kernel calls come back to
+  // back during training, and waking a sleeping thread costs tens of microseconds.
+  void loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int64_t)>* job = nullptr;
+      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+      while (generation_.load(std::memory_order_acquire) == seen &&
+             std::chrono::steady_clock::now() < spin_until) {
+        std::this_thread::yield();
+      }
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stop_ || (generation_.load() != seen && job_ != nullptr); });
+        if (stop_) return;
+        seen = generation_.load();
+        job = job_;
+      }
+      work(*job);
+    }
+  }
+
+  static constexpr int64_t kSpinMicros = 200;
+  const pid_t owner_pid_;
+  std::vector<std::thread> workers_;
+  std::mutex job_mutex_;  // one job at a time
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int64_t)>* job_ = nullptr;
+  int64_t chunks_ = 0;
+  int64_t pending_ = 0;
+  std::atomic<int64_t> next_{0};
+  std::atomic<uint64_t> generation_{0};
+  bool stop_ = false;
+};
+
 // Calls fn(begin, end) on disjoint chunks covering [0, n). Work is split only when each chunk
-// gets at least `min_work` units (cost / n per item times the chunk length), so small calls stay
-// on the calling thread. Each item is processed by exactly one call in a fixed order, so results
+// gets at least kMinWorkPerThread-sized work (cost_per_item per item), so small calls stay on
+// the calling thread. Each item is processed by exactly one call in a fixed order, so results
 // never depend on the number of threads.
 template <typename Fn>
 void parallel_for(int64_t n, double cost_per_item, double min_work, Fn&& fn) {
@@ -36,12 +138,7 @@ void parallel_for(int64_t n, double cost_per_item, double min_work, Fn&& fn) {
     fn(int64_t{0}, n);
     return;
   }
-  std::vector<std::thread> workers;
-  workers.reserve(static_cast<size_t>(chunks - 1));
-  for (int64_t c = 1; c < chunks; ++c)
-    workers.emplace_back([&fn, c, n, chunks] { fn(c * n / chunks, (c + 1) * n / chunks); });
-  fn(int64_t{0}, n / chunks);
-  for (auto& w : workers) w.join();
+  ThreadPool::instance().run(chunks, [&](int64_t c) { fn(c * n / chunks, (c + 1) * n / chunks); });
 }
 
 }  // namespace darnax

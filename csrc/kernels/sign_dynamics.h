@@ -34,7 +34,7 @@ inline T sign_with_self(double field_i, T diag_i, T s_i) {
   return field_i + static_cast<double>(diag_i) * static_cast<double>(s_i) >= 0.0 ? T(1) : T(-1);
 }
 
-// One sample, asynchronous: n_sweeps sweeps, each visiting the N units in `order`; each unit
+// One sample, asynchronous: up to n_sweeps sweeps (a sweep without flips ends the call early), each visiting the N units in `order`; each unit
 // sees the current states of all units, itself included (through diag). `s` holds the initial
 // states on entry, `field` = h_ext + s @ W; row_values: values_by_row(). flips: (n_sweeps,).
 template <typename T>
@@ -53,10 +53,14 @@ void async_sign_sweeps(const T* row_values, const Pattern& pat, const T* diag, c
       }
     }
     flips[t] = count;
+    if (count == 0) {  // a fixed point: every later sweep would change nothing
+      for (int64_t r = t + 1; r < n_sweeps; ++r) flips[r] = 0;
+      return;
+    }
   }
 }
 
-// One sample, synchronous: n_steps steps, every unit decided from the previous step's states;
+// One sample, synchronous: up to n_steps steps (a step without flips ends the call early), every unit decided from the previous step's states;
 // the fields then move by the rows of the units that flipped. `s` and `field` as above;
 // `next` and `flipped` are scratch buffers. flips: (n_steps,).
 template <typename T>
@@ -67,10 +71,12 @@ void sync_sign_steps(const T* row_values, const Pattern& pat, const T* diag, int
   next.resize(static_cast<size_t>(n));
   flipped.resize(static_cast<size_t>(n));
   for (int64_t t = 0; t < n_steps; ++t) {
-    int64_t count = 0;
-    for (int64_t i = 0; i < n; ++i) {  // decide every unit before any field moves
+    for (int64_t i = 0; i < n; ++i)  // decide every unit before any field moves (vectorised)
       next[i] = sign_with_self(field[i], diag[i], s[i]);
-      if (next[i] != s[i]) flipped[count++] = static_cast<int32_t>(i);
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; ++i) {  // branch-free compaction of the units that flip
+      flipped[count] = static_cast<int32_t>(i);
+      count += next[i] != s[i];
     }
     for (int64_t c = 0; c < count; ++c) {
       const int64_t j = flipped[c];
@@ -78,6 +84,10 @@ void sync_sign_steps(const T* row_values, const Pattern& pat, const T* diag, int
       s[j] = next[j];
     }
     flips[t] = static_cast<int32_t>(count);
+    if (count == 0) {  // a fixed point: every later step would change nothing
+      for (int64_t r = t + 1; r < n_steps; ++r) flips[r] = 0;
+      return;
+    }
   }
 }
 
@@ -97,12 +107,23 @@ std::vector<double> start_layer(const T* h_ext, const T* values, const Pattern& 
   return field;
 }
 
+// fields_out = field + diag * s: the total local field of the final states, (B, N).
+template <typename T>
+void finish_layer(const std::vector<double>& field, const T* diag, const T* s, int64_t batch,
+                  int64_t n, T* fields_out) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < n; ++i)
+      fields_out[b * n + i] = static_cast<T>(
+          field[b * n + i] + static_cast<double>(diag[i]) * static_cast<double>(s[b * n + i]));
+}
+
 // A batch of B independent samples, row-major (B, N) inputs and outputs; `order` is (B, N);
-// flips is (B, n_sweeps). Samples are split across threads.
+// flips is (B, n_sweeps); fields_out (B, N) receives the final total local fields.
+// Samples are split across threads.
 template <typename T>
 void async_sign_sweeps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                              const T* s0, const int32_t* order, int64_t batch, int64_t n_sweeps,
-                             T* s, int32_t* flips) {
+                             T* s, int32_t* flips, T* fields_out) {
   const int64_t n = pat.by_col.n_outer;
   std::vector<double> field = start_layer(h_ext, values, pat, s0, batch, s);
   const std::vector<T> row_values = values_by_row(values, pat);
@@ -111,12 +132,14 @@ void async_sign_sweeps_batch(const T* h_ext, const T* values, const Pattern& pat
       async_sign_sweeps(row_values.data(), pat, diag, order + b * n, n_sweeps, s + b * n,
                         field.data() + b * n, flips + b * n_sweeps);
   });
+  finish_layer(field, diag, s, batch, n, fields_out);
 }
 
 // A batch of B independent samples for sync_sign_steps; flips is (B, n_steps).
 template <typename T>
 void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips) {
+                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
+                           T* fields_out) {
   const int64_t n = pat.by_col.n_outer;
   std::vector<double> field = start_layer(h_ext, values, pat, s0, batch, s);
   const std::vector<T> row_values = values_by_row(values, pat);
@@ -127,6 +150,7 @@ void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, 
       sync_sign_steps(row_values.data(), pat, diag, n_steps, s + b * n, field.data() + b * n,
                       flips + b * n_steps, next, flipped);
   });
+  finish_layer(field, diag, s, batch, n, fields_out);
 }
 
 }  // namespace DARNAX_ISA

@@ -68,11 +68,11 @@ def test_handlers_refuse_corrupt_patterns():
         _raw("darnax_sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.int32), x.astype(jnp.int32), jnp.ones(5, jnp.int32), jnp.asarray(P.col_ptr), jnp.asarray(P.row_idx))
     layer = [jnp.asarray(a) for a in (P.col_ptr, P.row_idx, P.row_ptr, P.col_idx)]
     bad_pos = jnp.array([0, 1, 2, 3, 99], jnp.int32)
-    outs = (jax.ShapeDtypeStruct((2, 3), jnp.float32), jax.ShapeDtypeStruct((2, 1), jnp.int32))
+    outs = (jax.ShapeDtypeStruct((2, 3), jnp.float32), jax.ShapeDtypeStruct((2, 1), jnp.int32), jax.ShapeDtypeStruct((2, 3), jnp.float32))
     with pytest.raises(Exception, match="csr_pos"):
         _raw("darnax_sync_sign_steps", outs, jnp.asarray(H), jnp.asarray(V), *layer, bad_pos, jnp.asarray(D), jnp.asarray(S), n_steps=np.int64(1))
     with pytest.raises(Exception, match="must be >= 0"):
-        _raw("darnax_sync_sign_steps", (outs[0], jax.ShapeDtypeStruct((2, 0), jnp.int32)), jnp.asarray(H), jnp.asarray(V), *layer, jnp.asarray(P.csr_pos), jnp.asarray(D), jnp.asarray(S), n_steps=np.int64(-1))
+        _raw("darnax_sync_sign_steps", (outs[0], jax.ShapeDtypeStruct((2, 0), jnp.int32), outs[2]), jnp.asarray(H), jnp.asarray(V), *layer, jnp.asarray(P.csr_pos), jnp.asarray(D), jnp.asarray(S), n_steps=np.int64(-1))
 
 
 def test_direct_calls_validate():

@@ -51,10 +51,12 @@ def test_async_matches_python_loop(case, n_sweeps):
     rng, batch, n, density, dtype = case
     p, h, v, diag, s0 = layer(rng, batch, n, density, dtype)
     order = orders(rng, batch, n)
-    s, flips = async_sign_sweeps(h, v, p, diag, s0, order, n_sweeps)
-    want_s, want_flips = python_async(h, np.asarray(p.to_dense(v)), diag, s0, order, n_sweeps)
+    s, flips, fields = async_sign_sweeps(h, v, p, diag, s0, order, n_sweeps)
+    couplings = np.asarray(p.to_dense(v)) + np.diag(diag)
+    want_s, want_flips = python_async(h, couplings - np.diag(diag), diag, s0, order, n_sweeps)
     np.testing.assert_array_equal(s, want_s.astype(dtype))
     np.testing.assert_array_equal(flips, want_flips)
+    np.testing.assert_array_equal(fields, (h + want_s @ couplings).astype(dtype))
 
 
 @given(layer_case(), st.integers(0, 4), st.booleans())
@@ -64,8 +66,8 @@ def test_async_matches_oracle_under_jit(case, n_sweeps, shared_order):
     order = orders(rng, 1, n)[0] if shared_order else orders(rng, batch, n)
     got = jax.jit(async_sign_sweeps, static_argnums=6)(h, v, p, diag, s0, order, n_sweeps)
     want = async_sign_sweeps_reference(h, v, p, diag, s0, order, n_sweeps)
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1], want[1])
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @given(layer_case(), st.integers(0, 4))
@@ -74,8 +76,8 @@ def test_sync_matches_oracle_under_jit(case, n_steps):
     p, h, v, diag, s0 = layer(rng, batch, n, density, dtype)
     got = jax.jit(sync_sign_steps, static_argnums=5)(h, v, p, diag, s0, n_steps)
     want = sync_sign_steps_reference(h, v, p, diag, s0, n_steps)
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_array_equal(got[1], want[1])
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @given(layer_case(max_n=20))
@@ -95,7 +97,7 @@ def test_vmap_and_scan(case):
             np.testing.assert_array_equal(a, b)
 
     def body(s, _):
-        s, _ = sync_sign_steps(h, v, p, diag, s, 1)
+        s = sync_sign_steps(h, v, p, diag, s, 1)[0]
         return s, s
 
     final, _ = jax.lax.scan(body, jnp.asarray(s0), None, length=3)
@@ -120,10 +122,27 @@ def test_symmetric_zero_diagonal_reaches_fixed_point(n, seed):
     weights = np.triu(rng.standard_normal((n, n)), 1)
     v = np.asarray(p.gather(jnp.asarray(weights + weights.T)))
     h, s0 = rng.standard_normal((4, n)), spins(rng, (4, n), np.float64)
-    s, flips = async_sign_sweeps(h, v, p, np.zeros(n), s0, orders(rng, 4, n), 4 * n)
+    s, flips, _ = async_sign_sweeps(h, v, p, np.zeros(n), s0, orders(rng, 4, n), 4 * n)
     assert np.all(np.asarray(flips)[:, -1] == 0)
     field = h + s @ np.asarray(p.to_dense(jnp.asarray(v)))
     np.testing.assert_array_equal(s, np.where(field >= 0, 1.0, -1.0))  # a fixed point of the rule
+
+
+def test_fixed_point_ends_the_call_early_with_zero_flips(rng):
+    """Once a step (sweep) changes nothing, every later one reports 0 and states stay put."""
+    p, h, v, diag, s0 = layer(rng, 6, 50, 0.1, np.float64)
+    s_fixed = np.asarray(sync_sign_steps(h, v, p, np.abs(diag), s0, 200)[0])
+    flips = np.asarray(sync_sign_steps(h, v, p, np.abs(diag), s_fixed, 7)[1])
+    settled = np.all(flips[:, :1] == 0, axis=1)
+    assert np.all(flips[settled] == 0)
+    order = orders(rng, 6, 50)
+    s1, f1, _ = async_sign_sweeps(h, v, p, diag, s0, order, 40)
+    f1 = np.asarray(f1)
+    for row in f1:
+        zero = np.flatnonzero(row == 0)
+        if zero.size:
+            assert np.all(row[zero[0]:] == 0)
+    np.testing.assert_array_equal(s1, async_sign_sweeps_reference(h, v, p, diag, s0, order, 40)[0])
 
 
 def test_deterministic_across_calls(rng):

@@ -18,7 +18,7 @@ def async_sign_sweeps(
     s0: jax.Array,
     order: jax.Array,
     n_sweeps: int,
-) -> tuple[jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Asynchronous sweeps of a square layer with couplings ``J = W ⊙ M + diag(diag)``.
 
     Per sample and sweep, units are visited one at a time in ``order``; unit ``i`` takes
@@ -37,15 +37,17 @@ def async_sign_sweeps(
         n_sweeps: sweeps to run, ``>= 0`` (a compile-time constant).
 
     Returns:
-        ``(states, flips)``: ``(B, N)`` final states and int32 ``(B, n_sweeps)`` number of units
-        that changed in each sweep (0 in the last sweep: a fixed point).
+        ``(states, flips, fields)``: ``(B, N)`` final states; int32 ``(B, n_sweeps)`` number of
+        units that changed in each sweep (a sweep without changes is a fixed point: the kernel
+        stops there and reports 0 for the remaining sweeps); ``(B, N)`` final total local fields
+        ``h_ext + s @ J`` (what a local learning rule reads, without another product).
 
     Example:
         >>> p = SparsityPattern.from_mask(np.array([[False, True], [True, False]]))
-        >>> s, flips = async_sign_sweeps(jnp.zeros((1, 2)), jnp.array([1.0, 1.0]), p,
+        >>> s, flips, fields = async_sign_sweeps(jnp.zeros((1, 2)), jnp.array([1.0, 1.0]), p,
         ...     jnp.zeros(2), jnp.array([[1.0, -1.0]]), jnp.array([1, 0], jnp.int32), 2)
-        >>> s.tolist(), flips.tolist()
-        ([[1.0, 1.0]], [[1, 0]])
+        >>> s.tolist(), flips.tolist(), fields.tolist()
+        ([[1.0, 1.0]], [[1, 0]], [[1.0, 1.0]])
     """
     h_ext, values, diag, s0 = layer_arrays(h_ext, values, pattern, diag, s0)
     order = permutations("order", order, pattern.shape[0], h_ext.shape[0])
@@ -56,6 +58,7 @@ def async_sign_sweeps(
         outs = (
             jax.ShapeDtypeStruct(h_ext.shape, h_ext.dtype),
             jax.ShapeDtypeStruct((h_ext.shape[0], n_sweeps), jnp.int32),
+            jax.ShapeDtypeStruct(h_ext.shape, h_ext.dtype),
         )
         run = jax.ffi.ffi_call("darnax_async_sign_sweeps", outs, vmap_method="sequential")
         return run(h_ext, values, *pattern_buffers(pattern), diag, s0, order, n_sweeps=n_sweeps)
@@ -71,7 +74,7 @@ def async_sign_sweeps_reference(
     s0: jax.Array,
     order: jax.Array,
     n_sweeps: int,
-) -> tuple[jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Pure ``jax.numpy`` oracle of :func:`async_sign_sweeps`: recompute each unit's field from the dense ``J``."""
     h_ext, values, diag, s0, order = (jnp.asarray(a) for a in (h_ext, values, diag, s0, order))
     couplings = pattern.to_dense(values)
@@ -87,6 +90,7 @@ def async_sign_sweeps_reference(
             s, changed = jax.lax.scan(visit, s, o)
             return s, changed.sum(dtype=jnp.int32)
 
-        return jax.lax.scan(sweep, s, None, length=n_sweeps)
+        s, flips = jax.lax.scan(sweep, s, None, length=n_sweeps)
+        return s, flips, h + s @ couplings + diag * s
 
     return jax.vmap(one_sample)(h_ext, s0, order)

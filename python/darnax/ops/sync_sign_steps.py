@@ -17,7 +17,7 @@ def sync_sign_steps(
     diag: jax.Array,
     s0: jax.Array,
     n_steps: int,
-) -> tuple[jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Synchronous steps ``s <- sign(h_ext + s @ J)`` (ties to +1), ``J = W ⊙ M + diag(diag)``.
 
     Fields are computed once (O(nnz)), kept in float64, and then moved only by the rows of
@@ -32,14 +32,16 @@ def sync_sign_steps(
         n_steps: steps to run, ``>= 0`` (a compile-time constant).
 
     Returns:
-        ``(states, flips)``: ``(B, N)`` final states and int32 ``(B, n_steps)`` flips per step.
+        ``(states, flips, fields)``: ``(B, N)`` final states; int32 ``(B, n_steps)`` flips per
+        step (a step without flips is a fixed point: the kernel stops there and reports 0 for
+        the remaining steps); ``(B, N)`` final total local fields ``h_ext + s @ J``.
 
     Example:
         >>> p = SparsityPattern.from_mask(np.array([[False, True], [True, False]]))
-        >>> s, flips = sync_sign_steps(jnp.zeros((1, 2)), jnp.array([1.0, 1.0]), p,
+        >>> s, flips, fields = sync_sign_steps(jnp.zeros((1, 2)), jnp.array([1.0, 1.0]), p,
         ...     jnp.zeros(2), jnp.array([[1.0, -1.0]]), 2)
-        >>> s.tolist(), flips.tolist()
-        ([[1.0, -1.0]], [[2, 2]])
+        >>> s.tolist(), flips.tolist(), fields.tolist()
+        ([[1.0, -1.0]], [[2, 2]], [[-1.0, 1.0]])
     """
     h_ext, values, diag, s0 = layer_arrays(h_ext, values, pattern, diag, s0)
     n_steps = count("n_steps", n_steps)
@@ -48,6 +50,7 @@ def sync_sign_steps(
         outs = (
             jax.ShapeDtypeStruct(h_ext.shape, h_ext.dtype),
             jax.ShapeDtypeStruct((h_ext.shape[0], n_steps), jnp.int32),
+            jax.ShapeDtypeStruct(h_ext.shape, h_ext.dtype),
         )
         run = jax.ffi.ffi_call("darnax_sync_sign_steps", outs, vmap_method="sequential")
         return run(h_ext, values, *pattern_buffers(pattern), diag, s0, n_steps=n_steps)
@@ -62,7 +65,7 @@ def sync_sign_steps_reference(
     diag: jax.Array,
     s0: jax.Array,
     n_steps: int,
-) -> tuple[jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Pure ``jax.numpy`` oracle of :func:`sync_sign_steps`: dense ``J``, fields recomputed each step."""
     h_ext, values, diag, s0 = (jnp.asarray(a) for a in (h_ext, values, diag, s0))
     couplings = pattern.to_dense(values) + jnp.diag(diag)
@@ -72,4 +75,4 @@ def sync_sign_steps_reference(
         return new, (new != s).sum(axis=1, dtype=jnp.int32)
 
     s, flips = jax.lax.scan(step, s0, None, length=n_steps)
-    return s, flips.T.reshape(s0.shape[0], n_steps)
+    return s, flips.T.reshape(s0.shape[0], n_steps), h_ext + s @ couplings
