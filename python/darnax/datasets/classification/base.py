@@ -224,6 +224,18 @@ class ClassificationDataset(abc.ABC):
             x, y = x[:cut], y[:cut]
         return x, y
 
+    @property
+    def epoch(self) -> int:
+        """Training passes taken so far (the next pass's shuffle is drawn from this count)."""
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        """Set the pass counter, e.g. to resume a run after ``value`` completed epochs."""
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"epoch: expected an int >= 0, got {value!r}")
+        self._epoch = int(value)
+
     def _batches(self, x: jax.Array, y: jax.Array) -> Iterator[Batch]:
         for lo in range(0, x.shape[0], self.batch_size):
             yield x[lo : lo + self.batch_size], y[lo : lo + self.batch_size]

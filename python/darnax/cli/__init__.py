@@ -1,0 +1,92 @@
+"""The ``darnax`` command line: ``darnax train`` and ``darnax probe`` (also ``python -m darnax``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from darnax.cli.config import DATASETS, PRESETS, ConfigError, load_toml, merge, resolve
+
+EPILOG = """examples:
+  darnax train                                   # the seeds' network on the bundled digits
+  darnax train --preset seed-sparse --dataset fashion-mnist --data-dir ../shared/datasets
+  darnax train --resume runs/digits              # continue a stopped run
+  darnax probe runs/digits                       # linear probe on the last hidden layer
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="darnax", description=__doc__, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train a network, epoch by epoch, with checkpoints")
+    train.add_argument("--dataset", choices=DATASETS, help="default: digits (bundled)")
+    train.add_argument("--data-dir", help="folder with the IDX files (else DARNAX_DATA_DIR, caches)")
+    train.add_argument("--config", help="TOML file with [model] [data] [optimizer] [trainer] [run] fields")
+    train.add_argument("--preset", choices=tuple(PRESETS), default="default")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--dynamics", choices=("sync", "async"))
+    train.add_argument("--seed", type=int, help="the training key (run.master_seed)")
+    train.add_argument("--out", help="run directory (default: runs/<dataset>-<dynamics>)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    probe = commands.add_parser("probe", help="linear probe on a trained run's last hidden layer")
+    probe.add_argument("run_dir")
+    return parser
+
+
+def _flags(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    pick = lambda **kv: {k: v for k, v in kv.items() if v is not None}  # noqa: E731
+    return {
+        "data": pick(dataset=args.dataset, data_dir=args.data_dir, batch_size=args.batch_size),
+        "trainer": pick(dynamics=args.dynamics),
+        "run": pick(epochs=args.epochs, master_seed=args.seed),
+    }
+
+
+def _train(args: argparse.Namespace) -> int:
+    from darnax.cli.run import Run
+
+    if args.resume:
+        out = Path(args.resume)
+        if args.config or args.dataset or args.dynamics or args.batch_size or args.seed is not None:
+            raise ConfigError("--resume takes the run's own config.toml; only --epochs may change")
+        config = merge(resolve(file=out / "config.toml"), {"run": {k: v for k, v in {"epochs": args.epochs}.items() if v}})
+    else:
+        config = resolve(args.preset, args.config, **_flags(args))
+        out = Path(args.out or f"runs/{config.data.dataset}-{config.trainer.dynamics}")
+        if (out / "metrics.jsonl").exists():
+            raise ConfigError(f"--out {out}: already holds a run; pass --resume {out} or another --out")
+    run = Run(config, out, log=sys.stdout, quiet=args.quiet)
+    if args.resume:
+        run.resume()
+    run.train()
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from darnax.cli.probe import probe_run
+    from darnax.cli.run import Run
+
+    out = Path(args.run_dir)
+    config = resolve(file=out / "config.toml")
+    run = Run(config, out, log=sys.stdout, quiet=True)
+    run.resume()
+    result = probe_run(run, out)
+    print(f"probe: train {100 * result['probe_train_accuracy']:.2f}%  test {100 * result['probe_test_accuracy']:.2f}%")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``darnax`` console script; returns the exit status."""
+    from darnax.cli.checkpoint import CheckpointError
+    from darnax.datasets import DatasetNotFoundError, IdxFormatError
+
+    args = _parser().parse_args(argv)
+    try:
+        return _train(args) if args.command == "train" else _probe(args)
+    except (ConfigError, CheckpointError, DatasetNotFoundError, IdxFormatError) as err:
+        print(f"darnax: error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,155 @@
+"""``darnax train``: train, evaluate, checkpoint and report, epoch by epoch, resumably.
+
+A run directory holds ``config.toml`` (the resolved config), ``metrics.jsonl`` (one record per
+epoch), ``summary.json``, ``checkpoint.darnax`` (after every epoch) and ``accuracy.png`` (when
+matplotlib is installed). Keys: ``key = PRNGKey(master_seed)``; ``key, k_data = split(key)``
+builds the dataset; every epoch then threads ``key`` through ``fit_epoch`` (training batches in
+the dataset's per-epoch order) and ``evaluate``. A resumed run restores the model, optimiser
+state, key and the dataset's epoch counter, so it ends with exactly the weights and metrics of
+an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import jax
+import jax.numpy as jnp
+
+from darnax.cli import checkpoint
+from darnax.cli.config import Config, to_toml
+from darnax.cli.data import make_dataset
+from darnax.cli.network import build_trainer
+from darnax.cli.plot import plot_accuracy
+from darnax.cli.progress import Progress
+from darnax.trainers.dynamical import DynamicalTrainer
+
+CHECKPOINT = "checkpoint.darnax"
+#: Training batches per compiled call: the progress bar moves between chunks (same results).
+CHUNK = 64
+
+
+def fingerprint(config: Config) -> str:
+    """Hash of everything but ``run`` (so a resumed run may ask for more epochs)."""
+    sections = {k: v for k, v in config.to_dict().items() if k != "run"}
+    return hashlib.sha256(json.dumps(sections, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _accuracy(trainer: DynamicalTrainer, x: jax.Array, y: jax.Array, key: jax.Array, batch: int) -> tuple[jax.Array, float]:
+    """Sample-weighted accuracy over every row of ``(x, y)`` (the last batch may be smaller)."""
+    key, metrics = trainer.evaluate(x, y, key, batch_size=batch)
+    sizes = jnp.asarray([min(batch, x.shape[0] - lo) for lo in range(0, x.shape[0], batch)], jnp.float32)
+    return key, float(jnp.sum(metrics["batch_accuracy"] * sizes) / x.shape[0])
+
+
+class Run:
+    """A training run bound to its directory."""
+
+    def __init__(self, config: Config, out: Path, *, log: TextIO, quiet: bool = False):
+        self.config, self.out, self.log, self.quiet = config, out, log, quiet
+        self.dataset = make_dataset(config.data)
+        key = jax.random.key(config.run.master_seed)
+        self.key, data_key = jax.random.split(key)
+        self.dataset.build(data_key)
+        spec = self.dataset.spec()
+        self.trainer = build_trainer(config, spec["input_dim"], spec["num_classes"])
+        self.epoch = 0
+        self.say(
+            f"darnax: {spec['name']}, {spec['num_train']} train / {spec['num_test']} test, "
+            f"network {spec['input_dim']}-{config.model.dim_hidden}-{spec['num_classes']} "
+            f"(sparsity {config.model.sparsity_win} / {config.model.sparsity}), {config.trainer.dynamics} dynamics, "
+            f"batch {config.data.batch_size}, {config.run.epochs} epochs -> {out}"
+        )
+
+    def say(self, line: str) -> None:
+        """Print one log line."""
+        print(line, file=self.log, flush=True)
+
+    def resume(self) -> None:
+        """Restore the last checkpoint of ``out`` and drop metrics recorded after it."""
+        trainer = self.trainer
+        model, opt_state, key, epoch = checkpoint.load(
+            self.out / CHECKPOINT,
+            model=trainer.orchestrator,
+            optimizer_state=trainer.ctx["optimizer_state"],
+            fingerprint=fingerprint(self.config),
+        )
+        trainer.orchestrator = model
+        trainer.ctx = {**trainer.ctx, "optimizer_state": opt_state}
+        self.key, self.epoch, self.dataset.epoch = key, epoch, epoch
+        records = [r for r in self.records() if r["epoch"] <= epoch]
+        (self.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        self.say(f"darnax: resuming after epoch {epoch}")
+
+    def records(self) -> list[dict[str, Any]]:
+        """The metrics recorded so far."""
+        path = self.out / "metrics.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def train(self) -> dict[str, Any]:
+        """Train the remaining epochs; returns the summary."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.toml").write_text(to_toml(self.config))
+        for epoch in range(self.epoch + 1, self.config.run.epochs + 1):
+            self._epoch(epoch)
+        return self._summary()
+
+    def _epoch(self, epoch: int) -> None:
+        ds, trainer, batch = self.dataset, self.trainer, self.config.data.batch_size
+        x, y = ds.epoch_arrays()
+        n_batches = -(-x.shape[0] // batch)
+        bar = Progress(f"epoch {epoch}/{self.config.run.epochs}", n_batches, batch, quiet=self.quiet)
+        key = self.key
+        for lo in range(0, n_batches, CHUNK):
+            rows = slice(lo * batch, min((lo + CHUNK) * batch, x.shape[0]))
+            key = trainer.fit_epoch(x[rows], y[rows], key, batch_size=batch)
+            bar.update(min(CHUNK, n_batches - lo))
+        train_time = bar.close()
+        key, train_acc = _accuracy(trainer, *ds.arrays("train"), key, batch)
+        key, test_acc = _accuracy(trainer, *ds.arrays("test"), key, batch)
+        self.key, self.epoch = key, epoch
+        record = {
+            "epoch": epoch,
+            "train_accuracy": train_acc,
+            "test_accuracy": test_acc,
+            "train_seconds": round(train_time, 3),
+            "samples_per_second": round(x.shape[0] / train_time, 1),
+        }
+        with (self.out / "metrics.jsonl").open("a") as stream:
+            stream.write(json.dumps(record) + "\n")
+        # After the record: a crash in between leaves a record that resume() drops and redoes.
+        checkpoint.save(
+            self.out / CHECKPOINT,
+            model=trainer.orchestrator,
+            optimizer_state=trainer.ctx["optimizer_state"],
+            key=key,
+            epoch=epoch,
+            fingerprint=fingerprint(self.config),
+        )
+        self.say(
+            f"epoch {epoch:3d}  train {100 * train_acc:6.2f}%  test {100 * test_acc:6.2f}%  "
+            f"{train_time:7.2f} s  {record['samples_per_second']:,.0f} samples/s"
+        )
+
+    def _summary(self) -> dict[str, Any]:
+        records = self.records()
+        best = max(records, key=lambda r: r["test_accuracy"]) if records else None
+        summary = {
+            "epochs": len(records),
+            "final_test_accuracy": records[-1]["test_accuracy"] if records else None,
+            "best_test_accuracy": best["test_accuracy"] if best else None,
+            "best_epoch": best["epoch"] if best else None,
+            "median_samples_per_second": sorted(r["samples_per_second"] for r in records)[len(records) // 2] if records else None,
+            "dataset": self.config.data.dataset,
+            "dynamics": self.config.trainer.dynamics,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        note = plot_accuracy(records, self.out / "accuracy.png")
+        if note:
+            self.say(note)
+        return summary
