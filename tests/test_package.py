@@ -31,8 +31,19 @@ def test_import_darnax_alone_does_not_load_the_extension():
     assert result.returncode == 0 and result.stdout.strip() == "False"
 
 
-def test_readme_python_example_runs():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert blocks, "README has no Python example"
-    result = _run(blocks[0] + "\nassert y.shape == (16, 2000) and dW.shape == (pattern.nnz,)")
+def _readme_block(marker: str) -> str:
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if marker in b]
+    assert len(blocks) == 1, f"README: expected one Python example with {marker!r}"
+    return blocks[0]
+
+
+def test_readme_ops_example_runs():
+    code = _readme_block("sparse_outer(") + "\nassert y.shape == (16, 2000) and dW.shape == (pattern.nnz,)"
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+
+
+def test_readme_seed_style_example_learns():
+    code = _readme_block("DynamicalTrainer(") + "\nassert float(metrics['accuracy']) > 0.6"
+    result = _run(code)
     assert result.returncode == 0, result.stderr
