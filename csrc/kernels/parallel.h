@@ -34,6 +34,8 @@ inline int64_t num_threads() {
 // num_threads() - 1 workers that run the chunks of one job at a time alongside the caller.
 // A caller that finds the pool busy (another XLA thread's job), or runs in a forked child
 // (where the workers do not exist), runs its chunks itself: slower, same result.
+// Lifetime rule: run() returns only once every worker that joined the job has left it, so no
+// worker ever touches a finished job's function or counters.
 class ThreadPool {
  public:
   static ThreadPool& instance() {
@@ -54,12 +56,12 @@ class ThreadPool {
       chunks_ = chunks;
       next_.store(0);
       pending_ = chunks;
-      generation_.fetch_add(1, std::memory_order_release);
+      ++generation_;
     }
     wake_.notify_all();
     work(chunk);
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    done_.wait(lock, [this] { return pending_ == 0 && inside_ == 0; });
     job_ = nullptr;
   }
 
@@ -80,7 +82,7 @@ class ThreadPool {
     for (int64_t i = 0; i < n_workers; ++i) workers_.emplace_back([this] { loop(); });
   }
 
-  // Takes chunks until none is left; the last one done wakes the caller.
+  // Takes chunks of the current job until none is left; the last one done wakes the caller.
   void work(const std::function<void(int64_t)>& chunk) {
     for (int64_t c = next_.fetch_add(1); c < chunks_; c = next_.fetch_add(1)) {
       chunk(c);
@@ -106,8 +108,11 @@ class ThreadPool {
         if (stop_) return;
         seen = generation_.load();
         job = job_;
+        ++inside_;  // joined: the caller waits for this worker to leave
       }
       work(*job);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--inside_ == 0) done_.notify_all();
     }
   }
 
@@ -115,11 +120,12 @@ class ThreadPool {
   const pid_t owner_pid_;
   std::vector<std::thread> workers_;
   std::mutex job_mutex_;  // one job at a time
-  std::mutex mutex_;
+  std::mutex mutex_;      // guards everything below but next_ (claimed lock-free)
   std::condition_variable wake_, done_;
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t chunks_ = 0;
   int64_t pending_ = 0;
+  int64_t inside_ = 0;
   std::atomic<int64_t> next_{0};
   std::atomic<uint64_t> generation_{0};
   bool stop_ = false;

@@ -34,3 +34,34 @@ def test_threads_and_kernel_builds_agree_bitwise(tmp_path):
         results.append(np.load(out))
     for name in results[0].files:
         np.testing.assert_array_equal(results[0][name], results[1][name], err_msg=name)
+
+
+STRESS = """
+import threading, numpy as np
+from darnax.ops import SparsityPattern, direct
+rng = np.random.default_rng(1)
+mask = rng.random((1200, 1200)) < 0.05
+p = SparsityPattern.from_mask(mask)
+x = rng.standard_normal((16, 1200)).astype(np.float32)
+v = rng.standard_normal(p.nnz).astype(np.float32)
+want = direct.sparse_matmul(x, v, p.col_ptr, p.row_idx)
+bad = []
+
+def hammer():
+    for _ in range(400):
+        if not np.array_equal(direct.sparse_matmul(x, v, p.col_ptr, p.row_idx), want):
+            bad.append(1)
+
+threads = [threading.Thread(target=hammer) for _ in range(3)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert not bad, len(bad)
+print("ok")
+"""
+
+
+def test_thread_pool_survives_back_to_back_and_concurrent_jobs():
+    """Thousands of pooled jobs, from several caller threads at once: no crash, same results."""
+    env = {**os.environ, "DARNAX_NUM_THREADS": "2"}
+    result = subprocess.run([sys.executable, "-c", STRESS], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
