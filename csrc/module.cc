@@ -98,24 +98,28 @@ darnax::Pattern layer(const In<T, 2>& h_ext, const In<T, 1>& values, const Index
 }
 
 template <typename T>
-std::tuple<Out<T>, Out<int32_t>, Out<T>> async_sign_sweeps(In<T, 2> h_ext, In<T, 1> values, Index col_ptr,
-                                                  Index row_idx, Index row_ptr, Index col_idx,
-                                                  Index csr_pos, In<T, 1> diag, In<T, 2> s0,
-                                                  In<int32_t, 2> order, int64_t n_sweeps) {
+std::tuple<Out<T>, Out<int32_t>, Out<T>> async_sign_sweeps(
+    In<T, 2> h_ext, In<T, 1> values, Index col_ptr, Index row_idx, Index row_ptr, Index col_idx,
+    Index csr_pos, In<T, 1> diag, In<T, 2> s0,
+    nb::ndarray<const int32_t, nb::c_contig, nb::device::cpu> order, int64_t n_sweeps) {
   const darnax::Pattern pat =
       layer<T>(h_ext, values, col_ptr, row_idx, row_ptr, col_idx, csr_pos, diag, s0, n_sweeps);
   const size_t batch = h_ext.shape(0), n = h_ext.shape(1);
-  require(order.shape(0) == batch && order.shape(1) == n, "order must have shape (B, N)");
+  const size_t sweeps = order.ndim() == 3 ? order.shape(1) : 1;
+  require((order.ndim() == 2 || order.ndim() == 3) && order.shape(0) == batch &&
+              order.shape(order.ndim() - 1) == n &&
+              (sweeps == 1 || static_cast<int64_t>(sweeps) == n_sweeps),
+          "order must have shape (B, N) or (B, n_sweeps, N)");
   std::vector<char> seen;
-  for (size_t b = 0; b < batch; ++b)
-    require_valid(darnax::check_permutation(order.data() + b * n, n, seen));
+  for (size_t r = 0; r < batch * sweeps; ++r)
+    require_valid(darnax::check_permutation(order.data() + r * n, n, seen));
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_sweeps)});
   Out<T> fields = new_array<T>({batch, n});
   nb::gil_scoped_release release;
   darnax::kernels<T>().async_sign_sweeps(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
-                                     order.data(), batch, n_sweeps, s.data(), flips.data(),
-                                        fields.data());
+                                         order.data(), sweeps, batch, n_sweeps, s.data(),
+                                         flips.data(), fields.data());
   return {s, flips, fields};
 }
 

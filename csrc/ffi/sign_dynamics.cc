@@ -50,18 +50,24 @@ static ffi::Error AsyncSignSweepsImpl(LayerBuffers in, IndexBuffer order, int64_
   int64_t batch = 0, n = 0;
   std::string err = check_layer(in, n_sweeps, *s_out, *flips, *fields, pat, batch, n);
   if (!err.empty()) return invalid(err);
-  err = check_shape(order.dimensions(), "order", {batch, n});
-  if (!err.empty()) return invalid(err);
+  const auto od = order.dimensions();
+  const int64_t order_sweeps = od.size() == 2 ? 1 : (od.size() == 3 ? od[1] : -1);
+  if (order_sweeps < 0 || od[0] != batch || od[od.size() - 1] != n ||
+      (order_sweeps != 1 && order_sweeps != n_sweeps))
+    return invalid("order: expected shape (" + std::to_string(batch) + ", " + std::to_string(n) +
+                   ") or (" + std::to_string(batch) + ", " + std::to_string(n_sweeps) + ", " +
+                   std::to_string(n) + "), got " + shape_str(od));
   std::vector<char> seen;
-  for (int64_t b = 0; b < batch; ++b) {
-    err = check_permutation(order.typed_data() + b * n, n, seen);
+  for (int64_t r = 0; r < batch * order_sweeps; ++r) {
+    err = check_permutation(order.typed_data() + r * n, n, seen);
     if (!err.empty()) return invalid(err);
   }
   return dispatch_float(in.h_ext.element_type(), "h_ext", [&](auto zero) {
     using T = decltype(zero);
     kernels<T>().async_sign_sweeps(in.h_ext.typed_data<T>(), in.values.typed_data<T>(), pat,
                                in.diag.typed_data<T>(), in.s0.typed_data<T>(),
-                               order.typed_data(), batch, n_sweeps, s_out->typed_data<T>(),
+                               order.typed_data(), order_sweeps, batch, n_sweeps,
+                               s_out->typed_data<T>(),
                                flips->typed_data(), fields->typed_data<T>());
     return ffi::Error::Success();
   });
@@ -122,7 +128,7 @@ static auto BindLayer() {
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AsyncSignSweeps, AsyncSignSweepsBound,
                               BindLayer()
-                                  .Arg<IndexBuffer>()            // order (B, N): visiting order per sample
+                                  .Arg<IndexBuffer>()            // order (B, N) or (B, n_sweeps, N): visiting orders
                                   .Attr<int64_t>("n_sweeps")     // sweeps to run
                                   .Ret<ffi::AnyBuffer>()         // states (B, N)
                                   .Ret<IndexBuffer>()            // flips (B, n_sweeps)

@@ -37,14 +37,16 @@ inline T sign_with_self(double field_i, T diag_i, T s_i) {
 // One sample, asynchronous: up to n_sweeps sweeps (a sweep without flips ends the call early), each visiting the N units in `order`; each unit
 // sees the current states of all units, itself included (through diag). `s` holds the initial
 // states on entry, `field` = h_ext + s @ W; row_values: values_by_row(). flips: (n_sweeps,).
+// `order` holds one permutation per sweep, `order_stride` apart (0: the same for every sweep).
 template <typename T>
 void async_sign_sweeps(const T* row_values, const Pattern& pat, const T* diag, const int32_t* order,
-                       int64_t n_sweeps, T* s, double* field, int32_t* flips) {
+                       int64_t order_stride, int64_t n_sweeps, T* s, double* field, int32_t* flips) {
   const int64_t n = pat.by_col.n_outer;
   for (int64_t t = 0; t < n_sweeps; ++t) {
+    const int32_t* visit = order + t * order_stride;
     int32_t count = 0;
     for (int64_t u = 0; u < n; ++u) {
-      const int64_t i = order[u];
+      const int64_t i = visit[u];
       const T next = sign_with_self(field[i], diag[i], s[i]);
       if (next != s[i]) {
         push_flip(pat, row_values, i, static_cast<double>(next) - static_cast<double>(s[i]), field);
@@ -117,19 +119,22 @@ void finish_layer(const std::vector<double>& field, const T* diag, const T* s, i
           field[b * n + i] + static_cast<double>(diag[i]) * static_cast<double>(s[b * n + i]));
 }
 
-// A batch of B independent samples, row-major (B, N) inputs and outputs; `order` is (B, N);
-// flips is (B, n_sweeps); fields_out (B, N) receives the final total local fields.
+// A batch of B independent samples, row-major (B, N) inputs and outputs; `order` is
+// (B, order_sweeps, N) with order_sweeps 1 (one order for every sweep) or n_sweeps (one per
+// sweep); flips is (B, n_sweeps); fields_out (B, N) receives the final total local fields.
 // Samples are split across threads.
 template <typename T>
 void async_sign_sweeps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                             const T* s0, const int32_t* order, int64_t batch, int64_t n_sweeps,
-                             T* s, int32_t* flips, T* fields_out) {
+                             const T* s0, const int32_t* order, int64_t order_sweeps,
+                             int64_t batch, int64_t n_sweeps, T* s, int32_t* flips,
+                             T* fields_out) {
   const int64_t n = pat.by_col.n_outer;
   std::vector<double> field = start_layer(h_ext, values, pat, s0, batch, s);
   const std::vector<T> row_values = values_by_row(values, pat);
   parallel_for(batch, layer_cost(pat, n_sweeps), kMinWorkPerThread, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
-      async_sign_sweeps(row_values.data(), pat, diag, order + b * n, n_sweeps, s + b * n,
+      async_sign_sweeps(row_values.data(), pat, diag, order + b * order_sweeps * n,
+                        order_sweeps == 1 ? 0 : n, n_sweeps, s + b * n,
                         field.data() + b * n, flips + b * n_sweeps);
   });
   finish_layer(field, diag, s, batch, n, fields_out);

@@ -15,8 +15,8 @@ struct KernelTable {
   void (*sparse_outer)(const T* x, const T* e, int64_t batch, const Compressed& w, T* out);
   // see sign_dynamics.h: async_sign_sweeps_batch.
   void (*async_sign_sweeps)(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                            const T* s0, const int32_t* order, int64_t batch, int64_t n_sweeps,
-                            T* s, int32_t* flips, T* fields);
+                            const T* s0, const int32_t* order, int64_t order_sweeps,
+                            int64_t batch, int64_t n_sweeps, T* s, int32_t* flips, T* fields);
   // see sign_dynamics.h: sync_sign_steps_batch.
   void (*sync_sign_steps)(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,

@@ -43,7 +43,7 @@ def layer(rng, batch, n, density, dtype):
 
 
 def orders(rng, batch, n):
-    return np.stack([rng.permutation(n) for _ in range(batch)]).astype(np.int32)
+    return np.array([rng.permutation(n) for _ in range(batch)], np.int32).reshape(batch, n)
 
 
 @given(layer_case(max_n=12), st.integers(0, 3))
@@ -59,11 +59,15 @@ def test_async_matches_python_loop(case, n_sweeps):
     np.testing.assert_array_equal(fields, (h + want_s @ couplings).astype(dtype))
 
 
-@given(layer_case(), st.integers(0, 4), st.booleans())
-def test_async_matches_oracle_under_jit(case, n_sweeps, shared_order):
+@given(layer_case(), st.integers(0, 4), st.sampled_from(["shared", "per_sample", "per_sweep"]))
+def test_async_matches_oracle_under_jit(case, n_sweeps, kind):
     rng, batch, n, density, dtype = case
     p, h, v, diag, s0 = layer(rng, batch, n, density, dtype)
-    order = orders(rng, 1, n)[0] if shared_order else orders(rng, batch, n)
+    order = {
+        "shared": lambda: orders(rng, 1, n)[0],
+        "per_sample": lambda: orders(rng, batch, n),
+        "per_sweep": lambda: np.stack([orders(rng, n_sweeps, n) for _ in range(batch)]),
+    }[kind]()
     got = jax.jit(async_sign_sweeps, static_argnums=6)(h, v, p, diag, s0, order, n_sweeps)
     want = async_sign_sweeps_reference(h, v, p, diag, s0, order, n_sweeps)
     for a, b in zip(got, want, strict=True):
@@ -102,6 +106,16 @@ def test_vmap_and_scan(case):
 
     final, _ = jax.lax.scan(body, jnp.asarray(s0), None, length=3)
     np.testing.assert_array_equal(final, sync_sign_steps_reference(h, v, p, diag, s0, 3)[0])
+
+
+def test_per_sweep_orders_equal_one_call_per_sweep(rng):
+    """(B, n_sweeps, N) orders in one call = n calls of one sweep, each with its own order."""
+    p, h, v, diag, s0 = layer(rng, 5, 40, 0.2, np.float32)
+    per_sweep = np.stack([orders(rng, 4, 40) for _ in range(5)])  # (B, S, N)
+    s = s0
+    for t in range(4):
+        s = async_sign_sweeps(h, v, p, diag, s, per_sweep[:, t], 1)[0]
+    np.testing.assert_array_equal(async_sign_sweeps(h, v, p, diag, s0, per_sweep, 4)[0], s)
 
 
 def test_one_unit_async_sweep_equals_sync_step(rng):

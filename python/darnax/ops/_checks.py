@@ -71,13 +71,16 @@ def pattern_buffers(pattern: SparsityPattern) -> tuple[np.ndarray, ...]:
     return pattern.col_ptr, pattern.row_idx, pattern.row_ptr, pattern.col_idx, pattern.csr_pos
 
 
-def permutations(name: str, order: jax.typing.ArrayLike, n: int, batch: int) -> jax.Array:
-    """``order`` as int32 ``(N,)`` or ``(B, N)``; when concrete, each row must be a permutation of ``0..N-1``."""
+def permutations(name: str, order: jax.typing.ArrayLike, n: int, batch: int, n_sweeps: int) -> jax.Array:
+    """``order`` as int32 ``(N,)``, ``(B, N)`` or ``(B, n_sweeps, N)``; when concrete, every row must be
+    a permutation of ``0..N-1``."""
     order = jnp.asarray(order)
     if order.dtype != jnp.int32:
         raise TypeError(f"{name}: expected int32, got {order.dtype}")
-    if order.shape not in ((n,), (batch, n)):
-        raise ValueError(f"{name}: expected shape ({n},) or ({batch}, {n}), got {tuple(order.shape)}")
+    if order.shape not in ((n,), (batch, n), (batch, n_sweeps, n)):
+        raise ValueError(
+            f"{name}: expected shape ({n},), ({batch}, {n}) or ({batch}, {n_sweeps}, {n}), got {tuple(order.shape)}"
+        )
     if is_concrete(order):
         rows = np.asarray(order).reshape(-1, n)
         if not np.array_equal(np.sort(rows, axis=1), np.broadcast_to(np.arange(n), rows.shape)):

@@ -33,7 +33,9 @@ def async_sign_sweeps(
         pattern: the ``(N, N)`` pattern (a stored diagonal entry adds to ``diag``).
         diag: ``(N,)`` self couplings.
         s0: ``(B, N)`` initial states (±1).
-        order: int32 ``(N,)`` or ``(B, N)`` permutation(s) of ``0..N-1``: the visiting order.
+        order: int32 permutations of ``0..N-1``, the visiting orders: ``(N,)`` (all samples, all
+            sweeps), ``(B, N)`` (per sample, every sweep) or ``(B, n_sweeps, N)`` (per sample
+            and sweep: a whole phase of fresh random orders in one call).
         n_sweeps: sweeps to run, ``>= 0`` (a compile-time constant).
 
     Returns:
@@ -50,9 +52,10 @@ def async_sign_sweeps(
         ([[1.0, 1.0]], [[1, 0]], [[1.0, 1.0]])
     """
     h_ext, values, diag, s0 = layer_arrays(h_ext, values, pattern, diag, s0)
-    order = permutations("order", order, pattern.shape[0], h_ext.shape[0])
     n_sweeps = count("n_sweeps", n_sweeps)
-    order = jnp.broadcast_to(order, h_ext.shape)
+    order = permutations("order", order, pattern.shape[0], h_ext.shape[0], n_sweeps)
+    if order.ndim == 1:
+        order = jnp.broadcast_to(order, h_ext.shape)
 
     def call(h_ext: jax.Array, s0: jax.Array, order: jax.Array, values: jax.Array, diag: jax.Array):
         outs = (
@@ -78,7 +81,8 @@ def async_sign_sweeps_reference(
     """Pure ``jax.numpy`` oracle of :func:`async_sign_sweeps`: recompute each unit's field from the dense ``J``."""
     h_ext, values, diag, s0, order = (jnp.asarray(a) for a in (h_ext, values, diag, s0, order))
     couplings = pattern.to_dense(values)
-    order = jnp.broadcast_to(order, h_ext.shape)
+    if order.ndim < 3:  # the same order for every sweep
+        order = jnp.broadcast_to(order[..., None, :], (h_ext.shape[0], n_sweeps, h_ext.shape[1]))
 
     def one_sample(h: jax.Array, s: jax.Array, o: jax.Array) -> tuple[jax.Array, jax.Array]:
         def visit(s: jax.Array, i: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -86,11 +90,11 @@ def async_sign_sweeps_reference(
             new = jnp.where(field >= 0, 1, -1).astype(s.dtype)
             return s.at[i].set(new), new != s[i]
 
-        def sweep(s: jax.Array, _: None) -> tuple[jax.Array, jax.Array]:
-            s, changed = jax.lax.scan(visit, s, o)
+        def sweep(s: jax.Array, o_t: jax.Array) -> tuple[jax.Array, jax.Array]:
+            s, changed = jax.lax.scan(visit, s, o_t)
             return s, changed.sum(dtype=jnp.int32)
 
-        s, flips = jax.lax.scan(sweep, s, None, length=n_sweeps)
+        s, flips = jax.lax.scan(sweep, s, o[:n_sweeps])
         return s, flips, h + s @ couplings + diag * s
 
     return jax.vmap(one_sample)(h_ext, s0, order)

@@ -15,8 +15,8 @@ Speed (``backend="compiled"``, exact, see :mod:`~darnax.orchestrators.message_ca
 - when a sweep updates a single recurrent layer whose other senders are all cached, its
   external field ``h_ext`` is constant for the whole phase, so ``n`` steps are one call of
   :meth:`~darnax.modules.interfaces.RecurrentSignLayer.sync_steps` (one
-  :func:`darnax.ops.sync_sign_steps`, fields updated incrementally on flips), or ``n`` calls of
-  ``async_sign_sweeps`` with fresh orders. Otherwise it steps one at a time (general graphs);
+  :func:`darnax.ops.sync_sign_steps`, fields updated incrementally on flips), or one
+  ``async_sign_sweeps`` call with a fresh order per sweep. Otherwise it steps one at a time;
 - a synchronous phase that starts from the all-zero state (right after ``state.init``) takes its
   first step as ``sign(h_ext)`` without a kernel call: the self-message of zeros is exactly zero.
 
@@ -344,9 +344,9 @@ class SequentialOrchestrator(eqx.Module):
         s = state[i]
         if self.dynamics == "sync":
             s = _sync_phase(layer, h_ext, s, n_steps)
-        else:
-            for key in dyn_keys:
-                s = layer.async_sweeps(h_ext, s, _orders(key, s.shape), 1)
+        elif n_steps:  # one call; sweep t visits in the order drawn from the t-th step's key
+            orders = jnp.stack([_orders(key, s.shape) for key in dyn_keys], axis=1)
+            s = layer.async_sweeps(h_ext, s, orders, n_steps)
         return state.replace_val(i, s), rng
 
 
