@@ -111,8 +111,21 @@ class RecurrentSignLayer(Layer):
     The self-message is ``s @ J``, reduction is a sum (in sender order) and the activation is
     ``sign`` with ties to +1. Besides the step-by-step maths, such a layer can run whole phases:
     :meth:`async_sweeps` (one unit at a time, given orders) and, when :attr:`fuses_sync` is
-    true, :meth:`sync_steps` (several synchronous steps in one compiled call).
+    true, :meth:`sync_steps` (several synchronous steps in one compiled call). Subclasses hold
+    their width ``N`` in ``features``.
     """
+
+    features: eqx.AbstractVar[int]
+
+    @property
+    def in_features(self) -> int:
+        """``N`` (a square layer)."""
+        return self.features
+
+    @property
+    def out_features(self) -> int:
+        """``N`` (a square layer)."""
+        return self.features
 
     def activation(self, h: jax.Array) -> jax.Array:
         """``+1`` where ``h >= 0`` (ties to +1), ``-1`` elsewhere, in ``h``'s dtype."""

@@ -82,16 +82,6 @@ class RecurrentDiscrete(RecurrentSignLayer):
         self.J = J.at[jnp.diag_indices(n)].set(self.J_D)
 
     @property
-    def in_features(self) -> int:
-        """``N``."""
-        return self.features
-
-    @property
-    def out_features(self) -> int:
-        """``N``."""
-        return self.features
-
-    @property
     def _mask(self) -> jax.Array:
         """``1 - I``: the plastic (off-diagonal) entries of ``J``."""
         return 1 - jnp.eye(self.features, dtype=self.J.dtype)
@@ -204,16 +194,6 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
             self.pattern = pattern
             normal = jax.random.normal(key_j, (pattern.nnz,), dtype=dtype)
             self.J = normal / scale * self.strength[pattern.col_of_entry()]
-
-    @property
-    def in_features(self) -> int:
-        """``N``."""
-        return self.features
-
-    @property
-    def out_features(self) -> int:
-        """``N``."""
-        return self.features
 
     @property
     def _mask(self) -> jax.Array:
