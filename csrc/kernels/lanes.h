@@ -88,11 +88,15 @@ inline T lane_dot(const T* a, const T* b) {
     v[q] = load_as<Vec16<T>>(a + q * per) * load_as<Vec16<T>>(b + q * per);
   for (int64_t m = nv / 2; m >= 1; m /= 2)
     for (int64_t q = 0; q < m; ++q) v[q] += v[q + m];
-  T lanes[per];
-  std::memcpy(lanes, &v[0], sizeof(v[0]));
-  for (int64_t width = per / 2; width >= 1; width /= 2)
-    for (int64_t j = 0; j < width; ++j) lanes[j] += lanes[j + width];
-  return lanes[0];
+  Vec16<T> w = v[0];
+  if constexpr (per == 4) {  // the last two halvings inside the vector, without leaving registers
+    w += __builtin_shufflevector(w, w, 2, 3, 2, 3);
+    w += __builtin_shufflevector(w, w, 1, 1, 1, 1);
+  } else {
+    static_assert(per == 2, "16-byte vectors hold 4 floats or 2 doubles");
+    w += __builtin_shufflevector(w, w, 1, 1);
+  }
+  return w[0];
 }
 
 }  // namespace DARNAX_ISA
