@@ -77,23 +77,44 @@ inline void gather_axpy(const T* values, const int32_t* idx, int64_t p0, int64_t
   for (int64_t q = 0; q < nv; ++q) std::memcpy(acc + q * per, &lanes[q], sizeof(lanes[q]));
 }
 
-// sum_j a[j] * b[j] over the kLanes lanes, reduced by a fixed halving tree (lane j + width into
-// lane j, width = kLanes / 2, ..., 1): whole 16-byte vectors first, then lanes inside the last,
-// so the result is the same in every build and call.
+// The kLanes values at `p` as kVectors<T> full-width vectors (to hoist out of a loop).
 template <typename T>
-inline T lane_dot(const T* a, const T* b) {
-  constexpr int64_t per = 16 / sizeof(T), nv = kLanes / per;
-  Vec16<T> v[nv];
-  for (int64_t q = 0; q < nv; ++q)
-    v[q] = load_as<Vec16<T>>(a + q * per) * load_as<Vec16<T>>(b + q * per);
+struct LaneBlock {
+  Vec<T> v[kVectors<T>];
+  explicit LaneBlock(const T* p) {
+    for (int64_t q = 0; q < kVectors<T>; ++q) v[q] = load_vec(p + q * kPerVector<T>);
+  }
+};
+
+// One halving step from a full-width vector down to 16 bytes (lane j + width into lane j).
+template <typename T>
+inline Vec16<T> narrow(Vec<T> w) {
+  if constexpr (sizeof(Vec<T>) == 16) {
+    return w;
+  } else if constexpr (sizeof(T) == 4) {
+    static_assert(sizeof(Vec<T>) == 32, "float lanes: 16- or 32-byte vectors");
+    return __builtin_shufflevector(w, w, 0, 1, 2, 3) + __builtin_shufflevector(w, w, 4, 5, 6, 7);
+  } else {
+    static_assert(sizeof(Vec<T>) == 32, "double lanes: 16- or 32-byte vectors");
+    return __builtin_shufflevector(w, w, 0, 1) + __builtin_shufflevector(w, w, 2, 3);
+  }
+}
+
+// sum_j a[j] * b[j] over the kLanes lanes, reduced by a fixed halving tree (lane j + width into
+// lane j, width = kLanes / 2, ..., 1): whole vectors first, then halves of the last one, so the
+// result is the same in every build (16- or 32-byte vectors) and call.
+template <typename T>
+inline T lane_dot(const LaneBlock<T>& a, const T* b) {
+  constexpr int64_t per = kPerVector<T>, nv = kVectors<T>;
+  Vec<T> v[nv];
+  for (int64_t q = 0; q < nv; ++q) v[q] = a.v[q] * load_vec(b + q * per);
   for (int64_t m = nv / 2; m >= 1; m /= 2)
     for (int64_t q = 0; q < m; ++q) v[q] += v[q + m];
-  Vec16<T> w = v[0];
-  if constexpr (per == 4) {  // the last two halvings inside the vector, without leaving registers
+  Vec16<T> w = narrow<T>(v[0]);
+  if constexpr (sizeof(T) == 4) {
     w += __builtin_shufflevector(w, w, 2, 3, 2, 3);
     w += __builtin_shufflevector(w, w, 1, 1, 1, 1);
   } else {
-    static_assert(per == 2, "16-byte vectors hold 4 floats or 2 doubles");
     w += __builtin_shufflevector(w, w, 1, 1);
   }
   return w[0];

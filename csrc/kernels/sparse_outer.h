@@ -20,10 +20,17 @@ void sparse_outer(const T* x, const T* e, int64_t batch, const Compressed& w, T*
   const std::vector<T> xp = pack_lanes<T>(x, batch, d), ep = pack_lanes<T>(e, batch, K);
   parallel_for(K, column_cost(w, batch), kMinWorkPerThread, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
+      if (blocks == 1) {  // the common case (B <= 16): e's lanes stay in registers for the column
+        const LaneBlock<T> ek(ep.data() + k * kLanes);
+        for (int64_t p = w.ptr[k]; p < w.ptr[k + 1]; ++p)
+          out[p] = T(0) + lane_dot(ek, xp.data() + static_cast<int64_t>(w.idx[p]) * kLanes);
+        continue;
+      }
       for (int64_t p = w.ptr[k]; p < w.ptr[k + 1]; ++p) {
         T acc = T(0);
         for (int64_t blk = 0; blk < blocks; ++blk)
-          acc += lane_dot(xp.data() + (blk * d + w.idx[p]) * kLanes, ep.data() + (blk * K + k) * kLanes);
+          acc += lane_dot(LaneBlock<T>(ep.data() + (blk * K + k) * kLanes),
+                          xp.data() + (blk * d + w.idx[p]) * kLanes);
         out[p] = acc;
       }
     }

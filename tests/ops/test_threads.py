@@ -20,7 +20,7 @@ s = np.where(rng.random((b, n)) < 0.5, -1.0, 1.0).astype(np.float32)
 v = rng.standard_normal(p.nnz).astype(np.float32) / 5
 d = np.full(n, 0.3, np.float32)
 order = np.stack([rng.permutation(n) for _ in range(b)]).astype(np.int32)
-np.savez(sys.argv[1], matmul=sparse_matmul(x, v, p), outer=sparse_outer(x, s, p),
+np.savez(sys.argv[1], matmul=sparse_matmul(x, v, p), outer=sparse_outer(x, s, p), outer16=sparse_outer(x[:16], s[:16], p),
          async_s=async_sign_sweeps(x, v, p, d, s, order, 3)[0], sync_s=sync_sign_steps(x, v, p, d, s, 3)[0])
 """
 
