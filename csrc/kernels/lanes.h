@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "kernels/isa.h"
@@ -49,10 +50,26 @@ inline Vec<T> load_vec(const T* p) {
 
 inline int64_t lane_blocks(int64_t batch) { return (batch + kLanes - 1) / kLanes; }
 
+// An uninitialised scratch array (std::vector would zero it first, which costs as much as
+// packing at these sizes).
+template <typename T>
+class Scratch {
+ public:
+  explicit Scratch(int64_t n) : data_(new T[static_cast<size_t>(n > 0 ? n : 1)]) {}
+  T* data() { return data_.get(); }
+  const T* data() const { return data_.get(); }
+
+ private:
+  std::unique_ptr<T[]> data_;
+};
+
 // Packs a (batch, n) row-major matrix into lane blocks of type Out, zero-padding missing samples.
 template <typename Out, typename In>
-std::vector<Out> pack_lanes(const In* a, int64_t batch, int64_t n) {
-  std::vector<Out> out(static_cast<size_t>(lane_blocks(batch) * n * kLanes), Out(0));
+Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n) {
+  const int64_t blocks = lane_blocks(batch);
+  Scratch<Out> out(blocks * n * kLanes);
+  if (batch % kLanes != 0)  // only the last block has lanes without a sample
+    std::fill(out.data() + (blocks - 1) * n * kLanes, out.data() + blocks * n * kLanes, Out(0));
   for (int64_t b = 0; b < batch; ++b) {
     Out* block = out.data() + (b / kLanes) * n * kLanes + b % kLanes;
     const In* row = a + b * n;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/lanes.h"
 #include "kernels/parallel.h"
 #include "kernels/pattern.h"
 #include "kernels/sparse_matmul.h"
@@ -15,9 +16,9 @@ inline namespace DARNAX_ISA {
 
 // The couplings in row (CSR) order, so that a flip reads its row contiguously.
 template <typename T>
-std::vector<T> values_by_row(const T* values, const Pattern& pat) {
-  std::vector<T> out(static_cast<size_t>(pat.by_row.nnz));
-  for (int64_t q = 0; q < pat.by_row.nnz; ++q) out[q] = values[pat.csr_pos[q]];
+Scratch<T> values_by_row(const T* values, const Pattern& pat) {
+  Scratch<T> out(pat.by_row.nnz);
+  for (int64_t q = 0; q < pat.by_row.nnz; ++q) out.data()[q] = values[pat.csr_pos[q]];
   return out;
 }
 
@@ -100,10 +101,10 @@ inline double layer_cost(const Pattern& pat, int64_t n_iter) {
 
 // Batch set-up shared by both dynamics: s = s0 and field = h_ext + s0 @ W (float64), (B, N) each.
 template <typename T>
-std::vector<double> start_layer(const T* h_ext, const T* values, const Pattern& pat, const T* s0,
+Scratch<double> start_layer(const T* h_ext, const T* values, const Pattern& pat, const T* s0,
                                 int64_t batch, T* s) {
   const int64_t n = pat.by_col.n_outer;
-  std::vector<double> field(static_cast<size_t>(batch * n));
+  Scratch<double> field(batch * n);
   sparse_matmul_into<double>(s0, batch, values, pat.by_col, h_ext, field.data());
   for (int64_t i = 0; i < batch * n; ++i) s[i] = s0[i];
   return field;
@@ -111,7 +112,7 @@ std::vector<double> start_layer(const T* h_ext, const T* values, const Pattern& 
 
 // fields_out = field + diag * s: the total local field of the final states, (B, N).
 template <typename T>
-void finish_layer(const std::vector<double>& field, const T* diag, const T* s, int64_t batch,
+void finish_layer(const double* field, const T* diag, const T* s, int64_t batch,
                   int64_t n, T* fields_out) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t i = 0; i < n; ++i)
@@ -129,15 +130,15 @@ void async_sign_sweeps_batch(const T* h_ext, const T* values, const Pattern& pat
                              int64_t batch, int64_t n_sweeps, T* s, int32_t* flips,
                              T* fields_out) {
   const int64_t n = pat.by_col.n_outer;
-  std::vector<double> field = start_layer(h_ext, values, pat, s0, batch, s);
-  const std::vector<T> row_values = values_by_row(values, pat);
+  Scratch<double> field = start_layer(h_ext, values, pat, s0, batch, s);
+  const Scratch<T> row_values = values_by_row(values, pat);
   parallel_for(batch, layer_cost(pat, n_sweeps), kMinWorkPerThread, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
       async_sign_sweeps(row_values.data(), pat, diag, order + b * order_sweeps * n,
                         order_sweeps == 1 ? 0 : n, n_sweeps, s + b * n,
                         field.data() + b * n, flips + b * n_sweeps);
   });
-  finish_layer(field, diag, s, batch, n, fields_out);
+  finish_layer(field.data(), diag, s, batch, n, fields_out);
 }
 
 // A batch of B independent samples for sync_sign_steps; flips is (B, n_steps).
@@ -146,8 +147,8 @@ void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, 
                            const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
                            T* fields_out) {
   const int64_t n = pat.by_col.n_outer;
-  std::vector<double> field = start_layer(h_ext, values, pat, s0, batch, s);
-  const std::vector<T> row_values = values_by_row(values, pat);
+  Scratch<double> field = start_layer(h_ext, values, pat, s0, batch, s);
+  const Scratch<T> row_values = values_by_row(values, pat);
   parallel_for(batch, layer_cost(pat, n_steps), kMinWorkPerThread, [&](int64_t b0, int64_t b1) {
     std::vector<T> next;
     std::vector<int32_t> flipped;
@@ -155,7 +156,7 @@ void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, 
       sync_sign_steps(row_values.data(), pat, diag, n_steps, s + b * n, field.data() + b * n,
                       flips + b * n_steps, next, flipped);
   });
-  finish_layer(field, diag, s, batch, n, fields_out);
+  finish_layer(field.data(), diag, s, batch, n, fields_out);
 }
 
 }  // namespace DARNAX_ISA

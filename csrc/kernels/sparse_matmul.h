@@ -26,7 +26,7 @@ template <typename Acc, typename T, typename Out>
 void sparse_matmul_into(const T* x, int64_t batch, const T* values, const Compressed& w,
                         const T* init, Out* out) {
   const int64_t d = w.n_inner, K = w.n_outer, blocks = lane_blocks(batch);
-  const std::vector<Acc> packed = pack_lanes<Acc>(x, batch, d);
+  const Scratch<Acc> packed = pack_lanes<Acc>(x, batch, d);
   parallel_for(K, column_cost(w, batch), kMinWorkPerThread, [&](int64_t k0, int64_t k1) {
     Acc acc[kLanes];
     for (int64_t blk = 0; blk < blocks; ++blk) {

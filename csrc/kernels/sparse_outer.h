@@ -17,7 +17,7 @@ inline namespace DARNAX_ISA {
 template <typename T>
 void sparse_outer(const T* x, const T* e, int64_t batch, const Compressed& w, T* out) {
   const int64_t d = w.n_inner, K = w.n_outer, blocks = lane_blocks(batch);
-  const std::vector<T> xp = pack_lanes<T>(x, batch, d), ep = pack_lanes<T>(e, batch, K);
+  const Scratch<T> xp = pack_lanes<T>(x, batch, d), ep = pack_lanes<T>(e, batch, K);
   parallel_for(K, column_cost(w, batch), kMinWorkPerThread, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       if (blocks == 1) {  // the common case (B <= 16): e's lanes stay in registers for the column
