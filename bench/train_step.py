@@ -75,39 +75,15 @@ def _random_pattern(shape: tuple[int, int], density: float, seed: int, zero_diag
 
 
 def _build(hidden: int, sparsity: float, backend: str):
-    import equinox as eqx
-    import jax
-    import optax
+    """The seeds' network (``darnax train``'s builder) at this width and recurrent sparsity."""
+    from darnax.cli.config import Config, merge
+    from darnax.cli.network import build_trainer
 
-    from darnax.layer_maps.sparse import LayerMap
-    from darnax.modules.fully_connected import FrozenRescaledFullyConnected, FullyConnected, SparseFullyConnected
-    from darnax.modules.input_output import OutputLayer
-    from darnax.modules.recurrent import SparseRecurrentDiscrete
-    from darnax.orchestrators.sequential import SequentialOrchestrator
-    from darnax.states.sequential import SequentialState
-    from darnax.trainers.dynamical import DynamicalTrainer
-
-    keys = jax.random.split(jax.random.key(44), 5)
-    large = hidden > 5000
-    p_in = _random_pattern((784, hidden), 0.1, 1, False) if large else None
-    p_j = _random_pattern((hidden, hidden), 1 - sparsity, 2, True) if large else None
-    lm = LayerMap.from_dict(
-        {
-            1: {
-                0: SparseFullyConnected(784, hidden, 5.0, 1.78, 0.9, keys[0], lr=0.159 / 0.1**0.5,
-                                        weight_decay=0.01, pattern=p_in),
-                1: SparseRecurrentDiscrete(hidden, 0.95, sparsity, 1.78, keys[1], lr=0.058 / (1 - sparsity) ** 0.5,
-                                           weight_decay=6e-5, pattern=p_j),
-                2: FrozenRescaledFullyConnected(10, hidden, 1.3, 0.0, keys[2]),
-            },
-            2: {1: FullyConnected(hidden, 10, 1.0, 7.0, keys[3], lr=0.17, weight_decay=0.02), 2: OutputLayer()},
-        }
-    )
-    orch = SequentialOrchestrator(lm, backend=backend)
-    opt = optax.sgd(1.0)
-    trainer = DynamicalTrainer(orch, SequentialState((784, hidden, 10)), opt,
-                               opt.init(eqx.filter(orch, eqx.is_inexact_array)), 1, 5, 5, 5)
-    return trainer
+    config = merge(Config(), {"model": {"dim_hidden": hidden, "sparsity": sparsity}})
+    patterns = None
+    if hidden > 5000:  # SparsityPattern.random would draw a dense mask
+        patterns = (_random_pattern((784, hidden), 0.1, 1, False), _random_pattern((hidden, hidden), 1 - sparsity, 2, True))
+    return build_trainer(config, 784, 10, backend=backend, patterns=patterns)
 
 
 def _median_time(fn, reps: int) -> float:

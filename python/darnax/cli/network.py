@@ -11,12 +11,20 @@ from darnax.layer_maps.sparse import LayerMap
 from darnax.modules.fully_connected import FrozenRescaledFullyConnected, FullyConnected, SparseFullyConnected
 from darnax.modules.input_output import OutputLayer
 from darnax.modules.recurrent import SparseRecurrentDiscrete
+from darnax.ops import SparsityPattern
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
 from darnax.trainers.dynamical import DynamicalTrainer
 
 
-def build_trainer(config: Config, dim_data: int, num_labels: int) -> DynamicalTrainer:
+def build_trainer(
+    config: Config,
+    dim_data: int,
+    num_labels: int,
+    *,
+    backend: str = "compiled",
+    patterns: tuple[SparsityPattern, SparsityPattern] | None = None,
+) -> DynamicalTrainer:
     """``input -> SparseFullyConnected -> SparseRecurrentDiscrete (+ label feedback) -> FullyConnected``.
 
     Key splits, distributions and module-internal learning rates follow seed 10 exactly
@@ -27,6 +35,9 @@ def build_trainer(config: Config, dim_data: int, num_labels: int) -> DynamicalTr
         config: the run's configuration.
         dim_data: input width (from the dataset).
         num_labels: number of classes (from the dataset).
+        backend: ``"compiled"`` (darnax.ops) or ``"jax"`` (the dense oracle).
+        patterns: prebuilt ``(W_in, J)`` sparsity patterns for layers too large for
+            ``SparsityPattern.random``'s dense mask (e.g. from ``SparsityPattern.from_coo``).
 
     Returns:
         A :class:`DynamicalTrainer` holding the fresh model and optimiser state.
@@ -45,6 +56,7 @@ def build_trainer(config: Config, dim_data: int, num_labels: int) -> DynamicalTr
                     key=keys[0],
                     lr=o.learning_rate_win / (1.0 - m.sparsity_win) ** 0.5,
                     weight_decay=o.weight_decay_win,
+                    pattern=patterns[0] if patterns else None,
                 ),
                 1: SparseRecurrentDiscrete(
                     features=m.dim_hidden,
@@ -54,6 +66,7 @@ def build_trainer(config: Config, dim_data: int, num_labels: int) -> DynamicalTr
                     key=keys[1],
                     lr=o.learning_rate_j / (1.0 - m.sparsity) ** 0.5,
                     weight_decay=o.weight_decay_j,
+                    pattern=patterns[1] if patterns else None,
                 ),
                 2: FrozenRescaledFullyConnected(
                     in_features=num_labels,
@@ -77,7 +90,7 @@ def build_trainer(config: Config, dim_data: int, num_labels: int) -> DynamicalTr
             },
         }
     )
-    orchestrator = SequentialOrchestrator(layers=layers, dynamics=t.dynamics)
+    orchestrator = SequentialOrchestrator(layers=layers, dynamics=t.dynamics, backend=backend)
     optimizer = optax.sgd(learning_rate=1.0)
     return DynamicalTrainer(
         orchestrator=orchestrator,
