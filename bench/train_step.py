@@ -38,17 +38,15 @@ BATCH = 16
 
 def _data(n: int, seed: int = 0):
     """Fashion-MNIST training images in [0, 1] and ±1 labels if the shared copy exists, else random."""
-    import gzip
-
     import numpy as np
+
+    from darnax.datasets import read_idx
 
     folder = Path(os.environ.get("DARNAX_SHARED_DIR", HERE.parent.parent / "shared")) / "datasets" / "fashion-mnist"
     rng = np.random.default_rng(seed)
     if (folder / "train-images-idx3-ubyte.gz").exists():
-        with gzip.open(folder / "train-images-idx3-ubyte.gz") as f:
-            x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
-        with gzip.open(folder / "train-labels-idx1-ubyte.gz") as f:
-            labels = np.frombuffer(f.read(), np.uint8, offset=8)
+        x = read_idx(folder / "train-images-idx3-ubyte.gz").reshape(-1, 784)
+        labels = read_idx(folder / "train-labels-idx1-ubyte.gz")
         take = rng.permutation(x.shape[0])[:n]
         x, labels, source = x[take].astype(np.float32) / 255.0, labels[take], "fashion-mnist"
     else:
