@@ -1,4 +1,4 @@
-"""Test helpers: a small slice of the real Fashion-MNIST IDX files, read with numpy + gzip.
+"""Test helpers: a small slice of the real Fashion-MNIST IDX files, read with darnax's IDX reader.
 
 The folder is ``$DARNAX_SHARED_DIR/datasets/fashion-mnist`` or ``../shared/datasets/fashion-mnist``
 relative to the repository; tests that need it are skipped (with this reason) when it is absent.
@@ -6,12 +6,13 @@ relative to the repository; tests that need it are skipped (with this reason) wh
 
 from __future__ import annotations
 
-import gzip
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from darnax.datasets import read_idx
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,17 +20,6 @@ REPO = Path(__file__).resolve().parents[2]
 def shared_dir() -> Path:
     """The shared folder holding ``datasets/`` (env ``DARNAX_SHARED_DIR`` or ``../shared``)."""
     return Path(os.environ.get("DARNAX_SHARED_DIR", REPO.parent / "shared"))
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Decode one gzip'ed IDX file (ubyte data) into a numpy array."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * k : 8 + 4 * k], "big") for k in range(ndim)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def fashion_mnist(n_train: int, n_test: int, seed: int = 0) -> tuple[np.ndarray, ...]:
