@@ -35,7 +35,7 @@ template <typename T>
 Out<T> new_array(std::vector<size_t> shape) {
   size_t n = 1;
   for (size_t s : shape) n *= s;
-  T* data = new T[n > 0 ? n : 1]();
+  T* data = new T[n > 0 ? n : 1];  // every kernel writes all of its outputs
   nb::capsule owner(data, [](void* p) noexcept { delete[] static_cast<T*>(p); });
   return Out<T>(data, shape.size(), shape.data(), owner);
 }
@@ -106,19 +106,20 @@ std::tuple<Out<T>, Out<int32_t>, Out<T>> async_sign_sweeps(
       layer<T>(h_ext, values, col_ptr, row_idx, row_ptr, col_idx, csr_pos, diag, s0, n_sweeps);
   const size_t batch = h_ext.shape(0), n = h_ext.shape(1);
   const size_t sweeps = order.ndim() == 3 ? order.shape(1) : 1;
-  require((order.ndim() == 2 || order.ndim() == 3) && order.shape(0) == batch &&
+  require((order.ndim() == 2 || order.ndim() == 3) && (order.shape(0) == batch || order.shape(0) == 1) &&
               order.shape(order.ndim() - 1) == n &&
               (sweeps == 1 || static_cast<int64_t>(sweeps) == n_sweeps),
-          "order must have shape (B, N) or (B, n_sweeps, N)");
+          "order must have shape (1 or B, N) or (1 or B, n_sweeps, N)");
+  const bool shared = order.shape(0) == 1;
   std::vector<char> seen;
-  for (size_t r = 0; r < batch * sweeps; ++r)
+  for (size_t r = 0; r < order.shape(0) * sweeps; ++r)
     require_valid(darnax::check_permutation(order.data() + r * n, n, seen));
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_sweeps)});
   Out<T> fields = new_array<T>({batch, n});
   nb::gil_scoped_release release;
   darnax::kernels<T>().async_sign_sweeps(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
-                                         order.data(), sweeps, batch, n_sweeps, s.data(),
+                                         order.data(), shared, sweeps, batch, n_sweeps, s.data(),
                                          flips.data(), fields.data());
   return {s, flips, fields};
 }

@@ -52,13 +52,15 @@ static ffi::Error AsyncSignSweepsImpl(LayerBuffers in, IndexBuffer order, int64_
   if (!err.empty()) return invalid(err);
   const auto od = order.dimensions();
   const int64_t order_sweeps = od.size() == 2 ? 1 : (od.size() == 3 ? od[1] : -1);
-  if (order_sweeps < 0 || od[0] != batch || od[od.size() - 1] != n ||
+  if (order_sweeps < 0 || (od[0] != batch && od[0] != 1) || od[od.size() - 1] != n ||
       (order_sweeps != 1 && order_sweeps != n_sweeps))
-    return invalid("order: expected shape (" + std::to_string(batch) + ", " + std::to_string(n) +
-                   ") or (" + std::to_string(batch) + ", " + std::to_string(n_sweeps) + ", " +
-                   std::to_string(n) + "), got " + shape_str(od));
+    return invalid("order: expected shape (1 or " + std::to_string(batch) + ", " +
+                   std::to_string(n) + ") or (1 or " + std::to_string(batch) + ", " +
+                   std::to_string(n_sweeps) + ", " + std::to_string(n) + "), got " +
+                   shape_str(od));
+  const bool shared = od[0] == 1;
   std::vector<char> seen;
-  for (int64_t r = 0; r < batch * order_sweeps; ++r) {
+  for (int64_t r = 0; r < od[0] * order_sweeps; ++r) {
     err = check_permutation(order.typed_data() + r * n, n, seen);
     if (!err.empty()) return invalid(err);
   }
@@ -66,7 +68,7 @@ static ffi::Error AsyncSignSweepsImpl(LayerBuffers in, IndexBuffer order, int64_
     using T = decltype(zero);
     kernels<T>().async_sign_sweeps(in.h_ext.typed_data<T>(), in.values.typed_data<T>(), pat,
                                in.diag.typed_data<T>(), in.s0.typed_data<T>(),
-                               order.typed_data(), order_sweeps, batch, n_sweeps,
+                               order.typed_data(), shared, order_sweeps, batch, n_sweeps,
                                s_out->typed_data<T>(),
                                flips->typed_data(), fields->typed_data<T>());
     return ffi::Error::Success();

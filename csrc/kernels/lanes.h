@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <memory>
+#include <new>
 #include <vector>
 
 #include "kernels/isa.h"
@@ -50,48 +50,181 @@ inline Vec<T> load_vec(const T* p) {
 
 inline int64_t lane_blocks(int64_t batch) { return (batch + kLanes - 1) / kLanes; }
 
+// Freed scratch buffers of the calling thread, kept for its next calls: a large allocation would
+// otherwise be a fresh mmap whose pages fault in, zeroed, on every call (measured: 80 µs for
+// two 256 kB buffers, more than the kernel that uses them).
+class ScratchCache {
+ public:
+  static constexpr size_t kAlign = 64;  // a cache line: a block of kLanes floats is one line
+
+  static ScratchCache& local() {
+    thread_local ScratchCache cache;
+    return cache;
+  }
+  // A buffer of at least `bytes` (the smallest cached one that fits, else a new one).
+  void* take(size_t& bytes) {
+    size_t best = free_.size();
+    for (size_t f = 0; f < free_.size(); ++f)
+      if (free_[f].bytes >= bytes && (best == free_.size() || free_[f].bytes < free_[best].bytes))
+        best = f;
+    if (best == free_.size()) return ::operator new[](bytes, std::align_val_t(kAlign));
+    const Buffer found = free_[best];
+    free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
+    bytes = found.bytes;
+    return found.data;
+  }
+  void give(void* data, size_t bytes) {
+    free_.push_back({data, bytes});
+    if (free_.size() > kKeep) {  // drop the smallest
+      auto smallest = std::min_element(free_.begin(), free_.end(), [](const Buffer& a, const Buffer& b) {
+        return a.bytes < b.bytes;
+      });
+      release(*smallest);
+      free_.erase(smallest);
+    }
+  }
+  ~ScratchCache() {
+    for (const Buffer& b : free_) release(b);
+  }
+
+ private:
+  struct Buffer {
+    void* data;
+    size_t bytes;
+  };
+  static constexpr size_t kKeep = 8;
+  static void release(const Buffer& b) { ::operator delete[](b.data, std::align_val_t(kAlign)); }
+  std::vector<Buffer> free_;
+};
+
 // An uninitialised scratch array (std::vector would zero it first, which costs as much as
-// packing at these sizes).
+// packing at these sizes), cache-line aligned, from and back to the thread's ScratchCache.
+// Create and destroy it on one thread (other threads may use it in between).
 template <typename T>
 class Scratch {
  public:
-  explicit Scratch(int64_t n) : data_(new T[static_cast<size_t>(n > 0 ? n : 1)]) {}
-  T* data() { return data_.get(); }
-  const T* data() const { return data_.get(); }
+  explicit Scratch(int64_t n) : bytes_(sizeof(T) * static_cast<size_t>(n > 0 ? n : 1)) {
+    data_ = static_cast<T*>(ScratchCache::local().take(bytes_));
+  }
+  Scratch(Scratch&& other) noexcept : data_(other.data_), bytes_(other.bytes_) { other.data_ = nullptr; }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  Scratch& operator=(Scratch&&) = delete;
+  ~Scratch() {
+    if (data_) ScratchCache::local().give(data_, bytes_);
+  }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
 
  private:
-  std::unique_ptr<T[]> data_;
+  T* data_;
+  size_t bytes_;
+};
+
+// A 4 x 4 tile of T in registers, transposed (rows become columns).
+template <typename T>
+struct Tile4 {
+  typedef T Row __attribute__((vector_size(4 * sizeof(T))));
+  Row r[4];
+  void transpose() {
+    const Row t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5);
+    const Row t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
+    const Row t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5);
+    const Row t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
+    r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+    r[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+    r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+    r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+  }
 };
 
 // Packs a (batch, n) row-major matrix into lane blocks of type Out, zero-padding missing samples.
+// Tiles of 4 samples x 4 entries are transposed in registers, so that reads and writes both
+// run along memory (a strided scalar copy costs as much as the product that follows it).
 template <typename Out, typename In>
 Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n) {
-  const int64_t blocks = lane_blocks(batch);
+  const int64_t blocks = lane_blocks(batch), n4 = n - n % 4;
   Scratch<Out> out(blocks * n * kLanes);
   if (batch % kLanes != 0)  // only the last block has lanes without a sample
     std::fill(out.data() + (blocks - 1) * n * kLanes, out.data() + blocks * n * kLanes, Out(0));
-  for (int64_t b = 0; b < batch; ++b) {
-    Out* block = out.data() + (b / kLanes) * n * kLanes + b % kLanes;
-    const In* row = a + b * n;
-    for (int64_t i = 0; i < n; ++i) block[i * kLanes] = static_cast<Out>(row[i]);
+  using InRow = typename Tile4<In>::Row;
+  using OutRow = typename Tile4<Out>::Row;
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t b0 = blk * kLanes, lanes = std::min(kLanes, batch - b0), groups = lanes / 4;
+    Out* block = out.data() + blk * n * kLanes;
+    const In* rows = a + b0 * n;
+    for (int64_t i = 0; i < n4; i += 4) {  // the 4 cache lines of entries i..i+3, in full
+      for (int64_t g = 0; g < groups; ++g) {
+        Tile4<In> tile;
+        for (int64_t r = 0; r < 4; ++r) tile.r[r] = load_as<InRow>(rows + (4 * g + r) * n + i);
+        tile.transpose();
+        for (int64_t c = 0; c < 4; ++c) {
+          const OutRow column = __builtin_convertvector(tile.r[c], OutRow);
+          std::memcpy(block + (i + c) * kLanes + 4 * g, &column, sizeof(column));
+        }
+      }
+    }
+    for (int64_t j = 0; j < lanes; ++j)  // what the tiles left: the last n % 4 entries, the
+      for (int64_t i = (j < 4 * groups ? n4 : 0); i < n; ++i)  // last lanes % 4 samples
+        block[i * kLanes + j] = static_cast<Out>(rows[j * n + i]);
   }
   return out;
 }
 
-// acc[j] += sum over entries p in [p0, p1) of values[p] * block[idx[p]][j], for the kLanes lanes j.
-// Entries are added in pattern order, lane by lane: the result never depends on how work is split.
+// The inverse of pack_lanes for up to 4 columns: out[j * ld + c] = cols[c * kLanes + j] for
+// j < lanes, c < n_cols, converted to Out; full groups of 4 columns go through Tile4.
+template <typename Out, typename Acc>
+inline void unpack_columns(const Acc* cols, int64_t n_cols, int64_t lanes, Out* out, int64_t ld) {
+  if (n_cols < 4) {
+    for (int64_t c = 0; c < n_cols; ++c)
+      for (int64_t j = 0; j < lanes; ++j) out[j * ld + c] = static_cast<Out>(cols[c * kLanes + j]);
+    return;
+  }
+  using OutRow = typename Tile4<Out>::Row;
+  for (int64_t g = 0; g < kLanes && g < lanes; g += 4) {
+    Tile4<Acc> tile;
+    for (int64_t c = 0; c < 4; ++c) tile.r[c] = load_as<typename Tile4<Acc>::Row>(cols + c * kLanes + g);
+    tile.transpose();
+    for (int64_t j = 0; j < 4 && g + j < lanes; ++j) {
+      const OutRow row = __builtin_convertvector(tile.r[j], OutRow);
+      std::memcpy(out + (g + j) * ld, &row, sizeof(row));
+    }
+  }
+}
+
+// acc[j] = start[j] + sum over entries p in [p0, p1) of values[p] * block[idx[p]][j], for the
+// kLanes lanes j (start: a lane block, or null for zeros).
+// Two running sums (even and odd positions of the range, each in range order) hide the adder's
+// latency; they are added at the end. The order depends only on the range, never on threads or
+// vector width.
 template <typename Acc, typename T>
 inline void gather_axpy(const T* values, const int32_t* idx, int64_t p0, int64_t p1,
-                        const Acc* block, Acc* acc) {
+                        const Acc* block, const Acc* start, Acc* acc) {
   constexpr int64_t per = kPerVector<Acc>, nv = kVectors<Acc>;
-  Vec<Acc> lanes[nv];
-  for (int64_t q = 0; q < nv; ++q) lanes[q] = load_vec(acc + q * per);
-  for (int64_t p = p0; p < p1; ++p) {
+  Vec<Acc> even[nv], odd[nv];
+  for (int64_t q = 0; q < nv; ++q) {
+    even[q] = start ? load_vec(start + q * per) : Vec<Acc>{};
+    odd[q] = Vec<Acc>{};
+  }
+  int64_t p = p0;
+  for (; p + 2 <= p1; p += 2) {
+    const Acc v0 = static_cast<Acc>(values[p]), v1 = static_cast<Acc>(values[p + 1]);
+    const Acc* x0 = block + static_cast<int64_t>(idx[p]) * kLanes;
+    const Acc* x1 = block + static_cast<int64_t>(idx[p + 1]) * kLanes;
+    for (int64_t q = 0; q < nv; ++q) {
+      even[q] += v0 * load_vec(x0 + q * per);
+      odd[q] += v1 * load_vec(x1 + q * per);
+    }
+  }
+  if (p < p1) {
     const Acc v = static_cast<Acc>(values[p]);
     const Acc* xi = block + static_cast<int64_t>(idx[p]) * kLanes;
-    for (int64_t q = 0; q < nv; ++q) lanes[q] += v * load_vec(xi + q * per);
+    for (int64_t q = 0; q < nv; ++q) even[q] += v * load_vec(xi + q * per);
   }
-  for (int64_t q = 0; q < nv; ++q) std::memcpy(acc + q * per, &lanes[q], sizeof(lanes[q]));
+  for (int64_t q = 0; q < nv; ++q) {
+    even[q] += odd[q];
+    std::memcpy(acc + q * per, &even[q], sizeof(even[q]));
+  }
 }
 
 // The kLanes values at `p` as kVectors<T> full-width vectors (to hoist out of a loop).
@@ -135,6 +268,34 @@ inline T lane_dot(const LaneBlock<T>& a, const T* b) {
     w += __builtin_shufflevector(w, w, 1, 1);
   }
   return w[0];
+}
+
+// out[e] = lane_dot(a, b[e]) + 0 for 8 lane blocks b[e], bit for bit. With 8-float vectors the
+// 8 sums share their shuffles: the halving tree runs on all of them at once (a transposed
+// reduction), so each step costs one shuffle pair per two or four entries instead of per entry.
+template <typename T>
+inline void lane_dot8(const LaneBlock<T>& a, const T* const* b, T* out) {
+  if constexpr (sizeof(T) == 4 && sizeof(Vec<T>) == 32) {
+    typedef Vec<T> V;
+    V h[8];
+    for (int e = 0; e < 8; ++e)  // lane j + 8
+      h[e] = a.v[0] * load_vec(b[e]) + a.v[1] * load_vec(b[e] + kPerVector<T>);
+    V g[4];
+    for (int m = 0; m < 4; ++m)  // lane j + 4: g[m] = [entry 2m | entry 2m + 1], 4 lanes each
+      g[m] = __builtin_shufflevector(h[2 * m], h[2 * m + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+             __builtin_shufflevector(h[2 * m], h[2 * m + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+    V q[2];
+    for (int m = 0; m < 2; ++m)  // lane j + 2: q[m] = [4m, 4m + 2 | 4m + 1, 4m + 3], 2 lanes each
+      q[m] = __builtin_shufflevector(g[2 * m], g[2 * m + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+             __builtin_shufflevector(g[2 * m], g[2 * m + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+    // lane j + 1: r = entries [0, 2, 4, 6 | 1, 3, 5, 7]
+    const V r = __builtin_shufflevector(q[0], q[1], 0, 2, 8, 10, 4, 6, 12, 14) +
+                __builtin_shufflevector(q[0], q[1], 1, 3, 9, 11, 5, 7, 13, 15);
+    const V sums = __builtin_shufflevector(r, r, 0, 4, 1, 5, 2, 6, 3, 7) + V{};
+    std::memcpy(out, &sums, sizeof(sums));
+  } else {
+    for (int e = 0; e < 8; ++e) out[e] = T(0) + lane_dot(a, b[e]);
+  }
 }
 
 }  // namespace DARNAX_ISA

@@ -1,6 +1,8 @@
 // Compressed sparsity patterns shared by all darnax kernels: plain C++17, no XLA, no nanobind.
 #pragma once
 
+#include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,19 +19,30 @@ struct Compressed {
   int64_t nnz;
 };
 
+// True when some ptr[o + 1] < ptr[o] or some idx[p] lies outside [0, n_inner): one branch-free,
+// vectorisable pass (the per-call check must cost little beside the kernel it guards).
+inline bool compressed_has_error(const Compressed& c) {
+  const uint32_t limit = static_cast<uint32_t>(std::min<int64_t>(c.n_inner, INT32_MAX));
+  uint32_t bad = 0;
+  for (int64_t o = 0; o < c.n_outer; ++o) bad |= c.ptr[o + 1] < c.ptr[o];
+  for (int64_t p = 0; p < c.nnz; ++p) bad |= static_cast<uint32_t>(c.idx[p]) >= limit;
+  return bad != 0;
+}
+
 // Checks that `c` can be read without going out of bounds: ptr starts at 0, never decreases,
 // ends at nnz, and every idx lies in [0, n_inner). Returns "" when valid, else a message.
 inline std::string check_compressed(const Compressed& c, const char* name) {
   if (c.n_outer < 0 || c.n_inner < 0 || c.nnz < 0) return std::string(name) + ": negative size";
   if (c.ptr[0] != 0)
     return std::string(name) + ": pointer array must start at 0, got " + std::to_string(c.ptr[0]);
+  if (c.ptr[c.n_outer] != c.nnz)
+    return std::string(name) + ": pointer array must end at nnz=" + std::to_string(c.nnz) +
+           ", got " + std::to_string(c.ptr[c.n_outer]);
+  if (!compressed_has_error(c)) return "";
   for (int64_t o = 0; o < c.n_outer; ++o) {
     if (c.ptr[o + 1] < c.ptr[o])
       return std::string(name) + ": pointer array decreases at slot " + std::to_string(o);
   }
-  if (c.ptr[c.n_outer] != c.nnz)
-    return std::string(name) + ": pointer array must end at nnz=" + std::to_string(c.nnz) +
-           ", got " + std::to_string(c.ptr[c.n_outer]);
   for (int64_t p = 0; p < c.nnz; ++p) {
     if (c.idx[p] < 0 || c.idx[p] >= c.n_inner)
       return std::string(name) + ": index " + std::to_string(c.idx[p]) + " at position " +
@@ -53,6 +66,10 @@ inline std::string check_pattern(const Pattern& p) {
   if (p.by_col.nnz != p.by_row.nnz || p.by_col.n_outer != p.by_row.n_inner ||
       p.by_col.n_inner != p.by_row.n_outer)
     return "the two orientations of the pattern disagree on shape or nnz";
+  const uint32_t limit = static_cast<uint32_t>(std::min<int64_t>(p.by_col.nnz, INT32_MAX));
+  uint32_t bad = 0;
+  for (int64_t q = 0; q < p.by_row.nnz; ++q) bad |= static_cast<uint32_t>(p.csr_pos[q]) >= limit;
+  if (bad == 0) return "";
   for (int64_t q = 0; q < p.by_row.nnz; ++q) {
     if (p.csr_pos[q] < 0 || p.csr_pos[q] >= p.by_col.nnz)
       return "csr_pos: entry " + std::to_string(q) + " is outside [0, nnz)";

@@ -1,6 +1,8 @@
 // Zero-temperature dynamics of a square layer of +-1 units, J = W (on the pattern) + diag(d):
 // unit i takes s_i = +1 if h_ext_i + diag_i * s_i + sum_j s_j W_ji >= 0 else -1.
-// Local fields are kept in double precision and updated incrementally on each flip.
+// Local fields start as h_ext + s0 @ W summed in T (as sparse_matmul does), then are kept in
+// double precision and updated incrementally on each flip. One sample at a time; see
+// sign_lanes.h for kLanes samples at once.
 #pragma once
 
 #include <cstdint>
@@ -105,7 +107,12 @@ Scratch<double> start_layer(const T* h_ext, const T* values, const Pattern& pat,
                                 int64_t batch, T* s) {
   const int64_t n = pat.by_col.n_outer;
   Scratch<double> field(batch * n);
-  sparse_matmul_into<double>(s0, batch, values, pat.by_col, h_ext, field.data());
+  column_sums<T>(s0, batch, values, pat.by_col, h_ext,
+                 [&](int64_t blk, int64_t k, int64_t columns, const T* acc) {
+                   const int64_t b0 = blk * kLanes;
+                   unpack_columns(acc, columns, std::min(kLanes, batch - b0),
+                                  field.data() + b0 * n + k, n);
+                 });
   for (int64_t i = 0; i < batch * n; ++i) s[i] = s0[i];
   return field;
 }
@@ -120,13 +127,13 @@ void finish_layer(const double* field, const T* diag, const T* s, int64_t batch,
           field[b * n + i] + static_cast<double>(diag[i]) * static_cast<double>(s[b * n + i]));
 }
 
-// A batch of B independent samples, row-major (B, N) inputs and outputs; `order` is
-// (B, order_sweeps, N) with order_sweeps 1 (one order for every sweep) or n_sweeps (one per
+// A batch of B independent samples, one at a time, row-major (B, N) inputs and outputs; `order`
+// is (B, order_sweeps, N), or (order_sweeps, N) for every sample when order_shared, with order_sweeps 1 (one order for every sweep) or n_sweeps (one per
 // sweep); flips is (B, n_sweeps); fields_out (B, N) receives the final total local fields.
 // Samples are split across threads.
 template <typename T>
-void async_sign_sweeps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                             const T* s0, const int32_t* order, int64_t order_sweeps,
+void async_sign_sweeps_samples(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
+                             const T* s0, const int32_t* order, bool order_shared, int64_t order_sweeps,
                              int64_t batch, int64_t n_sweeps, T* s, int32_t* flips,
                              T* fields_out) {
   const int64_t n = pat.by_col.n_outer;
@@ -134,16 +141,16 @@ void async_sign_sweeps_batch(const T* h_ext, const T* values, const Pattern& pat
   const Scratch<T> row_values = values_by_row(values, pat);
   parallel_for(batch, layer_cost(pat, n_sweeps), kMinWorkPerThread, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
-      async_sign_sweeps(row_values.data(), pat, diag, order + b * order_sweeps * n,
+      async_sign_sweeps(row_values.data(), pat, diag, order + (order_shared ? 0 : b * order_sweeps * n),
                         order_sweeps == 1 ? 0 : n, n_sweeps, s + b * n,
                         field.data() + b * n, flips + b * n_sweeps);
   });
   finish_layer(field.data(), diag, s, batch, n, fields_out);
 }
 
-// A batch of B independent samples for sync_sign_steps; flips is (B, n_steps).
+// A batch of B independent samples for sync_sign_steps, one at a time; flips is (B, n_steps).
 template <typename T>
-void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
+void sync_sign_steps_samples(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                            const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
                            T* fields_out) {
   const int64_t n = pat.by_col.n_outer;

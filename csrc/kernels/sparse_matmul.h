@@ -18,25 +18,28 @@ inline double column_cost(const Compressed& w, int64_t batch) {
          (1.0 + static_cast<double>(w.nnz) / static_cast<double>(std::max<int64_t>(w.n_outer, 1)));
 }
 
-// out[b, k] = init[b, k] + sum_i x[b, i] W[i, k], accumulated in type Acc. x: (B, d) row-major,
-// init and out: (B, K) row-major (init may be null: zeros). Cost O(B * (d + nnz + K)).
-// Columns are split across threads; each column sums its entries in pattern order, with the
-// batch in vector lanes, so results do not depend on the thread count.
-template <typename Acc, typename T, typename Out>
-void sparse_matmul_into(const T* x, int64_t batch, const T* values, const Compressed& w,
-                        const T* init, Out* out) {
+// Computes init[b, k] + sum_i x[b, i] W[i, k] in type Acc (init may be null: zeros) and hands it
+// over four columns at a time: sink(blk, k, columns, acc) receives columns k..k+columns-1 of lane
+// block blk as (columns, kLanes) values. x: (B, d) row-major, init: (B, K). Cost O(B (d + nnz + K)).
+// Columns are split across threads; each column's sum depends only on its entries (see
+// gather_axpy), with the batch in vector lanes, so results do not depend on the thread count.
+template <typename Acc, typename T, typename Sink>
+void column_sums(const T* x, int64_t batch, const T* values, const Compressed& w, const T* init,
+                 Sink&& sink) {
   const int64_t d = w.n_inner, K = w.n_outer, blocks = lane_blocks(batch);
   const Scratch<Acc> packed = pack_lanes<Acc>(x, batch, d);
+  const Scratch<Acc> start = init ? pack_lanes<Acc>(init, batch, K) : Scratch<Acc>(0);
   parallel_for(K, column_cost(w, batch), kMinWorkPerThread, [&](int64_t k0, int64_t k1) {
-    Acc acc[kLanes];
+    Acc acc[4 * kLanes];
     for (int64_t blk = 0; blk < blocks; ++blk) {
-      const int64_t b0 = blk * kLanes, lanes = std::min(kLanes, batch - b0);
       const Acc* xb = packed.data() + blk * d * kLanes;
-      for (int64_t k = k0; k < k1; ++k) {
-        for (int64_t j = 0; j < kLanes; ++j)
-          acc[j] = (init && j < lanes) ? static_cast<Acc>(init[(b0 + j) * K + k]) : Acc(0);
-        gather_axpy(values, w.idx, w.ptr[k], w.ptr[k + 1], xb, acc);
-        for (int64_t j = 0; j < lanes; ++j) out[(b0 + j) * K + k] = static_cast<Out>(acc[j]);
+      for (int64_t k = k0; k < k1; k += 4) {
+        const int64_t columns = std::min<int64_t>(4, k1 - k);
+        for (int64_t c = 0; c < columns; ++c) {
+          const Acc* start_k = init ? start.data() + (blk * K + k + c) * kLanes : nullptr;
+          gather_axpy(values, w.idx, w.ptr[k + c], w.ptr[k + c + 1], xb, start_k, acc + c * kLanes);
+        }
+        sink(blk, k, columns, static_cast<const Acc*>(acc));
       }
     }
   });
@@ -45,7 +48,12 @@ void sparse_matmul_into(const T* x, int64_t batch, const T* values, const Compre
 // x: (B, d), values: (nnz,), w: by-column orientation of a (d, K) pattern, out: (B, K).
 template <typename T>
 void sparse_matmul(const T* x, int64_t batch, const T* values, const Compressed& w, T* out) {
-  sparse_matmul_into<T>(x, batch, values, w, static_cast<const T*>(nullptr), out);
+  const int64_t K = w.n_outer;
+  column_sums<T>(x, batch, values, w, static_cast<const T*>(nullptr),
+                 [&](int64_t blk, int64_t k, int64_t columns, const T* acc) {
+                   const int64_t b0 = blk * kLanes;
+                   unpack_columns(acc, columns, std::min(kLanes, batch - b0), out + b0 * K + k, K);
+                 });
 }
 
 }  // namespace DARNAX_ISA

@@ -22,7 +22,13 @@ void sparse_outer(const T* x, const T* e, int64_t batch, const Compressed& w, T*
     for (int64_t k = k0; k < k1; ++k) {
       if (blocks == 1) {  // the common case (B <= 16): e's lanes stay in registers for the column
         const LaneBlock<T> ek(ep.data() + k * kLanes);
-        for (int64_t p = w.ptr[k]; p < w.ptr[k + 1]; ++p)
+        int64_t p = w.ptr[k];
+        for (; p + 8 <= w.ptr[k + 1]; p += 8) {
+          const T* xi[8];
+          for (int e = 0; e < 8; ++e) xi[e] = xp.data() + static_cast<int64_t>(w.idx[p + e]) * kLanes;
+          lane_dot8(ek, xi, out + p);
+        }
+        for (; p < w.ptr[k + 1]; ++p)
           out[p] = T(0) + lane_dot(ek, xp.data() + static_cast<int64_t>(w.idx[p]) * kLanes);
         continue;
       }

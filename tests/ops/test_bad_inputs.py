@@ -32,7 +32,7 @@ O = np.array([2, 0, 1], np.int32)
         (lambda: async_sign_sweeps(H, V, P, D, S, np.array([0, 0, 1], np.int32), 1), ValueError, "permutation"),
         (lambda: async_sign_sweeps(H, V, P, D, S, np.array([0, 1, 3], np.int32), 1), ValueError, "permutation"),
         (lambda: async_sign_sweeps(H, V, P, D, S, O.astype(np.int64), 1), TypeError, "order: expected int32"),
-        (lambda: async_sign_sweeps(H, V, P, D, S, O[:2], 1), ValueError, r"order: expected shape \(3,\), \(2, 3\) or \(2, 1, 3\)"),
+        (lambda: async_sign_sweeps(H, V, P, D, S, O[:2], 1), ValueError, r"order: expected shape \(3,\), \(1 or 2, 3\) or \(1 or 2, 1, 3\)"),
         (lambda: async_sign_sweeps(H, V, P, D, S, np.tile(O, (2, 2, 1)), 3), ValueError, r"order: expected shape"),
     ],
 )

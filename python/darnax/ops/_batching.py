@@ -8,12 +8,16 @@ import jax
 import jax.numpy as jnp
 
 
-def fold_vmap(call: Callable[..., tuple[jax.Array, ...]], n_sample: int) -> Callable[..., tuple[jax.Array, ...]]:
+def fold_vmap(
+    call: Callable[..., tuple[jax.Array, ...]], n_sample: int, shareable: tuple[int, ...] = ()
+) -> Callable[..., tuple[jax.Array, ...]]:
     """Wrap ``call(*sample_args, *shared_args)`` so that ``jax.vmap`` stays one kernel call.
 
     The first ``n_sample`` arguments carry the kernel's batch axis first and every output
-    does too. When only those are vmapped, the vmapped axis is merged into the batch axis
-    (one call on ``V * B`` rows). When a shared argument (weights, pattern-aligned values) is
+    does too, except that the sample arguments listed in ``shareable`` may have a leading axis
+    of 1 (shared by the batch). When only sample arguments are vmapped, the vmapped axis is
+    merged into the batch axis (one call on ``V * B`` rows; an unmapped argument with a leading
+    axis of 1 stays as it is). When a shared argument (weights, pattern-aligned values) is
     vmapped, each vmapped slice is a separate call through ``lax.map``: correct, sequential.
     """
     fn = jax.custom_batching.custom_vmap(call)
@@ -30,8 +34,12 @@ def fold_vmap(call: Callable[..., tuple[jax.Array, ...]], n_sample: int) -> Call
         else:
             batch = args[0].shape[int(in_batched[0])]
             folded = []
-            for a, b in zip(args[:n_sample], in_batched[:n_sample]):
+            for k, (a, b) in enumerate(zip(args[:n_sample], in_batched[:n_sample])):
+                if k in shareable and not b and a.shape[0] == 1:
+                    folded.append(a)
+                    continue
                 a = a if b else jnp.broadcast_to(a, (axis_size, *a.shape))
+                a = jnp.broadcast_to(a, (axis_size, batch, *a.shape[2:]))
                 folded.append(a.reshape(axis_size * batch, *a.shape[2:]))
             flat = fn(*folded, *args[n_sample:])
             outs = tuple(o.reshape(axis_size, batch, *o.shape[1:]) for o in flat)

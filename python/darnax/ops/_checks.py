@@ -72,14 +72,16 @@ def pattern_buffers(pattern: SparsityPattern) -> tuple[np.ndarray, ...]:
 
 
 def permutations(name: str, order: jax.typing.ArrayLike, n: int, batch: int, n_sweeps: int) -> jax.Array:
-    """``order`` as int32 ``(N,)``, ``(B, N)`` or ``(B, n_sweeps, N)``; when concrete, every row must be
-    a permutation of ``0..N-1``."""
+    """``order`` as int32 ``(N,)``, ``(S, N)`` or ``(S, n_sweeps, N)`` with ``S`` 1 (shared by the
+    batch) or ``B``; when concrete, every row must be a permutation of ``0..N-1``."""
     order = jnp.asarray(order)
     if order.dtype != jnp.int32:
         raise TypeError(f"{name}: expected int32, got {order.dtype}")
-    if order.shape not in ((n,), (batch, n), (batch, n_sweeps, n)):
+    lead = {1, batch}
+    if order.shape not in {(n,)} | {(s, n) for s in lead} | {(s, n_sweeps, n) for s in lead}:
         raise ValueError(
-            f"{name}: expected shape ({n},), ({batch}, {n}) or ({batch}, {n_sweeps}, {n}), got {tuple(order.shape)}"
+            f"{name}: expected shape ({n},), (1 or {batch}, {n}) or (1 or {batch}, {n_sweeps}, {n}), "
+            f"got {tuple(order.shape)}"
         )
     if is_concrete(order):
         rows = np.asarray(order).reshape(-1, n)

@@ -29,6 +29,11 @@ if _version_tuple(jaxlib.__version__) < _version_tuple(_ext.built_with_jaxlib):
         f"its handlers. Upgrade jaxlib or {_REBUILD[0].lower()}{_REBUILD[1:]}"
     )
 
+try:  # picks the kernel build now, so that a bad DARNAX_KERNELS fails here, not inside a jit call
+    _ext.kernel_isa()
+except RuntimeError as err:
+    raise ImportError(f"darnax: {err}") from err
+
 for _name, _capsule in _ext.registrations().items():
     jax.ffi.register_ffi_target(_name, _capsule, platform="cpu")
 

@@ -24,8 +24,9 @@ def async_sign_sweeps(
     Per sample and sweep, units are visited one at a time in ``order``; unit ``i`` takes
     ``s_i = +1 if h_ext_i + diag_i * s_i + sum_j s_j W_ji >= 0 else -1``, where every ``s``
     is the *current* state, the unit's own included (so one sweep with a single unit equals
-    the synchronous rule ``sign(h_ext + s @ J)``, ties to +1). Local fields are kept in float64
-    and updated on each flip: O(nnz) to start, then O(out-degree) per flip.
+    the synchronous rule ``sign(h_ext + s @ J)``, ties to +1). Local fields are computed once
+    (O(nnz), summed in the input dtype), then kept in float64 and updated on each flip:
+    O(out-degree) per flip.
 
     Args:
         h_ext: ``(B, N)`` field from outside the layer (fixed during the call).
@@ -35,7 +36,9 @@ def async_sign_sweeps(
         s0: ``(B, N)`` initial states (±1).
         order: int32 permutations of ``0..N-1``, the visiting orders: ``(N,)`` (all samples, all
             sweeps), ``(B, N)`` (per sample, every sweep) or ``(B, n_sweeps, N)`` (per sample
-            and sweep: a whole phase of fresh random orders in one call).
+            and sweep: a whole phase of fresh random orders in one call); a leading axis of 1
+            instead of ``B`` shares the orders between all samples, which lets the kernel run
+            16 samples at once in vector lanes (several times faster, same results).
         n_sweeps: sweeps to run, ``>= 0`` (a compile-time constant).
 
     Returns:
@@ -55,7 +58,7 @@ def async_sign_sweeps(
     n_sweeps = count("n_sweeps", n_sweeps)
     order = permutations("order", order, pattern.shape[0], h_ext.shape[0], n_sweeps)
     if order.ndim == 1:
-        order = jnp.broadcast_to(order, h_ext.shape)
+        order = order[None]
 
     def call(h_ext: jax.Array, s0: jax.Array, order: jax.Array, values: jax.Array, diag: jax.Array):
         outs = (
@@ -66,7 +69,7 @@ def async_sign_sweeps(
         run = jax.ffi.ffi_call("darnax_async_sign_sweeps", outs, vmap_method="sequential")
         return run(h_ext, values, *pattern_buffers(pattern), diag, s0, order, n_sweeps=n_sweeps)
 
-    return fold_vmap(call, n_sample=3)(h_ext, s0, order, values, diag)
+    return fold_vmap(call, n_sample=3, shareable=(2,))(h_ext, s0, order, values, diag)
 
 
 def async_sign_sweeps_reference(
@@ -81,8 +84,8 @@ def async_sign_sweeps_reference(
     """Pure ``jax.numpy`` oracle of :func:`async_sign_sweeps`: recompute each unit's field from the dense ``J``."""
     h_ext, values, diag, s0, order = (jnp.asarray(a) for a in (h_ext, values, diag, s0, order))
     couplings = pattern.to_dense(values)
-    if order.ndim < 3:  # the same order for every sweep
-        order = jnp.broadcast_to(order[..., None, :], (h_ext.shape[0], n_sweeps, h_ext.shape[1]))
+    order = order.reshape((-1, 1, order.shape[-1])) if order.ndim < 3 else order  # same every sweep
+    order = jnp.broadcast_to(order, (h_ext.shape[0], n_sweeps, h_ext.shape[1]))
 
     def one_sample(h: jax.Array, s: jax.Array, o: jax.Array) -> tuple[jax.Array, jax.Array]:
         def visit(s: jax.Array, i: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -5,7 +5,9 @@ skipped when ``skip_output_state``); row ``i`` takes
 ``state[i] = lm[i, i].activation(lm[i, i].reduce({j: lm[i, j](state[j])}))`` over the filtered
 senders ``j``, and a row updated earlier in the sweep is seen by later rows. Inside a layer,
 units update together (``dynamics="sync"``) or, for recurrent ±1 layers, one at a time in a
-fresh random order per sweep drawn from the step's key (``dynamics="async"``).
+fresh random order per sweep drawn from the step's key (``dynamics="async"``; the samples of a
+batch share the order of a sweep, which lets the kernel run them in vector lanes: each
+sample's dynamics is still an asynchronous sweep in a uniformly random order).
 
 Speed (``backend="compiled"``, exact, see :mod:`~darnax.orchestrators.message_cache`):
 
@@ -22,7 +24,7 @@ Speed (``backend="compiled"``, exact, see :mod:`~darnax.orchestrators.message_ca
 
 ``backend="jax"`` is the oracle: every message recomputed every step with dense masked
 ``jax.numpy`` maths, no cache, no fused phases, no custom calls. The compiled kernels sum
-fields in float64 and in another order, so a unit whose field is within rounding of 0 may
+fields in another order (and move them in float64), so a unit whose field is within rounding of 0 may
 resolve differently from float32 dense sums; with exactly representable values both agree bit
 for bit (tested).
 """
@@ -313,7 +315,7 @@ class SequentialOrchestrator(eqx.Module):
         if self.dynamics == "async" and isinstance(layer, RecurrentSignLayer) and i in senders:
             others = {j: m for j, m in senders.items() if j != i}
             h_ext = _reduce(layer, self._messages(i, others, state, msg_key, cache), state[i])
-            return layer.async_sweeps(h_ext, state[i], _orders(dyn_key, state[i].shape), 1)
+            return layer.async_sweeps(h_ext, state[i], _orders(dyn_key, state[i].shape[-1]), 1)
         return layer.activation(_reduce(layer, self._messages(i, senders, state, msg_key, cache), state[i]))
 
     def _fusable_row(self, rows: list[Row], cache: MessageCache) -> Row | None:
@@ -345,7 +347,7 @@ class SequentialOrchestrator(eqx.Module):
         if self.dynamics == "sync":
             s = _sync_phase(layer, h_ext, s, n_steps)
         elif n_steps:  # one call; sweep t visits in the order drawn from the t-th step's key
-            orders = jnp.stack([_orders(key, s.shape) for key in dyn_keys], axis=1)
+            orders = jnp.stack([_orders(key, s.shape[-1]) for key in dyn_keys], axis=1)
             s = layer.async_sweeps(h_ext, s, orders, n_steps)
         return state.replace_val(i, s), rng
 
@@ -369,16 +371,10 @@ def _sync_phase(layer: RecurrentSignLayer, h_ext: jax.Array, s: jax.Array, n_ste
     return jax.lax.cond(jnp.all(s == 0), from_zero, lambda s: layer.sync_steps(h_ext, s, n_steps), s)
 
 
-def _orders(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """Random visiting orders, int32 ``(B, N)``: each row is a uniformly random permutation of
-    ``0..N-1``. One permutation is drawn per sweep and each sample visits it from its own random
-    starting offset (a cyclic rotation, itself uniform): one sort of ``N`` keys instead of ``B``.
-    """
-    b, n = shape
-    key_perm, key_shift = jax.random.split(key)
-    perm = jnp.argsort(jax.random.bits(key_perm, (n,))).astype(jnp.int32)
-    shift = jax.random.randint(key_shift, (b, 1), 0, n, dtype=jnp.int32)
-    return perm[(jnp.arange(n, dtype=jnp.int32)[None, :] + shift) % n]
+def _orders(key: jax.Array, n: int) -> jax.Array:
+    """A random visiting order, int32 ``(1, N)``: a uniformly random permutation of ``0..N-1``
+    shared by every sample of the batch (the kernel then runs the samples in vector lanes)."""
+    return jnp.argsort(jax.random.bits(key, (n,))).astype(jnp.int32)[None]  # one sort of N keys
 
 
 def _with_backend(module: object, backend: str) -> object:

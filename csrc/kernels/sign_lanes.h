@@ -1,0 +1,227 @@
+// The sign dynamics of sign_dynamics.h run on kLanes samples at once: a lane block's fields and
+// states are stored (N, kLanes), a unit's decision is one vector compare for all its samples, and
+// a flip in any lane moves the fields of that unit's out-neighbours for every lane in a few
+// vector operations. Each lane does exactly the float64 operations of the one-sample kernels, in
+// the same order, so results are bitwise equal to them; lanes without a flip are left untouched.
+// Asynchronous sweeps need a visiting order shared by the samples of the block.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/lanes.h"
+#include "kernels/parallel.h"
+#include "kernels/pattern.h"
+#include "kernels/sign_dynamics.h"
+#include "kernels/sparse_matmul.h"
+
+namespace darnax {
+inline namespace DARNAX_ISA {
+
+using DVec = Vec<double>;
+using DMask = Vec<int64_t>;
+constexpr int64_t kDPer = kPerVector<double>, kDVec = kVectors<double>;
+
+// One lane block: field = h_ext + s @ W (without the self term) and s = +-1, both (N, kLanes)
+// float64; count[j] = -(flips of lane j so far in the current sweep or step).
+struct LaneBlockState {
+  double* field;
+  double* s;
+  DMask count[kDVec];
+};
+
+// Unit i in every lane: s_i = sign(field_i + diag_i s_i) (ties to +1), delta = new - old s_i
+// (0 or +-2), flips counted. Returns whether some lane changed.
+inline bool decide_lanes(LaneBlockState& st, int64_t i, double diag_i, DVec* delta) {
+  DMask changed{};
+  for (int64_t q = 0; q < kDVec; ++q) {
+    double* s_i = st.s + i * kLanes + q * kDPer;
+    const DVec s = load_vec(s_i), t = load_vec(st.field + i * kLanes + q * kDPer) + diag_i * s;
+    const DVec next = t >= 0.0 ? DVec{} + 1.0 : DVec{} - 1.0;
+    delta[q] = next - s;
+    const DMask flip = delta[q] != 0.0;
+    st.count[q] += flip;
+    changed |= flip;
+    std::memcpy(s_i, &next, sizeof(next));
+  }
+  int64_t any = 0;
+  for (int64_t j = 0; j < kDPer; ++j) any |= changed[j];
+  return any != 0;
+}
+
+// field[k] += delta * W[i, k] for the out-neighbours k of i, in the lanes where delta != 0.
+template <typename T>
+inline void push_lanes(const Pattern& pat, const T* row_values, int64_t i, const DVec* delta,
+                       double* field) {
+  DMask moved[kDVec];
+  for (int64_t q = 0; q < kDVec; ++q) moved[q] = delta[q] != 0.0;
+  for (int64_t e = pat.by_row.ptr[i]; e < pat.by_row.ptr[i + 1]; ++e) {
+    const double w = static_cast<double>(row_values[e]);
+    double* fk = field + static_cast<int64_t>(pat.by_row.idx[e]) * kLanes;
+    for (int64_t q = 0; q < kDVec; ++q) {
+      const DVec f = load_vec(fk + q * kDPer);
+      const DVec updated = moved[q] ? f + delta[q] * w : f;
+      std::memcpy(fk + q * kDPer, &updated, sizeof(updated));
+    }
+  }
+}
+
+// Ends a sweep or step: writes the flips of the block's `lanes` samples at column t of
+// flips (rows n_iter apart) and resets the counts; returns whether any of them flipped.
+inline bool close_iteration(LaneBlockState& st, int64_t lanes, int64_t t, int64_t n_iter,
+                            int32_t* flips) {
+  bool any = false;
+  for (int64_t j = 0; j < lanes; ++j) {
+    const int32_t n = static_cast<int32_t>(-st.count[j / kDPer][j % kDPer]);
+    flips[j * n_iter + t] = n;
+    any |= n != 0;
+  }
+  for (int64_t q = 0; q < kDVec; ++q) st.count[q] = DMask{};
+  return any;
+}
+
+// Reports zero flips for the iterations after a fixed point at t.
+inline void zero_after(int64_t t, int64_t lanes, int64_t n_iter, int32_t* flips) {
+  for (int64_t j = 0; j < lanes; ++j)
+    for (int64_t r = t + 1; r < n_iter; ++r) flips[j * n_iter + r] = 0;
+}
+
+// Asynchronous sweeps of one block; `order` holds one permutation per sweep, `order_stride` apart.
+template <typename T>
+void async_sweeps_lanes(const T* row_values, const Pattern& pat, const T* diag,
+                        const int32_t* order, int64_t order_stride, int64_t n_sweeps,
+                        int64_t lanes, LaneBlockState& st, int32_t* flips) {
+  const int64_t n = pat.by_col.n_outer;
+  DVec delta[kDVec];
+  for (int64_t t = 0; t < n_sweeps; ++t) {
+    const int32_t* visit = order + t * order_stride;
+    for (int64_t u = 0; u < n; ++u) {
+      const int64_t i = visit[u];
+      if (decide_lanes(st, i, static_cast<double>(diag[i]), delta))
+        push_lanes(pat, row_values, i, delta, st.field);
+    }
+    if (!close_iteration(st, lanes, t, n_sweeps, flips)) return zero_after(t, lanes, n_sweeps, flips);
+  }
+}
+
+// Synchronous steps of one block: every unit decides from the fields at the start of the step
+// (a decision reads only its own field and state), then the units that changed push their rows.
+// delta: (N, kLanes) scratch; changed: (N,) scratch.
+template <typename T>
+void sync_steps_lanes(const T* row_values, const Pattern& pat, const T* diag, int64_t n_steps,
+                      int64_t lanes, LaneBlockState& st, int32_t* flips, double* delta,
+                      int32_t* changed) {
+  const int64_t n = pat.by_col.n_outer;
+  for (int64_t t = 0; t < n_steps; ++t) {
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      DVec d[kDVec];
+      changed[count] = static_cast<int32_t>(i);
+      count += decide_lanes(st, i, static_cast<double>(diag[i]), d);
+      std::memcpy(delta + i * kLanes, d, sizeof(d));
+    }
+    for (int64_t c = 0; c < count; ++c) {
+      DVec d[kDVec];
+      std::memcpy(d, delta + static_cast<int64_t>(changed[c]) * kLanes, sizeof(d));
+      push_lanes(pat, row_values, changed[c], d, st.field);
+    }
+    if (!close_iteration(st, lanes, t, n_steps, flips)) return zero_after(t, lanes, n_steps, flips);
+  }
+}
+
+// Runs `block_fn(blk, lanes, state, flips_of_block)` on every lane block of a batch: packs
+// field = h_ext + s0 @ W and s0 first, and writes the final states and total local fields
+// (field + diag * s) back as (B, N) row-major arrays. flips: (B, n_iter).
+template <typename T, typename BlockFn>
+void run_lane_blocks(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
+                     const T* s0, int64_t batch, int64_t n_iter, T* s_out, int32_t* flips,
+                     T* fields_out, BlockFn&& block_fn) {
+  const int64_t n = pat.by_col.n_outer, blocks = lane_blocks(batch);
+  Scratch<double> field(blocks * n * kLanes);
+  column_sums<T>(s0, batch, values, pat.by_col, h_ext,
+                 [&](int64_t blk, int64_t k, int64_t columns, const T* acc) {
+                   double* out = field.data() + (blk * n + k) * kLanes;
+                   for (int64_t c = 0; c < columns * kLanes; ++c) out[c] = static_cast<double>(acc[c]);
+                 });
+  Scratch<double> s = pack_lanes<double>(s0, batch, n);
+  parallel_for(blocks, layer_cost(pat, n_iter) * kLanes, kMinWorkPerThread,
+               [&](int64_t blk0, int64_t blk1) {
+    for (int64_t blk = blk0; blk < blk1; ++blk) {
+      const int64_t b0 = blk * kLanes, lanes = std::min(kLanes, batch - b0);
+      LaneBlockState st{field.data() + blk * n * kLanes,
+                        s.data() + blk * n * kLanes, {}};
+      block_fn(lanes, st, flips + b0 * n_iter);
+      double total[4 * kLanes];
+      for (int64_t i = 0; i < n; i += 4) {
+        const int64_t columns = std::min<int64_t>(4, n - i);
+        for (int64_t c = 0; c < columns; ++c)
+          for (int64_t j = 0; j < kLanes; ++j)
+            total[c * kLanes + j] = st.field[(i + c) * kLanes + j] +
+                                    static_cast<double>(diag[i + c]) * st.s[(i + c) * kLanes + j];
+        unpack_columns(st.s + i * kLanes, columns, lanes, s_out + b0 * n + i, n);
+        unpack_columns(total, columns, lanes, fields_out + b0 * n + i, n);
+      }
+    }
+  });
+}
+
+// sync_sign_steps on a batch, kLanes samples at a time (see sign_dynamics.h for the contract).
+template <typename T>
+void sync_sign_steps_lanes(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
+                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
+                           T* fields_out) {
+  const Scratch<T> row_values = values_by_row(values, pat);
+  const int64_t n = pat.by_col.n_outer;
+  run_lane_blocks(h_ext, values, pat, diag, s0, batch, n_steps, s, flips, fields_out,
+                  [&](int64_t lanes, LaneBlockState& st, int32_t* block_flips) {
+                    Scratch<double> delta(n * kLanes);
+                    Scratch<int32_t> changed(n);
+                    sync_steps_lanes(row_values.data(), pat, diag, n_steps, lanes, st,
+                                     block_flips, delta.data(), changed.data());
+                  });
+}
+
+// async_sign_sweeps on a batch whose samples share their orders: (order_sweeps, N).
+template <typename T>
+void async_sign_sweeps_lanes(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
+                             const T* s0, const int32_t* order, int64_t order_sweeps,
+                             int64_t batch, int64_t n_sweeps, T* s, int32_t* flips,
+                             T* fields_out) {
+  const Scratch<T> row_values = values_by_row(values, pat);
+  const int64_t n = pat.by_col.n_outer;
+  run_lane_blocks(h_ext, values, pat, diag, s0, batch, n_sweeps, s, flips, fields_out,
+                  [&](int64_t lanes, LaneBlockState& st, int32_t* block_flips) {
+                    async_sweeps_lanes(row_values.data(), pat, diag, order,
+                                       order_sweeps == 1 ? 0 : n, n_sweeps, lanes, st,
+                                       block_flips);
+                  });
+}
+
+// Lane blocks pay off from a few samples up; below that, one sample at a time does less work.
+constexpr int64_t kMinLaneBatch = 4;
+
+// The batch entry points (same results either way, bit for bit).
+template <typename T>
+void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
+                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
+                           T* fields_out) {
+  (batch >= kMinLaneBatch ? sync_sign_steps_lanes<T> : sync_sign_steps_samples<T>)(
+      h_ext, values, pat, diag, s0, batch, n_steps, s, flips, fields_out);
+}
+
+// order: (B, order_sweeps, N), or (order_sweeps, N) shared by all samples when order_shared.
+template <typename T>
+void async_sign_sweeps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
+                             const T* s0, const int32_t* order, bool order_shared,
+                             int64_t order_sweeps, int64_t batch, int64_t n_sweeps, T* s,
+                             int32_t* flips, T* fields_out) {
+  if (order_shared && batch >= kMinLaneBatch)
+    async_sign_sweeps_lanes(h_ext, values, pat, diag, s0, order, order_sweeps, batch, n_sweeps, s,
+                            flips, fields_out);
+  else
+    async_sign_sweeps_samples(h_ext, values, pat, diag, s0, order, order_shared, order_sweeps,
+                              batch, n_sweeps, s, flips, fields_out);
+}
+
+}  // namespace DARNAX_ISA
+}  // namespace darnax
