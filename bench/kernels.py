@@ -276,7 +276,8 @@ def bench_sign(rng: np.random.Generator, n: int, sparsity: float, plan: Plan, li
     s0 = rng.choice(np.array([-1.0, 1.0], np.float32), size=(B, n))
     v = (rng.standard_normal(p.nnz) / np.sqrt(n * density)).astype(np.float32)
     diag = np.zeros(n, np.float32)
-    order = np.argsort(rng.random((B, n)), axis=1).astype(np.int32)
+    order = np.argsort(rng.random((1, n)), axis=1).astype(np.int32)  # shared by the batch, as in training
+    per_sample = np.argsort(rng.random((B, n)), axis=1).astype(np.int32)
     hj, s0j, vj, diagj, orderj = (jnp.asarray(a) for a in (h, s0, v, diag, order))
     pat = (p.col_ptr, p.row_idx, p.row_ptr, p.col_idx, p.csr_pos)
 
@@ -316,6 +317,8 @@ def bench_sign(rng: np.random.Generator, n: int, sparsity: float, plan: Plan, li
                  "async darnax jit", check=flips_of(out)),
             Case("async darnax jit", lambda fn=fn: fn(hj, vj, diagj, s0j, orderj), m, "async darnax jit",
                  check=flips_of(out)),
+            Case("async darnax jit, per-sample orders", lambda fn=fn, o=jnp.asarray(per_sample): fn(hj, vj, diagj, s0j, o),
+                 m, "async darnax jit"),
         ]
         if with_oracle and m == 1:
             oracle = jax.jit(lambda h, v, d, s, o: async_sign_sweeps_reference(h, v, p, d, s, o, 1))

@@ -1,7 +1,10 @@
 // The plasticity update of a sparse weight: out[p] = sum_b x[b, i_p] * e[b, k_p] on the pattern.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/lanes.h"
@@ -12,27 +15,73 @@
 namespace darnax {
 inline namespace DARNAX_ISA {
 
+// True when every value is finite (exponent bits not all ones): one vectorisable pass.
+template <typename T>
+bool all_finite(const T* x, int64_t n) {
+  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr Bits kExponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+  Bits bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Bits b;
+    std::memcpy(&b, x + i, sizeof(b));
+    bad |= static_cast<Bits>((b & kExponent) == kExponent);
+  }
+  return bad == 0;
+}
+
+// The number of nonzero lanes of a lane block; `last` receives the highest one.
+template <typename T>
+inline int64_t nonzero_lanes(const T* lanes, int64_t& last) {
+  int64_t count = 0;
+  for (int64_t j = 0; j < kLanes; ++j) {
+    const bool nz = lanes[j] != T(0);
+    count += nz;
+    last = nz ? j : last;
+  }
+  return count;
+}
+
 // x: (B, d), e: (B, K) row-major; w: by-column orientation of a (d, K) pattern;
 // out: (nnz,) in column order. Cost O(B * (d + K + nnz)), never O(B * d * K).
+// A plasticity error e is mostly zeros: for B <= kLanes and finite x, a column whose e has no
+// nonzero sample is written as zeros and one with a single nonzero sample b as
+// 0 + x[b, i] e[b, k]; both equal the full lane sum bit for bit (every other product is a
+// signed zero, which leaves a sum unchanged).
 template <typename T>
 void sparse_outer(const T* x, const T* e, int64_t batch, const Compressed& w, T* out) {
   const int64_t d = w.n_inner, K = w.n_outer, blocks = lane_blocks(batch);
   const Scratch<T> xp = pack_lanes<T>(x, batch, d), ep = pack_lanes<T>(e, batch, K);
+  const bool skip_zeros = blocks == 1 && all_finite(x, batch * d);
   parallel_for(K, column_cost(w, batch), kMinWorkPerThread, [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
+      const int64_t p0 = w.ptr[k], p1 = w.ptr[k + 1];
+      if (skip_zeros) {
+        int64_t lane = 0;
+        const int64_t live = nonzero_lanes(ep.data() + k * kLanes, lane);
+        if (live == 0) {
+          std::fill(out + p0, out + p1, T(0));
+          continue;
+        }
+        if (live == 1) {
+          const T ej = ep.data()[k * kLanes + lane];
+          for (int64_t p = p0; p < p1; ++p)
+            out[p] = T(0) + xp.data()[static_cast<int64_t>(w.idx[p]) * kLanes + lane] * ej;
+          continue;
+        }
+      }
       if (blocks == 1) {  // the common case (B <= 16): e's lanes stay in registers for the column
         const LaneBlock<T> ek(ep.data() + k * kLanes);
-        int64_t p = w.ptr[k];
-        for (; p + 8 <= w.ptr[k + 1]; p += 8) {
+        int64_t p = p0;
+        for (; p + 8 <= p1; p += 8) {
           const T* xi[8];
           for (int e = 0; e < 8; ++e) xi[e] = xp.data() + static_cast<int64_t>(w.idx[p + e]) * kLanes;
           lane_dot8(ek, xi, out + p);
         }
-        for (; p < w.ptr[k + 1]; ++p)
+        for (; p < p1; ++p)
           out[p] = T(0) + lane_dot(ek, xp.data() + static_cast<int64_t>(w.idx[p]) * kLanes);
         continue;
       }
-      for (int64_t p = w.ptr[k]; p < w.ptr[k + 1]; ++p) {
+      for (int64_t p = p0; p < p1; ++p) {
         T acc = T(0);
         for (int64_t blk = 0; blk < blocks; ++blk)
           acc += lane_dot(LaneBlock<T>(ep.data() + (blk * K + k) * kLanes),

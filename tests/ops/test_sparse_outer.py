@@ -43,3 +43,30 @@ def test_vmap_and_scan(case):
     np.testing.assert_array_equal(shared_x, np.stack([sparse_outer_reference(xs[0], e, p) for e in es]))
     _, ys = jax.lax.scan(lambda c, xe: (c, sparse_outer(xe[0], xe[1], p)), jnp.zeros(()), (xs, es))
     np.testing.assert_array_equal(ys, want)
+
+
+@given(product_case(max_batch=16))
+def test_mostly_zero_errors(case):
+    """Plasticity errors are mostly zeros: columns with no nonzero sample, or one, take a short
+    path that must equal the full sum exactly (every other product is a signed zero)."""
+    rng, batch, d, k, density, dtype = case
+    p = random_pattern(rng, (d, k), density)
+    x = rng.standard_normal((batch, d)).astype(dtype)
+    e = rng.standard_normal((batch, k)).astype(dtype) * (rng.random((batch, k)) < rng.choice([0.02, 0.1, 0.5]))
+    got, want = np.asarray(sparse_outer(x, e, p)), np.asarray(sparse_outer_reference(x, e, p))
+    live = (e != 0).sum(0)[p.col_of_entry()]
+    np.testing.assert_array_equal(got[live <= 1], want[live <= 1])
+    np.testing.assert_allclose(got[live > 1], want[live > 1], rtol=1e-5, atol=1e-5)
+
+
+def test_non_finite_inputs_reach_every_entry_they_touch(rng):
+    """0 * inf is NaN: an infinite input poisons its entries even where the error is zero."""
+    p = random_pattern(rng, (30, 20), 0.3)
+    x = rng.standard_normal((4, 30)).astype(np.float32)
+    x[1, 3] = np.inf
+    e = np.zeros((4, 20), np.float32)
+    e[2, 5] = 1.0
+    with np.errstate(invalid="ignore"):  # the oracle's matmul warns about inf * 0, as it should
+        got, want = np.asarray(sparse_outer(x, e, p)), np.asarray(sparse_outer_reference(x, e, p))
+    assert np.isnan(got[p.row_idx == 3]).all()
+    np.testing.assert_array_equal(got, want)
