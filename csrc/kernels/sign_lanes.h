@@ -23,30 +23,47 @@ using DMask = Vec<int64_t>;
 constexpr int64_t kDPer = kPerVector<double>, kDVec = kVectors<double>;
 
 // One lane block: field = h_ext + s @ W (without the self term) and s = +-1, both (N, kLanes)
-// float64; count[j] = -(flips of lane j so far in the current sweep or step).
+// float64.
 struct LaneBlockState {
   double* field;
   double* s;
-  DMask count[kDVec];
 };
+
+// Per-lane flip counters of a sweep or step, kept in registers: count[j] = -(flips of lane j).
+struct LaneCounts {
+  DMask neg[kDVec] = {};
+};
+
+// True when some lane of the mask is set: the mask folded onto one lane by shuffles.
+template <typename Mask>
+inline bool any_lane(Mask m) {
+  if constexpr (sizeof(Mask) == 32) {
+    m |= __builtin_shufflevector(m, m, 2, 3, 0, 1);
+    m |= __builtin_shufflevector(m, m, 1, 0, 3, 2);
+  } else {
+    static_assert(sizeof(Mask) == 16, "double lanes: 16- or 32-byte vectors");
+    m |= __builtin_shufflevector(m, m, 1, 0);
+  }
+  return m[0] != 0;
+}
 
 // Unit i in every lane: s_i = sign(field_i + diag_i s_i) (ties to +1), delta = new - old s_i
 // (0 or +-2), flips counted. Returns whether some lane changed.
-inline bool decide_lanes(LaneBlockState& st, int64_t i, double diag_i, DVec* delta) {
+inline bool decide_lanes(LaneBlockState& st, int64_t i, double diag_i, DVec* delta,
+                         LaneCounts& counts) {
   DMask changed{};
+  double* s_i = st.s + i * kLanes;
+  const double* field_i = st.field + i * kLanes;
   for (int64_t q = 0; q < kDVec; ++q) {
-    double* s_i = st.s + i * kLanes + q * kDPer;
-    const DVec s = load_vec(s_i), t = load_vec(st.field + i * kLanes + q * kDPer) + diag_i * s;
+    const DVec s = load_vec(s_i + q * kDPer), t = load_vec(field_i + q * kDPer) + diag_i * s;
     const DVec next = t >= 0.0 ? DVec{} + 1.0 : DVec{} - 1.0;
     delta[q] = next - s;
     const DMask flip = delta[q] != 0.0;
-    st.count[q] += flip;
+    counts.neg[q] += flip;
     changed |= flip;
-    std::memcpy(s_i, &next, sizeof(next));
+    std::memcpy(s_i + q * kDPer, &next, sizeof(next));
   }
-  int64_t any = 0;
-  for (int64_t j = 0; j < kDPer; ++j) any |= changed[j];
-  return any != 0;
+  return any_lane(changed);
 }
 
 // field[k] += delta * W[i, k] for the out-neighbours k of i, in the lanes where delta != 0.
@@ -68,15 +85,15 @@ inline void push_lanes(const Pattern& pat, const T* row_values, int64_t i, const
 
 // Ends a sweep or step: writes the flips of the block's `lanes` samples at column t of
 // flips (rows n_iter apart) and resets the counts; returns whether any of them flipped.
-inline bool close_iteration(LaneBlockState& st, int64_t lanes, int64_t t, int64_t n_iter,
+inline bool close_iteration(LaneCounts& counts, int64_t lanes, int64_t t, int64_t n_iter,
                             int32_t* flips) {
   bool any = false;
   for (int64_t j = 0; j < lanes; ++j) {
-    const int32_t n = static_cast<int32_t>(-st.count[j / kDPer][j % kDPer]);
+    const int32_t n = static_cast<int32_t>(-counts.neg[j / kDPer][j % kDPer]);
     flips[j * n_iter + t] = n;
     any |= n != 0;
   }
-  for (int64_t q = 0; q < kDVec; ++q) st.count[q] = DMask{};
+  counts = LaneCounts{};
   return any;
 }
 
@@ -93,14 +110,15 @@ void async_sweeps_lanes(const T* row_values, const Pattern& pat, const T* diag,
                         int64_t lanes, LaneBlockState& st, int32_t* flips) {
   const int64_t n = pat.by_col.n_outer;
   DVec delta[kDVec];
+  LaneCounts counts;
   for (int64_t t = 0; t < n_sweeps; ++t) {
     const int32_t* visit = order + t * order_stride;
     for (int64_t u = 0; u < n; ++u) {
       const int64_t i = visit[u];
-      if (decide_lanes(st, i, static_cast<double>(diag[i]), delta))
+      if (decide_lanes(st, i, static_cast<double>(diag[i]), delta, counts))
         push_lanes(pat, row_values, i, delta, st.field);
     }
-    if (!close_iteration(st, lanes, t, n_sweeps, flips)) return zero_after(t, lanes, n_sweeps, flips);
+    if (!close_iteration(counts, lanes, t, n_sweeps, flips)) return zero_after(t, lanes, n_sweeps, flips);
   }
 }
 
@@ -112,12 +130,13 @@ void sync_steps_lanes(const T* row_values, const Pattern& pat, const T* diag, in
                       int64_t lanes, LaneBlockState& st, int32_t* flips, double* delta,
                       int32_t* changed) {
   const int64_t n = pat.by_col.n_outer;
+  LaneCounts counts;
   for (int64_t t = 0; t < n_steps; ++t) {
     int64_t count = 0;
     for (int64_t i = 0; i < n; ++i) {
       DVec d[kDVec];
       changed[count] = static_cast<int32_t>(i);
-      count += decide_lanes(st, i, static_cast<double>(diag[i]), d);
+      count += decide_lanes(st, i, static_cast<double>(diag[i]), d, counts);
       std::memcpy(delta + i * kLanes, d, sizeof(d));
     }
     for (int64_t c = 0; c < count; ++c) {
@@ -125,7 +144,28 @@ void sync_steps_lanes(const T* row_values, const Pattern& pat, const T* diag, in
       std::memcpy(d, delta + static_cast<int64_t>(changed[c]) * kLanes, sizeof(d));
       push_lanes(pat, row_values, changed[c], d, st.field);
     }
-    if (!close_iteration(st, lanes, t, n_steps, flips)) return zero_after(t, lanes, n_steps, flips);
+    if (!close_iteration(counts, lanes, t, n_steps, flips)) return zero_after(t, lanes, n_steps, flips);
+  }
+}
+
+// Writes a block's final states and total local fields (field + diag * s) back as (B, N) rows.
+// Kept out of line: inlined beside the dynamics, its loops compiled several times slower.
+template <typename T>
+__attribute__((noinline)) void unpack_lane_block(const LaneBlockState& st, const T* diag, int64_t n,
+                                                 int64_t lanes, T* s_out, T* fields_out) {
+  double total[4 * kLanes];
+  for (int64_t i = 0; i < n; i += 4) {
+    const int64_t columns = std::min<int64_t>(4, n - i);
+    for (int64_t c = 0; c < columns; ++c) {
+      const double dg = static_cast<double>(diag[i + c]);
+      for (int64_t q = 0; q < kDVec; ++q) {
+        const int64_t at = (i + c) * kLanes + q * kDPer;
+        const DVec t = load_vec(st.field + at) + dg * load_vec(st.s + at);
+        std::memcpy(total + c * kLanes + q * kDPer, &t, sizeof(t));
+      }
+    }
+    unpack_columns(st.s + i * kLanes, columns, lanes, s_out + i, n);
+    unpack_columns(total, columns, lanes, fields_out + i, n);
   }
 }
 
@@ -148,19 +188,9 @@ void run_lane_blocks(const T* h_ext, const T* values, const Pattern& pat, const 
                [&](int64_t blk0, int64_t blk1) {
     for (int64_t blk = blk0; blk < blk1; ++blk) {
       const int64_t b0 = blk * kLanes, lanes = std::min(kLanes, batch - b0);
-      LaneBlockState st{field.data() + blk * n * kLanes,
-                        s.data() + blk * n * kLanes, {}};
+      LaneBlockState st{field.data() + blk * n * kLanes, s.data() + blk * n * kLanes};
       block_fn(lanes, st, flips + b0 * n_iter);
-      double total[4 * kLanes];
-      for (int64_t i = 0; i < n; i += 4) {
-        const int64_t columns = std::min<int64_t>(4, n - i);
-        for (int64_t c = 0; c < columns; ++c)
-          for (int64_t j = 0; j < kLanes; ++j)
-            total[c * kLanes + j] = st.field[(i + c) * kLanes + j] +
-                                    static_cast<double>(diag[i + c]) * st.s[(i + c) * kLanes + j];
-        unpack_columns(st.s + i * kLanes, columns, lanes, s_out + b0 * n + i, n);
-        unpack_columns(total, columns, lanes, fields_out + b0 * n + i, n);
-      }
+      unpack_lane_block(st, diag, n, lanes, s_out + b0 * n, fields_out + b0 * n);
     }
   });
 }
