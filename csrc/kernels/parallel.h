@@ -2,6 +2,7 @@
 // (never XLA's own pool), so that no call pays for starting threads.
 #pragma once
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,12 +21,19 @@ namespace darnax {
 // Minimum work (multiply-adds or field updates) worth a thread of its own.
 constexpr double kMinWorkPerThread = 2e5;
 
-// Threads per call: DARNAX_NUM_THREADS if set (>= 1), else the hardware concurrency.
+// Threads per call: DARNAX_NUM_THREADS if set (>= 1), else the CPUs this process may run on
+// (its affinity mask on Linux, as JAX sizes its own pool; the hardware concurrency elsewhere),
+// read at the first kernel call.
 inline int64_t num_threads() {
   static const int64_t n = [] {
     const char* env = std::getenv("DARNAX_NUM_THREADS");
     const long v = env ? std::strtol(env, nullptr, 10) : 0;
     if (v >= 1) return static_cast<int64_t>(v);
+#ifdef __linux__
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+      return std::max<int64_t>(1, CPU_COUNT(&allowed));
+#endif
     return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
   }();
   return n;
