@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/shuffle.h"
 #include "kernels/table.h"
 #include "xla/ffi/api/c_api.h"
 #include "xla/ffi/api/ffi.h"
@@ -21,6 +22,7 @@ XLA_FFI_DECLARE_HANDLER_SYMBOL(SparseMatmul);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SparseOuter);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(AsyncSignSweeps);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SyncSignSteps);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RandomPermutations);
 }  // namespace darnax
 
 namespace {
@@ -153,6 +155,13 @@ void bind_direct(nb::module_& m) {
         "row_ptr"_a, "col_idx"_a, "csr_pos"_a, "diag"_a, "s0"_a, "n_steps"_a);
 }
 
+Out<int32_t> random_permutations(nb::ndarray<const uint32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> bits) {
+  require(bits.shape(1) <= static_cast<size_t>(INT32_MAX), "bits: n must fit int32");
+  Out<int32_t> out = new_array<int32_t>({bits.shape(0), bits.shape(1)});
+  darnax::random_permutations(bits.data(), bits.shape(0), bits.shape(1), out.data());
+  return out;
+}
+
 template <typename Fn>
 nb::capsule capsule(Fn* fn) {
   return nb::capsule(reinterpret_cast<void*>(fn));
@@ -169,6 +178,7 @@ NB_MODULE(_ext, m) {
     d["darnax_sparse_outer"] = capsule(darnax::SparseOuter);
     d["darnax_async_sign_sweeps"] = capsule(darnax::AsyncSignSweeps);
     d["darnax_sync_sign_steps"] = capsule(darnax::SyncSignSteps);
+    d["darnax_random_permutations"] = capsule(darnax::RandomPermutations);
     return d;
   });
   m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);
@@ -176,4 +186,5 @@ NB_MODULE(_ext, m) {
   m.def("kernel_isa", &darnax::kernel_isa, "The instruction set of the kernels in use.");
   bind_direct<float>(m);
   bind_direct<double>(m);
+  m.def("random_permutations", &random_permutations, "bits"_a);
 }

@@ -1,4 +1,5 @@
-"""darnax's compiled core: sparse products, sparse plasticity and ±1 sign dynamics as XLA FFI calls.
+"""darnax's compiled core: sparse products, sparse plasticity, ±1 sign dynamics and their random
+visiting orders as XLA FFI calls.
 
 Importing this module loads the C++ extension and registers its targets; it raises
 ``ImportError`` (saying how to rebuild) when the extension is missing or incompatible.
@@ -9,6 +10,8 @@ from darnax.ops import _ffi
 from darnax.ops.async_sign_sweeps import async_sign_sweeps as async_sign_sweeps
 from darnax.ops.async_sign_sweeps import async_sign_sweeps_reference as async_sign_sweeps_reference
 from darnax.ops.pattern import SparsityPattern as SparsityPattern
+from darnax.ops.random_permutations import random_permutations as random_permutations
+from darnax.ops.random_permutations import random_permutations_reference as random_permutations_reference
 from darnax.ops.sparse_matmul import sparse_matmul as sparse_matmul
 from darnax.ops.sparse_matmul import sparse_matmul_reference as sparse_matmul_reference
 from darnax.ops.sparse_outer import sparse_outer as sparse_outer

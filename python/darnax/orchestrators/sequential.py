@@ -38,6 +38,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from darnax import ops
 from darnax.layer_maps.sparse import LayerMap
 from darnax.modules.interfaces import RecurrentSignLayer, replace_static, sum_messages
 from darnax.orchestrators.message_cache import MessageCache
@@ -315,7 +316,7 @@ class SequentialOrchestrator(eqx.Module):
         if self.dynamics == "async" and isinstance(layer, RecurrentSignLayer) and i in senders:
             others = {j: m for j, m in senders.items() if j != i}
             h_ext = _reduce(layer, self._messages(i, others, state, msg_key, cache), state[i])
-            return layer.async_sweeps(h_ext, state[i], _orders(dyn_key, state[i].shape[-1]), 1)
+            return layer.async_sweeps(h_ext, state[i], _orders([dyn_key], state[i].shape[-1], self.backend), 1)
         return layer.activation(_reduce(layer, self._messages(i, senders, state, msg_key, cache), state[i]))
 
     def _fusable_row(self, rows: list[Row], cache: MessageCache) -> Row | None:
@@ -347,8 +348,7 @@ class SequentialOrchestrator(eqx.Module):
         if self.dynamics == "sync":
             s = _sync_phase(layer, h_ext, s, n_steps)
         elif n_steps:  # one call; sweep t visits in the order drawn from the t-th step's key
-            orders = jnp.stack([_orders(key, s.shape[-1]) for key in dyn_keys], axis=1)
-            s = layer.async_sweeps(h_ext, s, orders, n_steps)
+            s = layer.async_sweeps(h_ext, s, _orders(dyn_keys, s.shape[-1], self.backend), n_steps)
         return state.replace_val(i, s), rng
 
 
@@ -371,10 +371,13 @@ def _sync_phase(layer: RecurrentSignLayer, h_ext: jax.Array, s: jax.Array, n_ste
     return jax.lax.cond(jnp.all(s == 0), from_zero, lambda s: layer.sync_steps(h_ext, s, n_steps), s)
 
 
-def _orders(key: jax.Array, n: int) -> jax.Array:
-    """A random visiting order, int32 ``(1, N)``: a uniformly random permutation of ``0..N-1``
+def _orders(keys: list[jax.Array], n: int, backend: str) -> jax.Array:
+    """Visiting orders, int32 ``(1, len(keys), N)``: sweep ``t`` visits a uniformly random
+    permutation of ``0..N-1`` drawn from ``keys[t]`` (N random words, one Fisher-Yates shuffle),
     shared by every sample of the batch (the kernel then runs the samples in vector lanes)."""
-    return jnp.argsort(jax.random.bits(key, (n,))).astype(jnp.int32)[None]  # one sort of N keys
+    bits = jnp.stack([jax.random.bits(key, (n,), jnp.uint32) for key in keys])
+    shuffle = ops.random_permutations if backend == "compiled" else ops.random_permutations_reference
+    return shuffle(bits)[None]
 
 
 def _with_backend(module: object, backend: str) -> object:
