@@ -59,3 +59,9 @@ def test_bad_inputs(bits, error, match):
         random_permutations(bits)
     with pytest.raises(error, match=match):
         random_permutations_reference(bits)
+
+
+def test_empty_inputs():
+    for shape in ((3, 0), (0, 4)):
+        bits = np.zeros(shape, np.uint32)
+        assert random_permutations(bits).shape == shape == random_permutations_reference(bits).shape

@@ -83,7 +83,7 @@ def permutations(name: str, order: jax.typing.ArrayLike, n: int, batch: int, n_s
             f"{name}: expected shape ({n},), (1 or {batch}, {n}) or (1 or {batch}, {n_sweeps}, {n}), "
             f"got {tuple(order.shape)}"
         )
-    if is_concrete(order):
+    if is_concrete(order) and n > 0:
         rows = np.asarray(order).reshape(-1, n)
         if not np.array_equal(np.sort(rows, axis=1), np.broadcast_to(np.arange(n), rows.shape)):
             raise ValueError(f"{name}: every row must be a permutation of 0..{n - 1}")

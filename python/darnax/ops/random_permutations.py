@@ -29,6 +29,8 @@ def random_permutations(bits: jax.Array) -> jax.Array:
         [0, 1, 2, 3, 4]
     """
     bits = _uint32_rows(bits)
+    if bits.size == 0:
+        return jnp.zeros(bits.shape, jnp.int32)
 
     def call(rows: jax.Array) -> tuple[jax.Array]:
         out = jax.ShapeDtypeStruct(rows.shape, jnp.int32)
@@ -42,6 +44,8 @@ def random_permutations_reference(bits: jax.Array) -> jax.Array:
     """Pure ``jax.numpy`` oracle of :func:`random_permutations` (the same shuffle, exact in uint32)."""
     bits = _uint32_rows(bits)
     n = bits.shape[-1]
+    if bits.size == 0:
+        return jnp.zeros(bits.shape, jnp.int32)
 
     def shuffle(row: jax.Array) -> jax.Array:
         def swap(t: int, perm: jax.Array) -> jax.Array:
