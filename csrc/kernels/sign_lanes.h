@@ -6,6 +6,7 @@
 // Asynchronous sweeps need a visiting order shared by the samples of the block.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -169,9 +170,9 @@ __attribute__((noinline)) void unpack_lane_block(const LaneBlockState& st, const
   }
 }
 
-// Runs `block_fn(blk, lanes, state, flips_of_block)` on every lane block of a batch: packs
-// field = h_ext + s0 @ W and s0 first, and writes the final states and total local fields
-// (field + diag * s) back as (B, N) row-major arrays. flips: (B, n_iter).
+// Runs `block_fn(lanes, state, flips_of_block)` on every lane block of a batch (blocks split
+// across threads): packs field = h_ext + s0 @ W and s0 first, and writes the final states and
+// total local fields (field + diag * s) back as (B, N) row-major arrays. flips: (B, n_iter).
 template <typename T, typename BlockFn>
 void run_lane_blocks(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                      const T* s0, int64_t batch, int64_t n_iter, T* s_out, int32_t* flips,
