@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 #include "kernels/lanes.h"
 #include "kernels/parallel.h"
@@ -67,14 +68,42 @@ inline bool decide_lanes(LaneBlockState& st, int64_t i, double diag_i, DVec* del
   return any_lane(changed);
 }
 
+// The couplings read by pushes, row by row: through csr_pos while few rows have been pushed
+// (no O(nnz) set-up per call: in training a phase pushes a few rows), from a row-ordered copy
+// once many have (the copy then saves an indirection per entry). Same values either way.
+template <typename T>
+class PushValues {
+ public:
+  PushValues(const T* values, const Pattern& pat) : values_(values), pat_(pat) {}
+  // Announces `rows` more pushed rows; past N / 8 of them, switches to the row-ordered copy.
+  void will_push(int64_t rows) {
+    pushed_ += rows;
+    if (!by_row_ && pushed_ > pat_.by_row.n_outer / 8) {
+      copy_.emplace(values_by_row(values_, pat_));
+      by_row_ = copy_->data();
+    }
+  }
+  // W[i, k] of the e-th entry in row order.
+  double operator[](int64_t e) const {
+    return static_cast<double>(by_row_ ? by_row_[e] : values_[pat_.csr_pos[e]]);
+  }
+
+ private:
+  const T* values_;
+  const Pattern& pat_;
+  std::optional<Scratch<T>> copy_;
+  const T* by_row_ = nullptr;
+  int64_t pushed_ = 0;
+};
+
 // field[k] += delta * W[i, k] for the out-neighbours k of i, in the lanes where delta != 0.
 template <typename T>
-inline void push_lanes(const Pattern& pat, const T* row_values, int64_t i, const DVec* delta,
-                       double* field) {
+inline void push_lanes(const Pattern& pat, const PushValues<T>& values, int64_t i,
+                       const DVec* delta, double* field) {
   DMask moved[kDVec];
   for (int64_t q = 0; q < kDVec; ++q) moved[q] = delta[q] != 0.0;
   for (int64_t e = pat.by_row.ptr[i]; e < pat.by_row.ptr[i + 1]; ++e) {
-    const double w = static_cast<double>(row_values[e]);
+    const double w = values[e];
     double* fk = field + static_cast<int64_t>(pat.by_row.idx[e]) * kLanes;
     for (int64_t q = 0; q < kDVec; ++q) {
       const DVec f = load_vec(fk + q * kDPer);
@@ -106,18 +135,21 @@ inline void zero_after(int64_t t, int64_t lanes, int64_t n_iter, int32_t* flips)
 
 // Asynchronous sweeps of one block; `order` holds one permutation per sweep, `order_stride` apart.
 template <typename T>
-void async_sweeps_lanes(const T* row_values, const Pattern& pat, const T* diag,
+void async_sweeps_lanes(const T* values, const Pattern& pat, const T* diag,
                         const int32_t* order, int64_t order_stride, int64_t n_sweeps,
                         int64_t lanes, LaneBlockState& st, int32_t* flips) {
   const int64_t n = pat.by_col.n_outer;
+  PushValues<T> rows(values, pat);
   DVec delta[kDVec];
   LaneCounts counts;
   for (int64_t t = 0; t < n_sweeps; ++t) {
     const int32_t* visit = order + t * order_stride;
     for (int64_t u = 0; u < n; ++u) {
       const int64_t i = visit[u];
-      if (decide_lanes(st, i, static_cast<double>(diag[i]), delta, counts))
-        push_lanes(pat, row_values, i, delta, st.field);
+      if (decide_lanes(st, i, static_cast<double>(diag[i]), delta, counts)) {
+        rows.will_push(1);
+        push_lanes(pat, rows, i, delta, st.field);
+      }
     }
     if (!close_iteration(counts, lanes, t, n_sweeps, flips)) return zero_after(t, lanes, n_sweeps, flips);
   }
@@ -127,10 +159,11 @@ void async_sweeps_lanes(const T* row_values, const Pattern& pat, const T* diag,
 // (a decision reads only its own field and state), then the units that changed push their rows.
 // delta: (N, kLanes) scratch; changed: (N,) scratch.
 template <typename T>
-void sync_steps_lanes(const T* row_values, const Pattern& pat, const T* diag, int64_t n_steps,
+void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_t n_steps,
                       int64_t lanes, LaneBlockState& st, int32_t* flips, double* delta,
                       int32_t* changed) {
   const int64_t n = pat.by_col.n_outer;
+  PushValues<T> rows(values, pat);
   LaneCounts counts;
   for (int64_t t = 0; t < n_steps; ++t) {
     int64_t count = 0;
@@ -140,10 +173,11 @@ void sync_steps_lanes(const T* row_values, const Pattern& pat, const T* diag, in
       count += decide_lanes(st, i, static_cast<double>(diag[i]), d, counts);
       std::memcpy(delta + i * kLanes, d, sizeof(d));
     }
+    rows.will_push(count);
     for (int64_t c = 0; c < count; ++c) {
       DVec d[kDVec];
       std::memcpy(d, delta + static_cast<int64_t>(changed[c]) * kLanes, sizeof(d));
-      push_lanes(pat, row_values, changed[c], d, st.field);
+      push_lanes(pat, rows, changed[c], d, st.field);
     }
     if (!close_iteration(counts, lanes, t, n_steps, flips)) return zero_after(t, lanes, n_steps, flips);
   }
@@ -201,13 +235,12 @@ template <typename T>
 void sync_sign_steps_lanes(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                            const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
                            T* fields_out) {
-  const Scratch<T> row_values = values_by_row(values, pat);
   const int64_t n = pat.by_col.n_outer;
   run_lane_blocks(h_ext, values, pat, diag, s0, batch, n_steps, s, flips, fields_out,
                   [&](int64_t lanes, LaneBlockState& st, int32_t* block_flips) {
                     Scratch<double> delta(n * kLanes);
                     Scratch<int32_t> changed(n);
-                    sync_steps_lanes(row_values.data(), pat, diag, n_steps, lanes, st,
+                    sync_steps_lanes(values, pat, diag, n_steps, lanes, st,
                                      block_flips, delta.data(), changed.data());
                   });
 }
@@ -218,11 +251,10 @@ void async_sign_sweeps_lanes(const T* h_ext, const T* values, const Pattern& pat
                              const T* s0, const int32_t* order, int64_t order_sweeps,
                              int64_t batch, int64_t n_sweeps, T* s, int32_t* flips,
                              T* fields_out) {
-  const Scratch<T> row_values = values_by_row(values, pat);
   const int64_t n = pat.by_col.n_outer;
   run_lane_blocks(h_ext, values, pat, diag, s0, batch, n_sweeps, s, flips, fields_out,
                   [&](int64_t lanes, LaneBlockState& st, int32_t* block_flips) {
-                    async_sweeps_lanes(row_values.data(), pat, diag, order,
+                    async_sweeps_lanes(values, pat, diag, order,
                                        order_sweeps == 1 ? 0 : n, n_sweeps, lanes, st,
                                        block_flips);
                   });
