@@ -96,3 +96,22 @@ def test_direct_calls_match_ops(rng):
     got = direct.async_sign_sweeps(H, V, P.col_ptr, P.row_idx, P.row_ptr, P.col_idx, P.csr_pos, D, -S, order, 2)
     for a, b in zip(got, async_sign_sweeps(H, V, P, D, -S, order, 2)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_bad_index_in_the_last_column_of_a_large_pattern_is_found():
+    """Large calls split their columns across threads; the handlers check every index first, so
+    a bad one in the very last column is an error naming it, never a read out of bounds."""
+    rng = np.random.default_rng(0)
+    d = k = 3000
+    flat = rng.choice(d * k, 90_000, replace=False)
+    p = SparsityPattern.from_coo(flat // k, flat % k, (d, k))
+    rows = np.array(p.row_idx)
+    rows[-1] = -1
+    x = jnp.ones((16, d), jnp.float32)
+    args = (jnp.asarray(p.col_ptr), jnp.asarray(rows))
+    with pytest.raises(Exception, match=rf"index -1 at position {p.nnz - 1} is outside"):
+        _raw("darnax_sparse_matmul", jax.ShapeDtypeStruct((16, k), jnp.float32), x, jnp.ones(p.nnz, jnp.float32), *args)
+    with pytest.raises(Exception, match=rf"index -1 at position {p.nnz - 1} is outside"):
+        _raw("darnax_sparse_outer", jax.ShapeDtypeStruct((p.nnz,), jnp.float32), x, jnp.ones((16, k), jnp.float32), *args)
+    with pytest.raises(ValueError, match="index -1"):
+        direct.sparse_outer(np.ones((16, d), np.float32), np.ones((16, k), np.float32), p.col_ptr, rows)
