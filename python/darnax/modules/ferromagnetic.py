@@ -6,11 +6,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from darnax.modules.interfaces import Adapter
+from darnax.modules.interfaces import Adapter, SquareModule
 from darnax.utils._checks import as_vector, positive_int
 
 
-class Ferromagnetic(Adapter):
+class Ferromagnetic(SquareModule, Adapter):
     """Message ``x * strength`` (unit ``k`` of the sender drives unit ``k`` of the receiver); frozen.
 
     Attributes:
@@ -33,16 +33,6 @@ class Ferromagnetic(Adapter):
         """
         self.features = positive_int("features", features)
         self.strength = as_vector("strength", strength, self.features, dtype)
-
-    @property
-    def in_features(self) -> int:
-        """``features``."""
-        return self.features
-
-    @property
-    def out_features(self) -> int:
-        """``features``."""
-        return self.features
 
     def __call__(self, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
         """``x * strength`` (broadcast over the batch)."""

@@ -1,4 +1,5 @@
-"""The contracts of darnax modules: `AbstractModule`, `Layer`, `Adapter`, `RecurrentSignLayer`.
+"""The contracts of darnax modules: `AbstractModule`, `Layer`, `Adapter`, `SquareModule`,
+`RecurrentSignLayer`.
 
 Every module is an Equinox module (a pytree): array fields are leaves (parameters and fixed
 hyper-parameters alike), configuration is static. ``backward`` returns a module of the same
@@ -105,7 +106,23 @@ class Adapter(AbstractModule):
         return False
 
 
-class RecurrentSignLayer(Layer):
+class SquareModule(AbstractModule):
+    """A module whose sender and receiver have one width, held in ``features``."""
+
+    features: eqx.AbstractVar[int]
+
+    @property
+    def in_features(self) -> int:
+        """``features``: the sender's width."""
+        return self.features
+
+    @property
+    def out_features(self) -> int:
+        """``features``: the receiver's width."""
+        return self.features
+
+
+class RecurrentSignLayer(SquareModule, Layer):
     """A layer of ±1 units with couplings ``J = W + diag(J_D)``: ``s <- sign(h_ext + s @ J)``.
 
     The self-message is ``s @ J``, reduction is a sum (in sender order) and the activation is
@@ -114,18 +131,6 @@ class RecurrentSignLayer(Layer):
     true, :meth:`sync_steps` (several synchronous steps in one compiled call). Subclasses hold
     their width ``N`` in ``features``.
     """
-
-    features: eqx.AbstractVar[int]
-
-    @property
-    def in_features(self) -> int:
-        """``N`` (a square layer)."""
-        return self.features
-
-    @property
-    def out_features(self) -> int:
-        """``N`` (a square layer)."""
-        return self.features
 
     def activation(self, h: jax.Array) -> jax.Array:
         """``+1`` where ``h >= 0`` (ties to +1), ``-1`` elsewhere, in ``h``'s dtype."""
@@ -178,4 +183,4 @@ def replace_static(module: M, **changes: object) -> M:
     return new
 
 
-__all__ = ["AbstractModule", "Adapter", "Layer", "RecurrentSignLayer", "sum_messages"]
+__all__ = ["AbstractModule", "Adapter", "Layer", "RecurrentSignLayer", "SquareModule", "sum_messages"]
