@@ -2,7 +2,6 @@
 #pragma once
 
 #include <algorithm>
-#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,14 +18,21 @@ struct Compressed {
   int64_t nnz;
 };
 
-// True when some ptr[o + 1] < ptr[o] or some idx[p] lies outside [0, n_inner): one branch-free,
-// vectorisable pass (the per-call check must cost little beside the kernel it guards).
-inline bool compressed_has_error(const Compressed& c) {
-  const uint32_t limit = static_cast<uint32_t>(std::min<int64_t>(c.n_inner, INT32_MAX));
+// True when a[0..n) all lie in [0, bound): one branch-free, vectorisable pass (an unsigned
+// compare sends negative values above any bound), so that per-call checks cost little beside
+// the kernels they guard.
+inline bool all_in_range(const int32_t* a, int64_t n, int64_t bound) {
+  const uint32_t limit = static_cast<uint32_t>(std::min<int64_t>(bound, int64_t{1} << 31));
   uint32_t bad = 0;
-  for (int64_t o = 0; o < c.n_outer; ++o) bad |= c.ptr[o + 1] < c.ptr[o];
-  for (int64_t p = 0; p < c.nnz; ++p) bad |= static_cast<uint32_t>(c.idx[p]) >= limit;
-  return bad != 0;
+  for (int64_t i = 0; i < n; ++i) bad |= static_cast<uint32_t>(a[i]) >= limit;
+  return bad == 0;
+}
+
+// True when some ptr[o + 1] < ptr[o] or some idx[p] lies outside [0, n_inner).
+inline bool compressed_has_error(const Compressed& c) {
+  uint32_t decreases = 0;
+  for (int64_t o = 0; o < c.n_outer; ++o) decreases |= c.ptr[o + 1] < c.ptr[o];
+  return decreases != 0 || !all_in_range(c.idx, c.nnz, c.n_inner);
 }
 
 // Checks that `c` can be read without going out of bounds: ptr starts at 0, never decreases,
@@ -66,10 +72,7 @@ inline std::string check_pattern(const Pattern& p) {
   if (p.by_col.nnz != p.by_row.nnz || p.by_col.n_outer != p.by_row.n_inner ||
       p.by_col.n_inner != p.by_row.n_outer)
     return "the two orientations of the pattern disagree on shape or nnz";
-  const uint32_t limit = static_cast<uint32_t>(std::min<int64_t>(p.by_col.nnz, INT32_MAX));
-  uint32_t bad = 0;
-  for (int64_t q = 0; q < p.by_row.nnz; ++q) bad |= static_cast<uint32_t>(p.csr_pos[q]) >= limit;
-  if (bad == 0) return "";
+  if (all_in_range(p.csr_pos, p.by_row.nnz, p.by_col.nnz)) return "";
   for (int64_t q = 0; q < p.by_row.nnz; ++q) {
     if (p.csr_pos[q] < 0 || p.csr_pos[q] >= p.by_col.nnz)
       return "csr_pos: entry " + std::to_string(q) + " is outside [0, nnz)";

@@ -101,18 +101,14 @@ inline double layer_cost(const Pattern& pat, int64_t n_iter) {
   return static_cast<double>(pat.by_col.nnz + pat.by_col.n_outer) * static_cast<double>(n_iter);
 }
 
-// Batch set-up shared by both dynamics: s = s0 and field = h_ext + s0 @ W (float64), (B, N) each.
+// Batch set-up shared by both dynamics: s = s0 and field = h_ext + s0 @ W (summed in T, kept
+// in float64), (B, N) each.
 template <typename T>
 Scratch<double> start_layer(const T* h_ext, const T* values, const Pattern& pat, const T* s0,
                                 int64_t batch, T* s) {
   const int64_t n = pat.by_col.n_outer;
   Scratch<double> field(batch * n);
-  column_sums<T>(s0, batch, values, pat.by_col, h_ext,
-                 [&](int64_t blk, int64_t k, int64_t columns, const T* acc) {
-                   const int64_t b0 = blk * kLanes;
-                   unpack_columns(acc, columns, std::min(kLanes, batch - b0),
-                                  field.data() + b0 * n + k, n);
-                 });
+  sparse_matmul_into<T>(s0, batch, values, pat.by_col, h_ext, field.data());
   for (int64_t i = 0; i < batch * n; ++i) s[i] = s0[i];
   return field;
 }

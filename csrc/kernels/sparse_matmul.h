@@ -45,15 +45,23 @@ void column_sums(const T* x, int64_t batch, const T* values, const Compressed& w
   });
 }
 
+// out = init + x @ W as a (B, K) row-major array of Out (init may be null: zeros); see
+// column_sums.
+template <typename Acc, typename T, typename Out>
+void sparse_matmul_into(const T* x, int64_t batch, const T* values, const Compressed& w,
+                        const T* init, Out* out) {
+  const int64_t K = w.n_outer;
+  column_sums<Acc>(x, batch, values, w, init,
+                   [&](int64_t blk, int64_t k, int64_t columns, const Acc* acc) {
+                     const int64_t b0 = blk * kLanes;
+                     unpack_columns(acc, columns, std::min(kLanes, batch - b0), out + b0 * K + k, K);
+                   });
+}
+
 // x: (B, d), values: (nnz,), w: by-column orientation of a (d, K) pattern, out: (B, K).
 template <typename T>
 void sparse_matmul(const T* x, int64_t batch, const T* values, const Compressed& w, T* out) {
-  const int64_t K = w.n_outer;
-  column_sums<T>(x, batch, values, w, static_cast<const T*>(nullptr),
-                 [&](int64_t blk, int64_t k, int64_t columns, const T* acc) {
-                   const int64_t b0 = blk * kLanes;
-                   unpack_columns(acc, columns, std::min(kLanes, batch - b0), out + b0 * K + k, K);
-                 });
+  sparse_matmul_into<T>(x, batch, values, w, static_cast<const T*>(nullptr), out);
 }
 
 }  // namespace DARNAX_ISA
