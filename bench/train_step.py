@@ -100,7 +100,9 @@ def worker(hidden: int, sparsity: float, backend: str, reps: int, epoch_batches:
            cpus: int) -> dict:
     """Measure one configuration in this process (on ``cpus`` CPUs, 0: all); returns a JSON-able dict."""
     if cpus:
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cpus])
+        from darnax.cli import limit_cpus
+
+        limit_cpus(cpus)
     import jax
 
     x, y, source = _data(BATCH * max(epoch_batches, 64))

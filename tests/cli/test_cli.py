@@ -157,7 +157,7 @@ def test_python_dash_m_darnax_shows_help():
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="CPU affinity is Linux-only")
 def test_cpus_limits_the_process_and_bad_counts_are_refused(capsys):
-    code = "import os; from darnax.cli import _limit_cpus; _limit_cpus(1); print(len(os.sched_getaffinity(0)))"
+    code = "import os; from darnax.cli import limit_cpus; limit_cpus(1); print(len(os.sched_getaffinity(0)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "1", result.stderr
     for bad, message in (("0", "expected at least 1"), ("100000", "may use only")):

@@ -48,7 +48,7 @@ def _flags(args: argparse.Namespace) -> dict[str, dict[str, object]]:
     }
 
 
-def _limit_cpus(n: int) -> None:
+def limit_cpus(n: int) -> None:
     """Restrict this process to ``n`` of the CPUs it may use, before JAX and darnax start threads.
 
     JAX sizes its CPU thread pool from the affinity mask, as darnax does its kernel pool; with
@@ -69,7 +69,7 @@ def _limit_cpus(n: int) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     if args.cpus is not None:
-        _limit_cpus(args.cpus)
+        limit_cpus(args.cpus)
     from darnax.cli.run import Run
 
     if args.resume:

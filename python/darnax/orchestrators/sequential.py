@@ -375,7 +375,7 @@ def _orders(keys: list[jax.Array], n: int, backend: str) -> jax.Array:
     """Visiting orders, int32 ``(1, len(keys), N)``: sweep ``t`` visits a uniformly random
     permutation of ``0..N-1`` drawn from ``keys[t]`` (N random words, one Fisher-Yates shuffle),
     shared by every sample of the batch (the kernel then runs the samples in vector lanes)."""
-    bits = jnp.stack([jax.random.bits(key, (n,), jnp.uint32) for key in keys])
+    bits = jax.vmap(lambda key: jax.random.bits(key, (n,), jnp.uint32))(jnp.stack(keys))
     shuffle = ops.random_permutations if backend == "compiled" else ops.random_permutations_reference
     return shuffle(bits)[None]
 
