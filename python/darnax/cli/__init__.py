@@ -53,7 +53,7 @@ def limit_cpus(n: int) -> None:
 
     JAX sizes its CPU thread pool from the affinity mask, as darnax does its kernel pool; with
     fewer CPUs than pool threads they hand work across CPUs. On a 2-vCPU machine one CPU
-    trains the seeds' network about 25% faster (see bench/RESULTS.md).
+    trains the seeds' network about 20% faster (15,176 vs 12,579 samples/s, bench/RESULTS.md).
     """
     import os
 
