@@ -19,9 +19,15 @@ using namespace nb::literals;
 
 namespace darnax {
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SparseMatmul);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(SparseMatmulInstantiate);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SparseOuter);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(SparseOuterInstantiate);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(AsyncSignSweeps);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(AsyncSignSweepsInstantiate);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(SyncSignSteps);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(SyncSignStepsInstantiate);
+void* checked_pattern_type_id();
+void* checked_pattern_type_info();
 XLA_FFI_DECLARE_HANDLER_SYMBOL(RandomPermutations);
 }  // namespace darnax
 
@@ -167,20 +173,37 @@ nb::capsule capsule(Fn* fn) {
   return nb::capsule(reinterpret_cast<void*>(fn));
 }
 
-}  // namespace
+// A handler whose pattern attributes are checked once, at instantiation.
+template <typename Fn>
+nb::dict stages(Fn* instantiate, Fn* execute) {
+  nb::dict d;
+  d["instantiate"] = capsule(instantiate);
+  d["execute"] = capsule(execute);
+  return d;
+}
 
+}  // namespace
 
 NB_MODULE(_ext, m) {
   m.doc() = "darnax compiled core: XLA FFI handlers and direct kernel calls";
   m.def("registrations", []() {
     nb::dict d;
-    d["darnax_sparse_matmul"] = capsule(darnax::SparseMatmul);
-    d["darnax_sparse_outer"] = capsule(darnax::SparseOuter);
-    d["darnax_async_sign_sweeps"] = capsule(darnax::AsyncSignSweeps);
-    d["darnax_sync_sign_steps"] = capsule(darnax::SyncSignSteps);
+    d["darnax_sparse_matmul"] = stages(darnax::SparseMatmulInstantiate, darnax::SparseMatmul);
+    d["darnax_sparse_outer"] = stages(darnax::SparseOuterInstantiate, darnax::SparseOuter);
+    d["darnax_async_sign_sweeps"] =
+        stages(darnax::AsyncSignSweepsInstantiate, darnax::AsyncSignSweeps);
+    d["darnax_sync_sign_steps"] = stages(darnax::SyncSignStepsInstantiate, darnax::SyncSignSteps);
     d["darnax_random_permutations"] = capsule(darnax::RandomPermutations);
     return d;
-  });
+  }, "XLA FFI targets: name -> handler capsule, or {stage: capsule} for staged handlers.");
+  m.def("ffi_types", []() {
+    nb::dict t;
+    t["type_id"] = nb::capsule(darnax::checked_pattern_type_id());
+    t["type_info"] = nb::capsule(darnax::checked_pattern_type_info());
+    nb::dict d;
+    d["darnax_checked_pattern"] = t;
+    return d;
+  }, "XLA FFI state types: name -> {type_id, type_info} capsules (register before the targets).");
   m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);
   m.attr("built_with_jaxlib") = DARNAX_JAXLIB_VERSION;
   m.def("kernel_isa", &darnax::kernel_isa, "The instruction set of the kernels in use.");

@@ -31,6 +31,19 @@ def test_import_darnax_alone_does_not_load_the_extension():
     assert result.returncode == 0 and result.stdout.strip() == "False"
 
 
+def test_import_of_the_ops_leaves_jax_backends_alone():
+    """Targets are registered on the first op, so jax.distributed.initialize may still follow the import."""
+    code = (
+        "import darnax.ops, numpy as np; from jax._src import xla_bridge as xb; "
+        "print(xb.backends_are_initialized()); "
+        "p = darnax.ops.SparsityPattern.from_mask(np.eye(2, dtype=bool)); "
+        "print(darnax.ops.sparse_matmul(np.ones((1, 2), np.float32), np.array([2.0, 3.0], np.float32), p).tolist())"
+    )
+    result = _run(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["False", "[[2.0, 3.0]]"]
+
+
 def _readme_block(marker: str) -> str:
     blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S) if marker in b]
     assert len(blocks) == 1, f"README: expected one Python example with {marker!r}"

@@ -41,23 +41,6 @@ inline int64_t dim0(ffi::Span<const int64_t> dims, size_t rank) {
   return dims.size() == rank ? dims[0] : -1;
 }
 
-inline int64_t length(const IndexBuffer& b) {
-  return b.dimensions().size() == 1 ? b.dimensions()[0] : -1;
-}
-
-// The compressed orientation held by (ptr, idx), with `n_inner` entries along the inner axis.
-inline Compressed compressed(const IndexBuffer& ptr, const IndexBuffer& idx, int64_t n_inner) {
-  return Compressed{ptr.typed_data(), idx.typed_data(), length(ptr) - 1, n_inner, length(idx)};
-}
-
-// Validates rank-1 pointer/index buffers before they are read.
-inline std::string check_index_buffers(const IndexBuffer& ptr, const IndexBuffer& idx,
-                                       const char* name) {
-  if (length(ptr) < 1) return std::string(name) + ": pointer array must be rank 1 and non-empty";
-  if (length(idx) < 0) return std::string(name) + ": index array must be rank 1";
-  return "";
-}
-
 // Dispatches `fn.template operator()<T>()` on a float dtype, or reports the dtype as invalid.
 template <typename Fn>
 ffi::Error dispatch_float(ffi::DataType dtype, const char* name, Fn&& fn) {

@@ -1,17 +1,19 @@
 // XLA FFI handlers: asynchronous sweeps and synchronous steps of a square +-1 layer.
-#include "ffi/common.h"
+#include "ffi/pattern_attrs.h"
 #include "kernels/table.h"
 
 namespace darnax {
 
-// The buffers every sign-dynamics call shares, validated once.
-struct LayerBuffers {
+// The buffers and pattern attributes every sign-dynamics call shares.
+struct LayerInputs {
   ffi::AnyBuffer h_ext, values, diag, s0;
-  IndexBuffer col_ptr, row_idx, row_ptr, col_idx, csr_pos;
+  IndexSpan col_ptr, row_idx, row_ptr, col_idx, csr_pos;
+  CheckedPattern* checked;
 };
 
-// Checks shapes, dtypes and pattern; on success fills `pat`, `batch` and `n`.
-static std::string check_layer(const LayerBuffers& in, int64_t n_iter, ffi::AnyBuffer& s_out,
+// Checks shapes and dtypes (the pattern was checked at instantiation); on success fills `pat`,
+// `batch` and `n`.
+static std::string check_layer(const LayerInputs& in, int64_t n_iter, ffi::AnyBuffer& s_out,
                                IndexBuffer& flips, ffi::AnyBuffer& fields, Pattern& pat,
                                int64_t& batch, int64_t& n) {
   const auto hd = in.h_ext.dimensions();
@@ -19,21 +21,14 @@ static std::string check_layer(const LayerBuffers& in, int64_t n_iter, ffi::AnyB
   if (n_iter < 0) return "the number of sweeps/steps must be >= 0, got " + std::to_string(n_iter);
   batch = hd[0];
   n = hd[1];
-  std::string err = check_index_buffers(in.col_ptr, in.row_idx, "col_ptr/row_idx");
-  if (err.empty()) err = check_index_buffers(in.row_ptr, in.col_idx, "row_ptr/col_idx");
-  if (!err.empty()) return err;
-  pat = Pattern{compressed(in.col_ptr, in.row_idx, n), compressed(in.row_ptr, in.col_idx, n),
-                in.csr_pos.typed_data()};
-  err = check_shape(in.col_ptr.dimensions(), "col_ptr", {n + 1});
-  if (err.empty()) err = check_shape(in.row_ptr.dimensions(), "row_ptr", {n + 1});
-  if (err.empty()) err = check_shape(in.csr_pos.dimensions(), "csr_pos", {pat.by_row.nnz});
+  std::string err = square_view(in.checked, in.col_ptr, in.row_idx, in.row_ptr, in.col_idx,
+                                in.csr_pos, n, pat);
   if (err.empty()) err = check_shape(in.values.dimensions(), "values", {pat.by_col.nnz});
   if (err.empty()) err = check_shape(in.diag.dimensions(), "diag", {n});
   if (err.empty()) err = check_shape(in.s0.dimensions(), "s0", {batch, n});
   if (err.empty()) err = check_shape(s_out.dimensions(), "states", {batch, n});
   if (err.empty()) err = check_shape(flips.dimensions(), "flips", {batch, n_iter});
   if (err.empty()) err = check_shape(fields.dimensions(), "fields", {batch, n});
-  if (err.empty()) err = check_pattern(pat);
   if (!err.empty()) return err;
   const auto t = in.h_ext.element_type();
   if (in.values.element_type() != t || in.diag.element_type() != t ||
@@ -42,7 +37,7 @@ static std::string check_layer(const LayerBuffers& in, int64_t n_iter, ffi::AnyB
   return "";
 }
 
-static ffi::Error AsyncSignSweepsImpl(LayerBuffers in, IndexBuffer order, int64_t n_sweeps,
+static ffi::Error AsyncSignSweepsImpl(LayerInputs in, IndexBuffer order, int64_t n_sweeps,
                                       ffi::Result<ffi::AnyBuffer> s_out,
                                       ffi::Result<IndexBuffer> flips,
                                       ffi::Result<ffi::AnyBuffer> fields) {
@@ -75,7 +70,7 @@ static ffi::Error AsyncSignSweepsImpl(LayerBuffers in, IndexBuffer order, int64_
   });
 }
 
-static ffi::Error SyncSignStepsImpl(LayerBuffers in, int64_t n_steps,
+static ffi::Error SyncSignStepsImpl(LayerInputs in, int64_t n_steps,
                                     ffi::Result<ffi::AnyBuffer> s_out,
                                     ffi::Result<IndexBuffer> flips,
                                     ffi::Result<ffi::AnyBuffer> fields) {
@@ -93,56 +88,68 @@ static ffi::Error SyncSignStepsImpl(LayerBuffers in, int64_t n_steps,
   });
 }
 
-// The argument list both handlers share, in binding order.
-#define DARNAX_LAYER_PARAMS                                                            \
-  ffi::AnyBuffer h_ext, ffi::AnyBuffer values, IndexBuffer col_ptr, IndexBuffer row_idx, \
-      IndexBuffer row_ptr, IndexBuffer col_idx, IndexBuffer csr_pos, ffi::AnyBuffer diag, \
-      ffi::AnyBuffer s0
+// The parameters both handlers share, in binding order.
+#define DARNAX_LAYER_PARAMS                                                                  \
+  ffi::AnyBuffer h_ext, ffi::AnyBuffer values, ffi::AnyBuffer diag, ffi::AnyBuffer s0
+#define DARNAX_PATTERN_PARAMS                                                              \
+  IndexSpan col_ptr, IndexSpan row_idx, IndexSpan row_ptr, IndexSpan col_idx,              \
+      IndexSpan csr_pos
 #define DARNAX_LAYER_ARGS \
-  LayerBuffers{h_ext, values, diag, s0, col_ptr, row_idx, row_ptr, col_idx, csr_pos}
+  LayerInputs{h_ext, values, diag, s0, col_ptr, row_idx, row_ptr, col_idx, csr_pos, checked}
 
-static ffi::Error AsyncSignSweepsBound(DARNAX_LAYER_PARAMS, IndexBuffer order, int64_t n_sweeps,
+static ffi::Error AsyncSignSweepsBound(DARNAX_LAYER_PARAMS, IndexBuffer order,
+                                       DARNAX_PATTERN_PARAMS, int64_t n_sweeps,
+                                       CheckedPattern* checked,
                                        ffi::Result<ffi::AnyBuffer> s_out,
                                        ffi::Result<IndexBuffer> flips,
                                        ffi::Result<ffi::AnyBuffer> fields) {
   return AsyncSignSweepsImpl(DARNAX_LAYER_ARGS, order, n_sweeps, s_out, flips, fields);
 }
 
-static ffi::Error SyncSignStepsBound(DARNAX_LAYER_PARAMS, int64_t n_steps,
+static ffi::Error SyncSignStepsBound(DARNAX_LAYER_PARAMS, DARNAX_PATTERN_PARAMS, int64_t n_steps,
+                                     CheckedPattern* checked,
                                      ffi::Result<ffi::AnyBuffer> s_out,
                                      ffi::Result<IndexBuffer> flips,
                                      ffi::Result<ffi::AnyBuffer> fields) {
   return SyncSignStepsImpl(DARNAX_LAYER_ARGS, n_steps, s_out, flips, fields);
 }
 
-static auto BindLayer() {
-  return ffi::Ffi::Bind()
-      .Arg<ffi::AnyBuffer>()  // h_ext (B, N): field from outside the layer
-      .Arg<ffi::AnyBuffer>()  // values (nnz,): off-diagonal couplings, column order
-      .Arg<IndexBuffer>()     // col_ptr (N + 1,)
-      .Arg<IndexBuffer>()     // row_idx (nnz,)
-      .Arg<IndexBuffer>()     // row_ptr (N + 1,)
-      .Arg<IndexBuffer>()     // col_idx (nnz,)
-      .Arg<IndexBuffer>()     // csr_pos (nnz,): row-order entry -> position in values
-      .Arg<ffi::AnyBuffer>()  // diag (N,): self couplings
-      .Arg<ffi::AnyBuffer>(); // s0 (B, N): initial states
+// The instantiate stage of both: the square pattern is checked once per compiled call.
+static CheckedState CheckLayerPattern(DARNAX_PATTERN_PARAMS, int64_t n_iter) {
+  if (n_iter < 0)
+    return ffi::Unexpected(invalid("the number of sweeps/steps must be >= 0, got " + std::to_string(n_iter)));
+  return check_square_attrs(col_ptr, row_idx, row_ptr, col_idx, csr_pos);
 }
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(AsyncSignSweeps, AsyncSignSweepsBound,
-                              BindLayer()
-                                  .Arg<IndexBuffer>()            // order (B, N) or (B, n_sweeps, N): visiting orders
-                                  .Attr<int64_t>("n_sweeps")     // sweeps to run
-                                  .Ret<ffi::AnyBuffer>()         // states (B, N)
-                                  .Ret<IndexBuffer>()            // flips (B, n_sweeps)
-                                  .Ret<ffi::AnyBuffer>()         // fields (B, N): final h_ext + s @ J
-);
+static auto BindLayer() {
+  return ffi::Ffi::Bind()
+      .Arg<ffi::AnyBuffer>()   // h_ext (B, N): field from outside the layer
+      .Arg<ffi::AnyBuffer>()   // values (nnz,): off-diagonal couplings, column order
+      .Arg<ffi::AnyBuffer>()   // diag (N,): self couplings
+      .Arg<ffi::AnyBuffer>();  // s0 (B, N): initial states
+}
+
+template <typename Binding>
+static auto BindOutputs(Binding binding) {
+  return std::move(binding)
+      .template Ctx<ffi::State<CheckedPattern>>()
+      .template Ret<ffi::AnyBuffer>()   // states (B, N)
+      .template Ret<IndexBuffer>()      // flips (B, n_iter)
+      .template Ret<ffi::AnyBuffer>();  // fields (B, N): final h_ext + s @ J
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(AsyncSignSweepsInstantiate, CheckLayerPattern,
+                              bind_square_attrs(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_sweeps"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SyncSignStepsInstantiate, CheckLayerPattern,
+                              bind_square_attrs(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_steps"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    AsyncSignSweeps, AsyncSignSweepsBound,
+    BindOutputs(bind_square_attrs(BindLayer().Arg<IndexBuffer>())  // order (1 or B, [n_sweeps,] N)
+                    .Attr<int64_t>("n_sweeps")));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SyncSignSteps, SyncSignStepsBound,
-                              BindLayer()
-                                  .Attr<int64_t>("n_steps")      // steps to run
-                                  .Ret<ffi::AnyBuffer>()         // states (B, N)
-                                  .Ret<IndexBuffer>()            // flips (B, n_steps)
-                                  .Ret<ffi::AnyBuffer>()         // fields (B, N): final h_ext + s @ J
-);
+                              BindOutputs(bind_square_attrs(BindLayer()).Attr<int64_t>("n_steps")));
 
 }  // namespace darnax

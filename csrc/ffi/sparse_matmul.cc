@@ -1,20 +1,20 @@
-// XLA FFI handler: y = x @ W, W zero off a (d, K) pattern.
-#include "ffi/common.h"
+// XLA FFI handlers: y = x @ W, W zero off a (d, K) pattern given as attributes.
+#include "ffi/pattern_attrs.h"
 #include "kernels/table.h"
 
 namespace darnax {
 
-static ffi::Error SparseMatmulImpl(ffi::AnyBuffer x, ffi::AnyBuffer values, IndexBuffer col_ptr,
-                                   IndexBuffer row_idx, ffi::Result<ffi::AnyBuffer> out) {
+static ffi::Error SparseMatmulImpl(ffi::AnyBuffer x, ffi::AnyBuffer values, IndexSpan col_ptr,
+                                   IndexSpan row_idx, int64_t n_rows, CheckedPattern* checked,
+                                   ffi::Result<ffi::AnyBuffer> out) {
   const auto xd = x.dimensions();
-  if (xd.size() != 2) return invalid("x: expected rank 2 (B, d), got " + shape_str(xd));
-  std::string err = check_index_buffers(col_ptr, row_idx, "col_ptr/row_idx");
-  if (!err.empty()) return invalid(err);
-  const int64_t batch = xd[0], d = xd[1];
-  const Compressed w = compressed(col_ptr, row_idx, d);
-  err = check_shape(values.dimensions(), "values", {w.nnz});
+  if (xd.size() != 2 || xd[1] != n_rows)
+    return invalid("x: expected shape (B, " + std::to_string(n_rows) + "), got " + shape_str(xd));
+  Compressed w{};
+  std::string err = by_col_view(checked, col_ptr, row_idx, n_rows, w);
+  const int64_t batch = xd[0];
+  if (err.empty()) err = check_shape(values.dimensions(), "values", {w.nnz});
   if (err.empty()) err = check_shape(out->dimensions(), "out", {batch, w.n_outer});
-  if (err.empty()) err = check_compressed(w, "col_ptr/row_idx");
   if (!err.empty()) return invalid(err);
   if (values.element_type() != x.element_type() || out->element_type() != x.element_type())
     return invalid("x, values and out must share one dtype");
@@ -25,12 +25,14 @@ static ffi::Error SparseMatmulImpl(ffi::AnyBuffer x, ffi::AnyBuffer values, Inde
   });
 }
 
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseMatmulInstantiate, check_by_col_attrs,
+                              bind_by_col_attrs(ffi::Ffi::BindInstantiate()));
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseMatmul, SparseMatmulImpl,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()  // x (B, d)
-                                  .Arg<ffi::AnyBuffer>()  // values (nnz,)
-                                  .Arg<IndexBuffer>()     // col_ptr (K + 1,)
-                                  .Arg<IndexBuffer>()     // row_idx (nnz,)
+                              bind_by_col_attrs(ffi::Ffi::Bind()
+                                                    .Arg<ffi::AnyBuffer>()   // x (B, d)
+                                                    .Arg<ffi::AnyBuffer>())  // values (nnz,)
+                                  .Ctx<ffi::State<CheckedPattern>>()
                                   .Ret<ffi::AnyBuffer>()  // out (B, K)
 );
 

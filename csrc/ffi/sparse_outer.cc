@@ -1,20 +1,19 @@
-// XLA FFI handler: out[p] = sum_b x[b, i_p] e[b, k_p] on a (d, K) pattern.
-#include "ffi/common.h"
+// XLA FFI handlers: out[p] = sum_b x[b, i_p] e[b, k_p] on a (d, K) pattern given as attributes.
+#include "ffi/pattern_attrs.h"
 #include "kernels/table.h"
 
 namespace darnax {
 
-static ffi::Error SparseOuterImpl(ffi::AnyBuffer x, ffi::AnyBuffer e, IndexBuffer col_ptr,
-                                  IndexBuffer row_idx, ffi::Result<ffi::AnyBuffer> out) {
+static ffi::Error SparseOuterImpl(ffi::AnyBuffer x, ffi::AnyBuffer e, IndexSpan col_ptr,
+                                  IndexSpan row_idx, int64_t n_rows, CheckedPattern* checked,
+                                  ffi::Result<ffi::AnyBuffer> out) {
   const auto xd = x.dimensions();
-  const auto ed = e.dimensions();
-  if (xd.size() != 2) return invalid("x: expected rank 2 (B, d), got " + shape_str(xd));
-  std::string err = check_index_buffers(col_ptr, row_idx, "col_ptr/row_idx");
-  if (!err.empty()) return invalid(err);
-  const Compressed w = compressed(col_ptr, row_idx, xd[1]);
-  err = check_shape(ed, "e", {xd[0], w.n_outer});
+  if (xd.size() != 2 || xd[1] != n_rows)
+    return invalid("x: expected shape (B, " + std::to_string(n_rows) + "), got " + shape_str(xd));
+  Compressed w{};
+  std::string err = by_col_view(checked, col_ptr, row_idx, n_rows, w);
+  if (err.empty()) err = check_shape(e.dimensions(), "e", {xd[0], w.n_outer});
   if (err.empty()) err = check_shape(out->dimensions(), "out", {w.nnz});
-  if (err.empty()) err = check_compressed(w, "col_ptr/row_idx");
   if (!err.empty()) return invalid(err);
   if (e.element_type() != x.element_type() || out->element_type() != x.element_type())
     return invalid("x, e and out must share one dtype");
@@ -25,12 +24,14 @@ static ffi::Error SparseOuterImpl(ffi::AnyBuffer x, ffi::AnyBuffer e, IndexBuffe
   });
 }
 
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseOuterInstantiate, check_by_col_attrs,
+                              bind_by_col_attrs(ffi::Ffi::BindInstantiate()));
+
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseOuter, SparseOuterImpl,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()  // x (B, d)
-                                  .Arg<ffi::AnyBuffer>()  // e (B, K)
-                                  .Arg<IndexBuffer>()     // col_ptr (K + 1,)
-                                  .Arg<IndexBuffer>()     // row_idx (nnz,)
+                              bind_by_col_attrs(ffi::Ffi::Bind()
+                                                    .Arg<ffi::AnyBuffer>()   // x (B, d)
+                                                    .Arg<ffi::AnyBuffer>())  // e (B, K)
+                                  .Ctx<ffi::State<CheckedPattern>>()
                                   .Ret<ffi::AnyBuffer>()  // out (nnz,)
 );
 

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from darnax.ops import _ffi
 from darnax.ops import SparsityPattern, async_sign_sweeps, direct, sparse_matmul, sparse_outer, sync_sign_steps
 
 P = SparsityPattern.from_mask(np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]], bool))
@@ -51,29 +52,56 @@ def test_traced_non_permutation_is_refused_by_the_handler():
 
 
 def _raw(target, outs, *args, **attrs):
-    return jax.ffi.ffi_call(target, outs)(*args, **attrs)
+    """A custom call that bypasses the Python checks (attributes as given)."""
+    return jax.jit(lambda *a: _ffi.ffi_call(target, outs)(*a, **attrs))(*args)
+
+
+def _cols(col_ptr, row_idx, n_rows=3):
+    return {"col_ptr": np.asarray(col_ptr, np.int32), "row_idx": np.asarray(row_idx, np.int32), "n_rows": np.int64(n_rows)}
 
 
 def test_handlers_refuse_corrupt_patterns():
-    """Index buffers that bypass SparsityPattern are bounds-checked in C++."""
+    """Pattern attributes that bypass SparsityPattern are checked in C++ when XLA instantiates the call."""
     x = jnp.ones((2, 3), jnp.float32)
+    v = jnp.ones(5, jnp.float32)
     out = jax.ShapeDtypeStruct((2, 3), jnp.float32)
-    bad_rows = jnp.array([0, 9, 1, 0, 2], jnp.int32)
     with pytest.raises(Exception, match=r"index 9 at position 1 is outside \[0, 3\)"):
-        _raw("darnax_sparse_matmul", out, x, jnp.ones(5, jnp.float32), jnp.asarray(P.col_ptr), bad_rows)
+        _raw("sparse_matmul", out, x, v, **_cols(P.col_ptr, [0, 9, 1, 0, 2]))
     with pytest.raises(Exception, match="pointer array decreases"):
-        _raw("darnax_sparse_matmul", out, x, jnp.ones(5, jnp.float32), jnp.array([0, 4, 2, 5], jnp.int32), jnp.asarray(P.row_idx))
+        _raw("sparse_matmul", out, x, v, **_cols([0, 4, 2, 5], P.row_idx))
     with pytest.raises(Exception, match="must end at nnz"):
-        _raw("darnax_sparse_outer", jax.ShapeDtypeStruct((5,), jnp.float32), x, x, jnp.array([0, 1, 2, 9], jnp.int32), jnp.asarray(P.row_idx))
+        _raw("sparse_outer", jax.ShapeDtypeStruct((5,), jnp.float32), x, x, **_cols([0, 1, 2, 9], P.row_idx))
+    with pytest.raises(Exception, match="n_rows: expected 0 <= n_rows"):
+        _raw("sparse_outer", jax.ShapeDtypeStruct((5,), jnp.float32), x, x, **_cols(P.col_ptr, P.row_idx, -1))
     with pytest.raises(Exception, match="expected float32 or float64"):
-        _raw("darnax_sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.int32), x.astype(jnp.int32), jnp.ones(5, jnp.int32), jnp.asarray(P.col_ptr), jnp.asarray(P.row_idx))
-    layer = [jnp.asarray(a) for a in (P.col_ptr, P.row_idx, P.row_ptr, P.col_idx)]
-    bad_pos = jnp.array([0, 1, 2, 3, 99], jnp.int32)
+        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.int32), x.astype(jnp.int32), v.astype(jnp.int32), **_cols(P.col_ptr, P.row_idx))
+    square = {"col_ptr": P.col_ptr, "row_idx": P.row_idx, "row_ptr": P.row_ptr, "col_idx": P.col_idx, "csr_pos": P.csr_pos}
     outs = (jax.ShapeDtypeStruct((2, 3), jnp.float32), jax.ShapeDtypeStruct((2, 1), jnp.int32), jax.ShapeDtypeStruct((2, 3), jnp.float32))
+    layer = (jnp.asarray(H), jnp.asarray(V), jnp.asarray(D), jnp.asarray(S))
     with pytest.raises(Exception, match="csr_pos"):
-        _raw("darnax_sync_sign_steps", outs, jnp.asarray(H), jnp.asarray(V), *layer, bad_pos, jnp.asarray(D), jnp.asarray(S), n_steps=np.int64(1))
+        _raw("sync_sign_steps", outs, *layer, **{**square, "csr_pos": np.array([0, 1, 2, 3, 99], np.int32)}, n_steps=np.int64(1))
+    with pytest.raises(Exception, match="csr_pos: expected one entry per stored coupling"):
+        _raw("sync_sign_steps", outs, *layer, **{**square, "csr_pos": P.csr_pos[:2]}, n_steps=np.int64(1))
+    with pytest.raises(Exception, match="row_ptr: expected length 4"):
+        _raw("sync_sign_steps", outs, *layer, **{**square, "row_ptr": P.row_ptr[:3]}, n_steps=np.int64(1))
     with pytest.raises(Exception, match="must be >= 0"):
-        _raw("darnax_sync_sign_steps", (outs[0], jax.ShapeDtypeStruct((2, 0), jnp.int32), outs[2]), jnp.asarray(H), jnp.asarray(V), *layer, jnp.asarray(P.csr_pos), jnp.asarray(D), jnp.asarray(S), n_steps=np.int64(-1))
+        _raw("sync_sign_steps", (outs[0], jax.ShapeDtypeStruct((2, 0), jnp.int32), outs[2]), *layer, **square, n_steps=np.int64(-1))
+
+
+def test_handlers_check_buffers_against_the_checked_pattern():
+    """Each execution compares its buffers with the sizes proven at instantiation (O(1))."""
+    x = jnp.ones((2, 4), jnp.float32)
+    with pytest.raises(Exception, match=r"x: expected shape \(B, 3\), got \(2, 4\)"):
+        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x, jnp.ones(5, jnp.float32), **_cols(P.col_ptr, P.row_idx))
+    with pytest.raises(Exception, match=r"values: expected shape \(5,\), got \(4,\)"):
+        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x[:, :3], jnp.ones(4, jnp.float32), **_cols(P.col_ptr, P.row_idx))
+    square = {"col_ptr": P.col_ptr, "row_idx": P.row_idx, "row_ptr": P.row_ptr, "col_idx": P.col_idx, "csr_pos": P.csr_pos}
+    wide = jnp.zeros((2, 4), jnp.float32)
+    outs = (jax.ShapeDtypeStruct((2, 4), jnp.float32), jax.ShapeDtypeStruct((2, 1), jnp.int32), jax.ShapeDtypeStruct((2, 4), jnp.float32))
+    with pytest.raises(Exception, match=r"h_ext: expected 3 units \(the pattern's width\), got 4"):
+        _raw("sync_sign_steps", outs, wide, jnp.asarray(V), jnp.zeros(4, jnp.float32), wide, **square, n_steps=np.int64(1))
+    with pytest.raises(Exception, match="Wrong number of attributes"):
+        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x[:, :3], jnp.ones(5, jnp.float32))
 
 
 def test_direct_calls_validate():
@@ -99,7 +127,8 @@ def test_direct_calls_match_ops(rng):
 
 
 def test_a_bad_index_in_the_last_column_of_a_large_pattern_is_found():
-    """Large calls split their columns across threads; the handlers check every index first, so
+    """Large calls split their columns across threads; the handlers check every index first (at
+    instantiation), so
     a bad one in the very last column is an error naming it, never a read out of bounds."""
     rng = np.random.default_rng(0)
     d = k = 3000
@@ -108,10 +137,10 @@ def test_a_bad_index_in_the_last_column_of_a_large_pattern_is_found():
     rows = np.array(p.row_idx)
     rows[-1] = -1
     x = jnp.ones((16, d), jnp.float32)
-    args = (jnp.asarray(p.col_ptr), jnp.asarray(rows))
+    attrs = _cols(p.col_ptr, rows, d)
     with pytest.raises(Exception, match=rf"index -1 at position {p.nnz - 1} is outside"):
-        _raw("darnax_sparse_matmul", jax.ShapeDtypeStruct((16, k), jnp.float32), x, jnp.ones(p.nnz, jnp.float32), *args)
+        _raw("sparse_matmul", jax.ShapeDtypeStruct((16, k), jnp.float32), x, jnp.ones(p.nnz, jnp.float32), **attrs)
     with pytest.raises(Exception, match=rf"index -1 at position {p.nnz - 1} is outside"):
-        _raw("darnax_sparse_outer", jax.ShapeDtypeStruct((p.nnz,), jnp.float32), x, jnp.ones((16, k), jnp.float32), *args)
+        _raw("sparse_outer", jax.ShapeDtypeStruct((p.nnz,), jnp.float32), x, jnp.ones((16, k), jnp.float32), **attrs)
     with pytest.raises(ValueError, match="index -1"):
         direct.sparse_outer(np.ones((16, d), np.float32), np.ones((16, k), np.float32), p.col_ptr, rows)

@@ -1,8 +1,9 @@
 """darnax's compiled core: sparse products, sparse plasticity, ±1 sign dynamics and their random
 visiting orders as XLA FFI calls.
 
-Importing this module loads the C++ extension and registers its targets; it raises
-``ImportError`` (saying how to rebuild) when the extension is missing or incompatible.
+Importing this module loads the C++ extension (registering its targets with XLA on the first
+op); it raises ``ImportError`` (saying how to rebuild) when the extension is missing or
+incompatible.
 Each op has a pure ``jax.numpy`` oracle ``<op>_reference`` beside it.
 """
 

@@ -66,11 +66,6 @@ def layer_arrays(
     return h_ext, values, diag, s0
 
 
-def pattern_buffers(pattern: SparsityPattern) -> tuple[np.ndarray, ...]:
-    """The five index arrays the sign-dynamics kernels read, in binding order."""
-    return pattern.col_ptr, pattern.row_idx, pattern.row_ptr, pattern.col_idx, pattern.csr_pos
-
-
 def permutations(name: str, order: jax.typing.ArrayLike, n: int, batch: int, n_sweeps: int) -> jax.Array:
     """``order`` as int32 ``(N,)``, ``(S, N)`` or ``(S, n_sweeps, N)`` with ``S`` 1 (shared by the
     batch) or ``B``; when concrete, every row must be a permutation of ``0..N-1``."""

@@ -1,9 +1,18 @@
-"""Load the compiled extension and register its XLA FFI targets with JAX, once."""
+"""Load the compiled extension, register its XLA FFI targets with JAX, and call them.
+
+A custom call's sparsity pattern travels as attributes (static int32 arrays in the HLO) and
+the C++ side checks it once, when XLA instantiates the call, keeping what it proved as an FFI
+state (type ``darnax_checked_pattern``); each execution then checks only sizes (O(1)).
+"""
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import jax
 import jaxlib
+import numpy as np
 
 _REBUILD = (
     "Rebuild darnax against the installed jaxlib: `pip install --force-reinstall --no-deps .` "
@@ -34,8 +43,51 @@ try:  # picks the kernel build now, so that a bad DARNAX_KERNELS fails here, not
 except RuntimeError as err:
     raise ImportError(f"darnax: {err}") from err
 
-for _name, _capsule in _ext.registrations().items():
-    jax.ffi.register_ffi_target(_name, _capsule, platform="cpu")
+_registered = False
+_lock = threading.Lock()
+
+
+def _register() -> None:
+    """Registers darnax's FFI state type, then its targets, with XLA's CPU client, once.
+
+    Called on the first custom call, not at import: XLA wants a state type registered before
+    the targets that use it, but jaxlib replays registrations made before its CPU client exists
+    in the other order. So darnax first makes sure the client exists (``jax.devices("cpu")``),
+    which an import must not do (``jax.distributed.initialize`` has to run before it).
+    """
+    global _registered
+    with _lock:
+        if _registered:
+            return
+        jax.devices("cpu")
+        for name, registration in _ext.ffi_types().items():
+            jax.ffi.register_ffi_type(name, registration, platform="cpu")
+        for name, handler in _ext.registrations().items():
+            jax.ffi.register_ffi_target(name, handler, platform="cpu")
+        _registered = True
+
+
+def ffi_call(target: str, outs: Any, **kwargs: Any) -> Any:
+    """``jax.ffi.ffi_call`` of the darnax target ``darnax_<target>``, registering the targets first."""
+    if not _registered:
+        _register()
+    return jax.ffi.ffi_call(f"darnax_{target}", outs, **kwargs)
+
+
+def by_col_attrs(pattern: Any) -> dict[str, np.ndarray]:
+    """The attributes of a ``(d, K)`` pattern for the product kernels (column orientation)."""
+    return {"col_ptr": pattern.col_ptr, "row_idx": pattern.row_idx, "n_rows": np.int64(pattern.shape[0])}
+
+
+def square_attrs(pattern: Any) -> dict[str, np.ndarray]:
+    """The attributes of a square pattern for the sign-dynamics kernels (both orientations)."""
+    return {
+        "col_ptr": pattern.col_ptr,
+        "row_idx": pattern.row_idx,
+        "row_ptr": pattern.row_ptr,
+        "col_idx": pattern.col_idx,
+        "csr_pos": pattern.csr_pos,
+    }
 
 direct = _ext
 """The nanobind module itself: the same kernels callable on NumPy arrays, without XLA."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from darnax.ops import _ffi
 from darnax.ops._batching import fold_vmap
-from darnax.ops._checks import count, layer_arrays, pattern_buffers, permutations
+from darnax.ops._checks import count, layer_arrays, permutations
 from darnax.ops.pattern import SparsityPattern
 
 
@@ -66,8 +67,8 @@ def async_sign_sweeps(
             jax.ShapeDtypeStruct((h_ext.shape[0], n_sweeps), jnp.int32),
             jax.ShapeDtypeStruct(h_ext.shape, h_ext.dtype),
         )
-        run = jax.ffi.ffi_call("darnax_async_sign_sweeps", outs, vmap_method="sequential")
-        return run(h_ext, values, *pattern_buffers(pattern), diag, s0, order, n_sweeps=n_sweeps)
+        run = _ffi.ffi_call("async_sign_sweeps", outs, vmap_method="sequential")
+        return run(h_ext, values, diag, s0, order, **_ffi.square_attrs(pattern), n_sweeps=n_sweeps)
 
     return fold_vmap(call, n_sample=3, shareable=(2,))(h_ext, s0, order, values, diag)
 

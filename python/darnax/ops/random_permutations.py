@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from darnax.ops import _ffi
 from darnax.ops._batching import fold_vmap
 
 
@@ -34,7 +35,7 @@ def random_permutations(bits: jax.Array) -> jax.Array:
 
     def call(rows: jax.Array) -> tuple[jax.Array]:
         out = jax.ShapeDtypeStruct(rows.shape, jnp.int32)
-        return (jax.ffi.ffi_call("darnax_random_permutations", out, vmap_method="sequential")(rows),)
+        return (_ffi.ffi_call("random_permutations", out, vmap_method="sequential")(rows),)
 
     flat = bits.reshape(-1, bits.shape[-1])
     return fold_vmap(call, n_sample=1)(flat)[0].reshape(bits.shape)

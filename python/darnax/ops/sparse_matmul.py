@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from darnax.ops import _ffi
 from darnax.ops._batching import fold_vmap
 from darnax.ops._checks import float_array, same_dtype
 from darnax.ops.pattern import SparsityPattern
@@ -39,8 +40,8 @@ def sparse_matmul(x: jax.Array, values: jax.Array, pattern: SparsityPattern) -> 
 
     def call(x: jax.Array, values: jax.Array) -> tuple[jax.Array]:
         out = jax.ShapeDtypeStruct((x.shape[0], k), x.dtype)
-        run = jax.ffi.ffi_call("darnax_sparse_matmul", out, vmap_method="sequential")
-        return (run(x, values, pattern.col_ptr, pattern.row_idx),)
+        run = _ffi.ffi_call("sparse_matmul", out, vmap_method="sequential")
+        return (run(x, values, **_ffi.by_col_attrs(pattern)),)
 
     return fold_vmap(call, n_sample=1)(x, values)[0]
 

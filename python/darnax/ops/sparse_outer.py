@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 
+from darnax.ops import _ffi
 from darnax.ops._batching import fold_vmap
 from darnax.ops._checks import float_array, same_dtype
 from darnax.ops.pattern import SparsityPattern
@@ -34,8 +35,8 @@ def sparse_outer(x: jax.Array, e: jax.Array, pattern: SparsityPattern) -> jax.Ar
 
     def call(x: jax.Array, e: jax.Array) -> tuple[jax.Array]:
         out = jax.ShapeDtypeStruct((pattern.nnz,), x.dtype)
-        run = jax.ffi.ffi_call("darnax_sparse_outer", out, vmap_method="sequential")
-        return (run(x, e, pattern.col_ptr, pattern.row_idx),)
+        run = _ffi.ffi_call("sparse_outer", out, vmap_method="sequential")
+        return (run(x, e, **_ffi.by_col_attrs(pattern)),)
 
     # Under vmap the output has no batch axis to fold into: map slice by slice.
     return fold_vmap(call, n_sample=0)(x, e)[0]

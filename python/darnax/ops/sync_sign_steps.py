@@ -5,8 +5,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from darnax.ops import _ffi
 from darnax.ops._batching import fold_vmap
-from darnax.ops._checks import count, layer_arrays, pattern_buffers
+from darnax.ops._checks import count, layer_arrays
 from darnax.ops.pattern import SparsityPattern
 
 
@@ -54,8 +55,8 @@ def sync_sign_steps(
             jax.ShapeDtypeStruct((h_ext.shape[0], n_steps), jnp.int32),
             jax.ShapeDtypeStruct(h_ext.shape, h_ext.dtype),
         )
-        run = jax.ffi.ffi_call("darnax_sync_sign_steps", outs, vmap_method="sequential")
-        return run(h_ext, values, *pattern_buffers(pattern), diag, s0, n_steps=n_steps)
+        run = _ffi.ffi_call("sync_sign_steps", outs, vmap_method="sequential")
+        return run(h_ext, values, diag, s0, **_ffi.square_attrs(pattern), n_steps=n_steps)
 
     return fold_vmap(call, n_sample=2)(h_ext, s0, values, diag)
 
