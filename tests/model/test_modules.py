@@ -187,14 +187,16 @@ def test_sparse_recurrent_phase_kernels_match_formula():
     s = s0
     for _ in range(4):
         s = m.activation(h + m(s))
-    np.testing.assert_array_equal(m.sync_steps(h, s0, 4), s)
-    np.testing.assert_array_equal(
-        m.sync_steps(h, s0, 4), sync_sign_steps_reference(h, m.J, m.pattern, m.J_D, s0, 4)[0]
-    )
+    got, fields = m.sync_steps(h, s0, 4)
+    np.testing.assert_array_equal(got, s)
+    np.testing.assert_array_equal(fields, h + m(s))  # the fields of the final states
+    np.testing.assert_array_equal(got, sync_sign_steps_reference(h, m.J, m.pattern, m.J_D, s0, 4)[0])
     order = jnp.asarray(np.stack([rng.permutation(n) for _ in range(5)]), jnp.int32)
-    a = m.async_sweeps(h, s0, order, 2)
-    b = m.with_backend("jax").async_sweeps(h, s0, order, 2)
+    a, fa = m.async_sweeps(h, s0, order, 2)
+    b, fb = m.with_backend("jax").async_sweeps(h, s0, order, 2)
     np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fa, fb)
+    np.testing.assert_array_equal(fa, h + m(a))
 
 
 def test_sparse_recurrent_prebuilt_pattern_rejects_diagonal():

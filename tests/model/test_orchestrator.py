@@ -105,6 +105,32 @@ def test_run_equals_a_loop_of_steps_and_the_oracle(dynamics):
     assert_trees_equal(fused, again)
 
 
+@pytest.mark.parametrize("dynamics", ["sync", "async"])
+def test_run_returns_the_fields_backward_would_compute(dynamics):
+    """A fused phase returns its row's final fields; backward given them equals backward recomputing."""
+    st, orch = dyadic_seed10(dynamics=dynamics)
+    x, y = pm1_data(KEYS[4], 16, 64, 5)
+    s0 = st.init(x, y)
+    cache = orch.cache_messages(s0)
+    key = jax.random.key(6)
+    s1, k1 = orch.run(s0, key, 3, filter_messages="all", cache=cache)
+    s2, k2, fields = orch.run(s1, k1, 3, filter_messages="inference", cache=cache, return_fields=True)
+    assert_trees_equal((s2, k2), orch.run(s1, k1, 3, filter_messages="inference", cache=cache))
+    assert list(fields) == [1]
+    lm = orch.lmap
+    np.testing.assert_array_equal(fields[1], lm[1, 0](s2[0]) + lm[1, 1](s2[1]))
+    given = orch.backward(s2, k2, cache=cache, fields=fields)
+    assert_trees_equal(given, orch.backward(s2, k2, cache=cache))
+    assert_trees_equal(jax.tree.leaves(given), jax.tree.leaves(orch.with_backend("jax").backward(s2, k2)))
+    with pytest.raises(ValueError, match=r"fields\[1\]: expected the shape of state\[1\]"):
+        orch.backward(s2, k2, fields={1: fields[1][:3]})
+    # the first step from zero, and phases that are not fused, give what they know
+    s_first, _, first = orch.run(s0, key, 1, filter_messages="forward", cache=cache, return_fields=True)
+    np.testing.assert_array_equal(first[1], lm[1, 0](s0[0]) + lm[1, 1](s_first[1]))
+    assert orch.run(s0, key, 0, return_fields=True)[2] == {}
+    assert orch.with_backend("jax").run(s0, key, 2, return_fields=True)[2] == {}
+
+
 def test_async_dynamics_visit_units_one_at_a_time():
     st, orch = _dense_net("async")
     s = st.init(*pm1_data(KEYS[4], 4, 6, 3))

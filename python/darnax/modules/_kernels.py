@@ -38,10 +38,11 @@ def sync_steps(
     s0: jax.Array,
     n_steps: int,
     backend: str,
-) -> jax.Array:
-    """``n_steps`` synchronous sign steps; returns the final states."""
+) -> tuple[jax.Array, jax.Array]:
+    """``n_steps`` synchronous sign steps; returns the final states and their fields ``h_ext + s @ J``."""
     fn = ops.sync_sign_steps if backend == "compiled" else ops.sync_sign_steps_reference
-    return fn(h_ext, values, pattern, diag, s0, n_steps)[0]
+    s, _, fields = fn(h_ext, values, pattern, diag, s0, n_steps)
+    return s, fields
 
 
 def async_sweeps(
@@ -53,10 +54,12 @@ def async_sweeps(
     order: jax.Array,
     n_sweeps: int,
     backend: str,
-) -> jax.Array:
-    """``n_sweeps`` asynchronous sign sweeps in the given orders; returns the final states."""
+) -> tuple[jax.Array, jax.Array]:
+    """``n_sweeps`` asynchronous sign sweeps in the given orders; returns the final states and
+    their fields ``h_ext + s @ J``."""
     fn = ops.async_sign_sweeps if backend == "compiled" else ops.async_sign_sweeps_reference
-    return fn(h_ext, values, pattern, diag, s0, order, n_sweeps)[0]
+    s, _, fields = fn(h_ext, values, pattern, diag, s0, order, n_sweeps)
+    return s, fields
 
 
 @functools.lru_cache(maxsize=8)

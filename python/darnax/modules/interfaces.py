@@ -146,15 +146,21 @@ class RecurrentSignLayer(SquareModule, Layer):
         steps one at a time)."""
         return False
 
-    def sync_steps(self, h_ext: jax.Array, s0: jax.Array, n_steps: int) -> jax.Array:
-        """``n_steps`` synchronous steps ``s <- sign(h_ext + s @ J)`` with a fixed ``h_ext``."""
+    def sync_steps(self, h_ext: jax.Array, s0: jax.Array, n_steps: int) -> tuple[jax.Array, jax.Array]:
+        """``n_steps`` synchronous steps ``s <- sign(h_ext + s @ J)`` with a fixed ``h_ext``.
+
+        Returns:
+            ``(states, fields)``: the ``(B, N)`` final states and their fields ``h_ext + s @ J``.
+        """
         s = s0
         for _ in range(n_steps):
             s = self.activation(h_ext + self(s))
-        return s
+        return s, h_ext + self(s)
 
     @abstractmethod
-    def async_sweeps(self, h_ext: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int) -> jax.Array:
+    def async_sweeps(
+        self, h_ext: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int
+    ) -> tuple[jax.Array, jax.Array]:
         """``n_sweeps`` asynchronous sweeps with a fixed ``h_ext``.
 
         Args:
@@ -164,7 +170,7 @@ class RecurrentSignLayer(SquareModule, Layer):
             n_sweeps: sweeps to run.
 
         Returns:
-            ``(B, N)`` states.
+            ``(states, fields)``: the ``(B, N)`` final states and their fields ``h_ext + s @ J``.
         """
 
 

@@ -103,8 +103,11 @@ class RecurrentDiscrete(RecurrentSignLayer):
         dj = self.lr * grad + self.lr * self.weight_decay * (self.J * mask)
         return eqx.tree_at(lambda m: m.J, self.zero_update(), dj)
 
-    def async_sweeps(self, h_ext: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int) -> jax.Array:
-        """Asynchronous sweeps via :func:`darnax.ops.async_sign_sweeps` on the off-diagonal pattern."""
+    def async_sweeps(
+        self, h_ext: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int
+    ) -> tuple[jax.Array, jax.Array]:
+        """Asynchronous sweeps via :func:`darnax.ops.async_sign_sweeps` on the off-diagonal pattern;
+        returns the final states and their fields."""
         pattern = _kernels.off_diagonal_pattern(self.features)
         values = pattern.gather(self.J)
         return _kernels.async_sweeps(h_ext, values, pattern, jnp.diagonal(self.J), s0, order, n_sweeps, self.backend)
@@ -224,12 +227,16 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
         """True with the compiled backend: a phase is one ``sync_sign_steps`` call."""
         return self.backend == "compiled"
 
-    def sync_steps(self, h_ext: jax.Array, s0: jax.Array, n_steps: int) -> jax.Array:
-        """``n_steps`` steps ``s <- sign(h_ext + s @ J)`` in one call (fields kept incrementally)."""
+    def sync_steps(self, h_ext: jax.Array, s0: jax.Array, n_steps: int) -> tuple[jax.Array, jax.Array]:
+        """``n_steps`` steps ``s <- sign(h_ext + s @ J)`` in one call (fields kept incrementally);
+        returns the final states and their fields."""
         return _kernels.sync_steps(h_ext, self.J, self.pattern, self.J_D, s0, n_steps, self.backend)
 
-    def async_sweeps(self, h_ext: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int) -> jax.Array:
-        """Asynchronous sweeps via :func:`darnax.ops.async_sign_sweeps` (or its oracle)."""
+    def async_sweeps(
+        self, h_ext: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int
+    ) -> tuple[jax.Array, jax.Array]:
+        """Asynchronous sweeps via :func:`darnax.ops.async_sign_sweeps` (or its oracle); returns the
+        final states and their fields."""
         return _kernels.async_sweeps(h_ext, self.J, self.pattern, self.J_D, s0, order, n_sweeps, self.backend)
 
 

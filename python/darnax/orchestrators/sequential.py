@@ -141,7 +141,8 @@ class SequentialOrchestrator(eqx.Module):
         filter_messages: str = "all",
         skip_output_state: bool = True,
         cache: MessageCache | None = None,
-    ) -> tuple[SequentialState, jax.Array]:
+        return_fields: bool = False,
+    ) -> tuple[SequentialState, jax.Array] | tuple[SequentialState, jax.Array, dict[int, jax.Array]]:
         """``n_steps`` calls of :meth:`step`, fused into one kernel call where exact.
 
         Same results and same returned key as the loop
@@ -155,9 +156,13 @@ class SequentialOrchestrator(eqx.Module):
             skip_output_state: leave the last row unchanged.
             cache: optional cached messages; by default messages from unchanged layers are
                 cached for this call.
+            return_fields: also return the fields ``{row: (B, width)}`` that a fused phase
+                knows for the final state (``h_ext + s @ J`` under ``filter_messages``, from the
+                kernel, without another product); ``{}`` when the phase was not fused. Pass
+                them to :meth:`backward` with the same filter to skip recomputing them.
 
         Returns:
-            ``(new_state, new_rng)``.
+            ``(new_state, new_rng)``, or ``(new_state, new_rng, fields)`` with ``return_fields``.
 
         Raises:
             ValueError: on a state that does not fit the network, a bad filter, or a cache
@@ -166,8 +171,9 @@ class SequentialOrchestrator(eqx.Module):
         n_steps = non_negative_int("n_steps", n_steps)
         self._check_state(state)
         rows = list(self.lmap.row_items(skip_last=skip_output_state, subset=filter_messages))
+        fields: dict[int, jax.Array] = {}
         if n_steps == 0:
-            return state, rng
+            return (state, rng, fields) if return_fields else (state, rng)
         if self.backend == "jax":
             cache = MessageCache({}, frozenset())
         elif cache is None:
@@ -176,12 +182,13 @@ class SequentialOrchestrator(eqx.Module):
             cache.check_updates({i for i, _ in rows})
         fused = self._fusable_row(rows, cache)
         if fused is not None:
-            return self._run_fused(state, rng, n_steps, fused, cache)
-        for _ in range(n_steps):
-            for i, senders in rows:
-                rng, row_key = jax.random.split(rng)
-                state = state.replace_val(i, self._update_row(i, senders, state, row_key, cache))
-        return state, rng
+            state, rng, fields = self._run_fused(state, rng, n_steps, fused, cache, return_fields)
+        else:
+            for _ in range(n_steps):
+                for i, senders in rows:
+                    rng, row_key = jax.random.split(rng)
+                    state = state.replace_val(i, self._update_row(i, senders, state, row_key, cache))
+        return (state, rng, fields) if return_fields else (state, rng)
 
     def cache_messages(self, state: SequentialState, *, skip_output_state: bool = True) -> MessageCache:
         """Messages from every layer that ``step``/``run`` with this ``skip_output_state`` never update.
@@ -228,6 +235,7 @@ class SequentialOrchestrator(eqx.Module):
         target_state: SequentialState | None = None,
         gate: jax.Array | None = None,
         cache: MessageCache | None = None,
+        fields: Mapping[int, jax.Array] | None = None,
     ) -> SequentialOrchestrator:
         """Local updates of every module, as an orchestrator of identical structure (for Optax).
 
@@ -242,12 +250,17 @@ class SequentialOrchestrator(eqx.Module):
             target_state: targets (default: ``state`` itself).
             gate: optional gate passed to every module.
             cache: optional cached messages.
+            fields: optional fields ``{row: (B, width)}`` of ``state`` under ``filter_messages``,
+                used instead of recomputing those rows (e.g. from :meth:`run` with
+                ``return_fields=True`` and the same filter, as the trainers do). They may differ
+                from a recomputation in the last bits (the kernels keep fields in float64).
 
         Returns:
             An orchestrator whose leaves hold updates, not parameters.
 
         Raises:
-            ValueError: when ``target_state`` does not match ``state``.
+            ValueError: when ``target_state`` does not match ``state``, or a given field has
+                the wrong shape.
         """
         self._check_state(state)
         if target_state is None:
@@ -258,13 +271,20 @@ class SequentialOrchestrator(eqx.Module):
             raise ValueError("target_state: expected the shapes of state, got a different layout")
         if cache is None or self.backend == "jax":
             cache = MessageCache({}, frozenset())
-        fields = {}
+        given = dict(fields or {})
+        for i, f in given.items():
+            if i >= len(state) or f.shape != state[i].shape:
+                raise ValueError(f"fields[{i}]: expected the shape of state[{i}], got {tuple(f.shape)}")
+        h = {}
         for i, senders in self.lmap.row_items(skip_last=False, subset=filter_messages):
             rng, row_key = jax.random.split(rng)
+            if i in given:
+                h[i] = given[i]
+                continue
             msgs = self._messages(i, senders, state, jax.random.split(row_key)[0], cache)
-            fields[i] = _reduce(self.lmap[i, i] if (i, i) in self.lmap else None, msgs, state[i])
+            h[i] = _reduce(self.lmap[i, i] if (i, i) in self.lmap else None, msgs, state[i])
         updates = {
-            i: {j: m.backward(x=state[j], y=target_state[i], y_hat=fields[i], gate=gate) for j, m in row.items()}
+            i: {j: m.backward(x=state[j], y=target_state[i], y_hat=h[i], gate=gate) for j, m in row.items()}
             for i, row in self.lmap.to_dict().items()
         }
         return replace_static(self, lmap=LayerMap.from_dict(updates, require_diagonal=False))
@@ -316,7 +336,7 @@ class SequentialOrchestrator(eqx.Module):
         if self.dynamics == "async" and isinstance(layer, RecurrentSignLayer) and i in senders:
             others = {j: m for j, m in senders.items() if j != i}
             h_ext = _reduce(layer, self._messages(i, others, state, msg_key, cache), state[i])
-            return layer.async_sweeps(h_ext, state[i], _orders([dyn_key], state[i].shape[-1], self.backend), 1)
+            return layer.async_sweeps(h_ext, state[i], _orders([dyn_key], state[i].shape[-1], self.backend), 1)[0]
         return layer.activation(_reduce(layer, self._messages(i, senders, state, msg_key, cache), state[i]))
 
     def _fusable_row(self, rows: list[Row], cache: MessageCache) -> Row | None:
@@ -334,9 +354,10 @@ class SequentialOrchestrator(eqx.Module):
         return rows[0]
 
     def _run_fused(
-        self, state: SequentialState, rng: jax.Array, n_steps: int, row: Row, cache: MessageCache
-    ) -> tuple[SequentialState, jax.Array]:
-        """A whole phase of one recurrent row with a constant external field (see module doc)."""
+        self, state: SequentialState, rng: jax.Array, n_steps: int, row: Row, cache: MessageCache, want_fields: bool
+    ) -> tuple[SequentialState, jax.Array, dict[int, jax.Array]]:
+        """A whole phase of one recurrent row with a constant external field (see module doc);
+        also returns the row's final fields when wanted."""
         i, senders = row
         layer = self.lmap[i, i]
         dyn_keys = []
@@ -346,10 +367,10 @@ class SequentialOrchestrator(eqx.Module):
         h_ext = _reduce(layer, {j: cache[i, j] for j in senders if j != i}, state[i])
         s = state[i]
         if self.dynamics == "sync":
-            s = _sync_phase(layer, h_ext, s, n_steps)
-        elif n_steps:  # one call; sweep t visits in the order drawn from the t-th step's key
-            s = layer.async_sweeps(h_ext, s, _orders(dyn_keys, s.shape[-1], self.backend), n_steps)
-        return state.replace_val(i, s), rng
+            s, h = _sync_phase(layer, h_ext, s, n_steps, want_fields)
+        else:  # one call; sweep t visits in the order drawn from the t-th step's key
+            s, h = layer.async_sweeps(h_ext, s, _orders(dyn_keys, s.shape[-1], self.backend), n_steps)
+        return state.replace_val(i, s), rng, ({i: h} if want_fields else {})
 
 
 def _reduce(layer: object, msgs: dict[int, jax.Array], like: jax.Array) -> jax.Array:
@@ -359,14 +380,20 @@ def _reduce(layer: object, msgs: dict[int, jax.Array], like: jax.Array) -> jax.A
     return layer.reduce(msgs) if layer is not None else sum_messages(msgs)
 
 
-def _sync_phase(layer: RecurrentSignLayer, h_ext: jax.Array, s: jax.Array, n_steps: int) -> jax.Array:
-    """``n_steps`` fused synchronous steps; a state of all zeros (as right after ``state.init``)
-    takes its first step without the kernel: its self-message is exactly zero, so that step is
-    ``activation(h_ext)``, bit for bit what the kernel computes (it starts from the same field)."""
+def _sync_phase(
+    layer: RecurrentSignLayer, h_ext: jax.Array, s: jax.Array, n_steps: int, want_fields: bool
+) -> tuple[jax.Array, jax.Array]:
+    """``n_steps`` fused synchronous steps: the final states and their fields (zeros unless
+    ``want_fields`` after a lone step from zero). A state of all zeros (as right after
+    ``state.init``) takes its first step without the kernel: its self-message is exactly zero,
+    so that step is ``activation(h_ext)``, bit for bit what the kernel computes (it starts from
+    the same field)."""
 
-    def from_zero(s: jax.Array) -> jax.Array:
+    def from_zero(s: jax.Array) -> tuple[jax.Array, jax.Array]:
         s = layer.activation(h_ext)
-        return layer.sync_steps(h_ext, s, n_steps - 1) if n_steps > 1 else s
+        if n_steps > 1:
+            return layer.sync_steps(h_ext, s, n_steps - 1)
+        return s, h_ext + layer(s) if want_fields else jnp.zeros_like(h_ext)
 
     return jax.lax.cond(jnp.all(s == 0), from_zero, lambda s: layer.sync_steps(h_ext, s, n_steps), s)
 

@@ -16,11 +16,11 @@ class DynamicalTrainer(Trainer):
 
     ``train_step``: ``state.init(x, y)``; ``warmup_n_iter`` steps with ``filter="forward"``;
     ``train_clamped_n_iter`` steps with ``"all"`` (labels clamped and fed back);
-    ``train_free_n_iter`` steps with ``"inference"``; ``updates = orchestrator.backward(state)``;
-    one Optax step. ``eval_step``: ``state.init(x, y)``; ``warmup + eval`` steps with
-    ``"inference"``; ``predict``; accuracy of ``argmax``. Messages from the clamped input and
-    labels are computed once per batch (exact: they cannot change, see
-    :mod:`darnax.orchestrators.message_cache`).
+    ``train_free_n_iter`` steps with ``"inference"``; ``updates = orchestrator.backward(state)``
+    (reading the free phase's final fields where the kernel returned them); one Optax step.
+    ``eval_step``: ``state.init(x, y)``; ``warmup + eval`` steps with ``"inference"``;
+    ``predict``; accuracy of ``argmax``. Messages from the clamped input and labels are computed
+    once per batch (exact: they cannot change, see :mod:`darnax.orchestrators.message_cache`).
 
     Example:
         >>> trainer = DynamicalTrainer(orch, state, optax.sgd(1.0), opt_state, 1, 5, 5, 5)
@@ -73,9 +73,13 @@ class DynamicalTrainer(Trainer):
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
         state = template.init(x, y)
         cache = orchestrator.cache_messages(state)
-        for n, kind in ((ctx["warmup_iter"], "forward"), (ctx["clamped_iter"], "all"), (ctx["free_iter"], "inference")):
+        for n, kind in ((ctx["warmup_iter"], "forward"), (ctx["clamped_iter"], "all")):
             state, rng = orchestrator.run(state, rng, n, filter_messages=kind, cache=cache)
-        updates = orchestrator.backward(state, rng, cache=cache)
+        # The free phase's final fields are backward's "inference" fields: no product to redo.
+        state, rng, fields = orchestrator.run(
+            state, rng, ctx["free_iter"], filter_messages="inference", cache=cache, return_fields=True
+        )
+        updates = orchestrator.backward(state, rng, cache=cache, fields=fields)
         orchestrator, opt_state = apply_optimizer(orchestrator, updates, ctx)
         return rng, orchestrator, state, opt_state
 

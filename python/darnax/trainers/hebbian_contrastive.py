@@ -66,9 +66,11 @@ class ContrastiveHebbianTrainer(Trainer):
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
         state = template.init(x, y)
         cache = orchestrator.cache_messages(state)
-        free, rng = orchestrator.run(state, rng, ctx["free_iter"], filter_messages="inference", cache=cache)
+        free, rng, fields = orchestrator.run(
+            state, rng, ctx["free_iter"], filter_messages="inference", cache=cache, return_fields=True
+        )
         rng, key = jax.random.split(rng)
-        u_free = eqx.filter(orchestrator.backward(free, key, cache=cache), eqx.is_inexact_array)
+        u_free = eqx.filter(orchestrator.backward(free, key, cache=cache, fields=fields), eqx.is_inexact_array)
         clamped, rng = orchestrator.run(free, rng, ctx["clamped_iter"], filter_messages="all", cache=cache)
         rng, key = jax.random.split(rng)
         u_clamped = eqx.filter(orchestrator.backward(clamped, key, cache=cache), eqx.is_inexact_array)
