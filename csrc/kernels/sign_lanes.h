@@ -157,7 +157,8 @@ void async_sweeps_lanes(const T* values, const Pattern& pat, const T* diag,
 
 // Synchronous steps of one block: every unit decides from the fields at the start of the step
 // (a decision reads only its own field and state), then the units that changed push their rows.
-// delta: (N, kLanes) scratch; changed: (N,) scratch.
+// delta: (N, kLanes) scratch, the changes of the c-th changed unit in row c (so a step writes
+// only as many rows as units changed); changed: (N,) scratch.
 template <typename T>
 void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_t n_steps,
                       int64_t lanes, LaneBlockState& st, int32_t* flips, double* delta,
@@ -170,13 +171,14 @@ void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_
     for (int64_t i = 0; i < n; ++i) {
       DVec d[kDVec];
       changed[count] = static_cast<int32_t>(i);
-      count += decide_lanes(st, i, static_cast<double>(diag[i]), d, counts);
-      std::memcpy(delta + i * kLanes, d, sizeof(d));
+      const bool moved = decide_lanes(st, i, static_cast<double>(diag[i]), d, counts);
+      std::memcpy(delta + count * kLanes, d, sizeof(d));
+      count += moved;
     }
     rows.will_push(count);
     for (int64_t c = 0; c < count; ++c) {
       DVec d[kDVec];
-      std::memcpy(d, delta + static_cast<int64_t>(changed[c]) * kLanes, sizeof(d));
+      std::memcpy(d, delta + c * kLanes, sizeof(d));
       push_lanes(pat, rows, changed[c], d, st.field);
     }
     if (!close_iteration(counts, lanes, t, n_steps, flips)) return zero_after(t, lanes, n_steps, flips);

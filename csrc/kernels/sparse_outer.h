@@ -29,16 +29,12 @@ bool all_finite(const T* x, int64_t n) {
   return bad == 0;
 }
 
-// The number of nonzero lanes of a lane block; `last` receives the highest one.
+// Bit j set when lane j of a lane block is nonzero (a branch-free pass the compiler vectorises).
 template <typename T>
-inline int64_t nonzero_lanes(const T* lanes, int64_t& last) {
-  int64_t count = 0;
-  for (int64_t j = 0; j < kLanes; ++j) {
-    const bool nz = lanes[j] != T(0);
-    count += nz;
-    last = nz ? j : last;
-  }
-  return count;
+inline uint32_t nonzero_lanes(const T* lanes) {
+  uint32_t mask = 0;
+  for (int64_t j = 0; j < kLanes; ++j) mask |= static_cast<uint32_t>(lanes[j] != T(0)) << j;
+  return mask;
 }
 
 // x: (B, d), e: (B, K) row-major; w: by-column orientation of a (d, K) pattern;
@@ -56,13 +52,13 @@ void sparse_outer(const T* x, const T* e, int64_t batch, const Compressed& w, T*
     for (int64_t k = k0; k < k1; ++k) {
       const int64_t p0 = w.ptr[k], p1 = w.ptr[k + 1];
       if (skip_zeros) {
-        int64_t lane = 0;
-        const int64_t live = nonzero_lanes(ep.data() + k * kLanes, lane);
+        const uint32_t live = nonzero_lanes(ep.data() + k * kLanes);
         if (live == 0) {
           std::fill(out + p0, out + p1, T(0));
           continue;
         }
-        if (live == 1) {
+        if ((live & (live - 1)) == 0) {  // a single nonzero lane
+          const int lane = __builtin_ctz(live);
           const T ej = ep.data()[k * kLanes + lane];
           for (int64_t p = p0; p < p1; ++p)
             out[p] = T(0) + xp.data()[static_cast<int64_t>(w.idx[p]) * kLanes + lane] * ej;
