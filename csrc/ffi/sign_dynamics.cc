@@ -11,14 +11,13 @@ struct LayerInputs {
   CheckedPattern* checked;
 };
 
-// Checks shapes and dtypes (the pattern was checked at instantiation); on success fills `pat`,
-// `batch` and `n`.
+// Checks shapes and dtypes (the pattern and n_iter >= 0 were checked at instantiation, from the
+// same attributes); on success fills `pat`, `batch` and `n`.
 static std::string check_layer(const LayerInputs& in, int64_t n_iter, ffi::AnyBuffer& s_out,
                                IndexBuffer& flips, ffi::AnyBuffer& fields, Pattern& pat,
                                int64_t& batch, int64_t& n) {
   const auto hd = in.h_ext.dimensions();
   if (hd.size() != 2) return "h_ext: expected rank 2 (B, N), got " + shape_str(hd);
-  if (n_iter < 0) return "the number of sweeps/steps must be >= 0, got " + std::to_string(n_iter);
   batch = hd[0];
   n = hd[1];
   std::string err = square_view(in.checked, in.col_ptr, in.row_idx, in.row_ptr, in.col_idx,
