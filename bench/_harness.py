@@ -59,7 +59,12 @@ def failure_status(err: BaseException) -> str:
 
 
 def measure(cases: list[Case], plan: Plan) -> dict[int, tuple[list[float], dict]]:
-    """Warm up every runnable case (checking its first output), then time them in interleaved rounds."""
+    """Warm up every runnable case (checking its first output), then time them in interleaved rounds.
+
+    Each case's turn in a round starts with one untimed call: the case before it has just evicted
+    the caches and let idle threads (XLA's, darnax's) fall asleep, and a median of a handful of
+    repeats would otherwise mix that recovery into every implementation's steady-state time.
+    """
     live: dict[int, tuple[list[float], dict]] = {}
     for i, case in enumerate(cases):
         if case.fn is None:
@@ -77,6 +82,7 @@ def measure(cases: list[Case], plan: Plan) -> dict[int, tuple[list[float], dict]
     for _ in range(plan.rounds):
         for i, (samples, _) in live.items():
             start = time.perf_counter()
+            jax.block_until_ready(cases[i].fn())
             for _ in range(per_round):
                 t0 = time.perf_counter()
                 jax.block_until_ready(cases[i].fn())

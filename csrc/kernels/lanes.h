@@ -138,11 +138,13 @@ struct Tile4 {
   }
 };
 
-// Packs a (batch, n) row-major matrix into lane blocks of type Out, zero-padding missing samples.
-// Tiles of 4 samples x 4 entries are transposed in registers, so that reads and writes both
-// run along memory (a strided scalar copy costs as much as the product that follows it).
+// Packs the first n columns of a (batch, ld) row-major matrix (ld = n: all of a (batch, n) one)
+// into lane blocks of type Out, zero-padding missing samples. Tiles of 4 samples x 4 entries are
+// transposed in registers, so that reads and writes both run along memory (a strided scalar
+// copy costs as much as the product that follows it).
 template <typename Out, typename In>
-Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n) {
+Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n, int64_t ld = -1) {
+  if (ld < 0) ld = n;
   const int64_t blocks = lane_blocks(batch), n4 = n - n % 4;
   Scratch<Out> out(blocks * n * kLanes);
   if (batch % kLanes != 0)  // only the last block has lanes without a sample
@@ -152,11 +154,11 @@ Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n) {
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t b0 = blk * kLanes, lanes = std::min(kLanes, batch - b0), groups = lanes / 4;
     Out* block = out.data() + blk * n * kLanes;
-    const In* rows = a + b0 * n;
+    const In* rows = a + b0 * ld;
     for (int64_t i = 0; i < n4; i += 4) {  // the 4 cache lines of entries i..i+3, in full
       for (int64_t g = 0; g < groups; ++g) {
         Tile4<In> tile;
-        for (int64_t r = 0; r < 4; ++r) tile.r[r] = load_as<InRow>(rows + (4 * g + r) * n + i);
+        for (int64_t r = 0; r < 4; ++r) tile.r[r] = load_as<InRow>(rows + (4 * g + r) * ld + i);
         tile.transpose();
         for (int64_t c = 0; c < 4; ++c) {
           const OutRow column = __builtin_convertvector(tile.r[c], OutRow);
@@ -166,7 +168,7 @@ Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n) {
     }
     for (int64_t j = 0; j < lanes; ++j)  // what the tiles left: the last n % 4 entries, the
       for (int64_t i = (j < 4 * groups ? n4 : 0); i < n; ++i)  // last lanes % 4 samples
-        block[i * kLanes + j] = static_cast<Out>(rows[j * n + i]);
+        block[i * kLanes + j] = static_cast<Out>(rows[j * ld + i]);
   }
   return out;
 }

@@ -63,13 +63,18 @@ class ThreadPool {
       job_ = &chunk;
       chunks_ = chunks;
       next_.store(0);
-      pending_ = chunks;
-      ++generation_;
+      pending_.store(chunks);
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     work(chunk);
+    // Spin before sleeping: a caller that sleeps in a futex is woken by an inter-processor
+    // interrupt, which costs tens of microseconds on a virtual machine (measured: 16 µs of a
+    // 41 µs two-chunk job), while the other chunks usually end within microseconds of its own.
+    spin_while([this] { return pending_.load(std::memory_order_acquire) != 0 || inside_.load() != 0; },
+               false);
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0 && inside_ == 0; });
+    done_.wait(lock, [this] { return pending_.load() == 0 && inside_.load() == 0; });
     job_ = nullptr;
   }
 
@@ -94,8 +99,26 @@ class ThreadPool {
   void work(const std::function<void(int64_t)>& chunk) {
     for (int64_t c = next_.fetch_add(1); c < chunks_; c = next_.fetch_add(1)) {
       chunk(c);
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_all();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_all();
+      }
+    }
+  }
+
+  // Spins while busy() holds, for at most kSpinMicros: yielding the CPU on each turn (a worker
+  // waiting for work, which XLA's own threads may need meanwhile) or with a pause hint only.
+  template <typename Busy>
+  static void spin_while(Busy&& busy, bool yield) {
+    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
+    while (busy() && std::chrono::steady_clock::now() < spin_until) {
+#if defined(__x86_64__) || defined(__i386__)
+      if (!yield) {
+        __builtin_ia32_pause();
+        continue;
+      }
+#endif
+      std::this_thread::yield();
     }
   }
 
@@ -105,11 +128,7 @@ class ThreadPool {
     uint64_t seen = 0;
     for (;;) {
       const std::function<void(int64_t)>* job = nullptr;
-      const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
-      while (generation_.load(std::memory_order_acquire) == seen &&
-             std::chrono::steady_clock::now() < spin_until) {
-        std::this_thread::yield();
-      }
+      spin_while([&] { return generation_.load(std::memory_order_acquire) == seen; }, true);
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stop_ || (generation_.load() != seen && job_ != nullptr); });
@@ -128,12 +147,12 @@ class ThreadPool {
   const pid_t owner_pid_;
   std::vector<std::thread> workers_;
   std::mutex job_mutex_;  // one job at a time
-  std::mutex mutex_;      // guards everything below but next_ (claimed lock-free)
+  std::mutex mutex_;      // guards job_, chunks_ and stop_, and orders joining and leaving
   std::condition_variable wake_, done_;
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t chunks_ = 0;
-  int64_t pending_ = 0;
-  int64_t inside_ = 0;
+  std::atomic<int64_t> pending_{0};  // chunks not yet finished
+  std::atomic<int64_t> inside_{0};   // workers that joined the current job and have not left
   std::atomic<int64_t> next_{0};
   std::atomic<uint64_t> generation_{0};
   bool stop_ = false;

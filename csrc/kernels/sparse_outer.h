@@ -46,41 +46,43 @@ inline uint32_t nonzero_lanes(const T* lanes) {
 template <typename T>
 void sparse_outer(const T* x, const T* e, int64_t batch, const Compressed& w, T* out) {
   const int64_t d = w.n_inner, K = w.n_outer, blocks = lane_blocks(batch);
-  const Scratch<T> xp = pack_lanes<T>(x, batch, d), ep = pack_lanes<T>(e, batch, K);
   const bool skip_zeros = blocks == 1 && all_finite(x, batch * d);
   parallel_for(K, column_cost(w, batch), kMinWorkPerThread, [&](int64_t k0, int64_t k1) {
+    const int64_t width = k1 - k0;  // each thread packs its own x (see column_sums) and e columns
+    const Scratch<T> xp = pack_lanes<T>(x, batch, d), ep = pack_lanes<T>(e + k0, batch, width, K);
     for (int64_t k = k0; k < k1; ++k) {
       const int64_t p0 = w.ptr[k], p1 = w.ptr[k + 1];
+      const T* ek = ep.data() + (k - k0) * kLanes;  // lane block 0 of column k
       if (skip_zeros) {
-        const uint32_t live = nonzero_lanes(ep.data() + k * kLanes);
+        const uint32_t live = nonzero_lanes(ek);
         if (live == 0) {
           std::fill(out + p0, out + p1, T(0));
           continue;
         }
         if ((live & (live - 1)) == 0) {  // a single nonzero lane
           const int lane = __builtin_ctz(live);
-          const T ej = ep.data()[k * kLanes + lane];
+          const T ej = ek[lane];
           for (int64_t p = p0; p < p1; ++p)
             out[p] = T(0) + xp.data()[static_cast<int64_t>(w.idx[p]) * kLanes + lane] * ej;
           continue;
         }
       }
       if (blocks == 1) {  // the common case (B <= 16): e's lanes stay in registers for the column
-        const LaneBlock<T> ek(ep.data() + k * kLanes);
+        const LaneBlock<T> e_lanes(ek);
         int64_t p = p0;
         for (; p + 8 <= p1; p += 8) {
           const T* xi[8];
-          for (int e = 0; e < 8; ++e) xi[e] = xp.data() + static_cast<int64_t>(w.idx[p + e]) * kLanes;
-          lane_dot8(ek, xi, out + p);
+          for (int j = 0; j < 8; ++j) xi[j] = xp.data() + static_cast<int64_t>(w.idx[p + j]) * kLanes;
+          lane_dot8(e_lanes, xi, out + p);
         }
         for (; p < p1; ++p)
-          out[p] = T(0) + lane_dot(ek, xp.data() + static_cast<int64_t>(w.idx[p]) * kLanes);
+          out[p] = T(0) + lane_dot(e_lanes, xp.data() + static_cast<int64_t>(w.idx[p]) * kLanes);
         continue;
       }
       for (int64_t p = p0; p < p1; ++p) {
         T acc = T(0);
         for (int64_t blk = 0; blk < blocks; ++blk)
-          acc += lane_dot(LaneBlock<T>(ep.data() + (blk * K + k) * kLanes),
+          acc += lane_dot(LaneBlock<T>(ep.data() + (blk * width + k - k0) * kLanes),
                           xp.data() + (blk * d + w.idx[p]) * kLanes);
         out[p] = acc;
       }
