@@ -74,8 +74,7 @@ class ThreadPool {
     // Spin before sleeping: a caller that sleeps in a futex is woken by an inter-processor
     // interrupt, which costs tens of microseconds on a virtual machine (measured: 16 µs of a
     // 41 µs two-chunk job), while the other chunks usually end within microseconds of its own.
-    spin_while([this] { return pending_.load(std::memory_order_acquire) != 0 || inside_.load() != 0; },
-               true);
+    spin_while([this] { return pending_.load(std::memory_order_acquire) != 0 || inside_.load() != 0; });
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return pending_.load() == 0 && inside_.load() == 0; });
     job_ = nullptr;
@@ -144,26 +143,18 @@ class ThreadPool {
     }
   }
 
-  // Spins while busy() holds, for at most kSpinMicros: yielding the CPU on each turn (a worker
-  // waiting for work, which XLA's own threads may need meanwhile) or with a pause hint only.
+  // Spins while busy() holds, for at most kSpinMicros, yielding the CPU on each turn (to a
+  // thread that shares it: XLA's, or the pool's own when the scheduler put two on one CPU).
   template <typename Busy>
-  static void spin_while(Busy&& busy, bool yield) {
+  static void spin_while(Busy&& busy) {
     const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(kSpinMicros);
-    while (busy() && std::chrono::steady_clock::now() < spin_until) {
-#if defined(__x86_64__) || defined(__i386__)
-      if (!yield) {
-        __builtin_ia32_pause();
-        continue;
-      }
-#endif
-      std::this_thread::yield();
-    }
+    while (busy() && std::chrono::steady_clock::now() < spin_until) std::this_thread::yield();
   }
 
   // Between jobs a worker spins for a short while before sleeping: kernel calls come back to
   // back during training, and waking a sleeping thread costs tens of microseconds. A worker
   // woken too late (its job already done) spins again rather than going back to sleep: else
-  // every later wake-up would come too late as well, and the caller work alone from then on.
+  // every later wake-up would come too late as well, and the caller would work alone.
   void loop(int64_t w) {
     uint64_t seen = 0;
     for (;;) {
@@ -171,7 +162,7 @@ class ThreadPool {
       spin_while([&] {
         worker_cpu_[w].store(current_cpu(), std::memory_order_relaxed);
         return generation_.load(std::memory_order_acquire) == seen;
-      }, true);
+      });
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
