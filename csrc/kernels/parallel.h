@@ -23,6 +23,15 @@ namespace darnax {
 // Minimum work (multiply-adds or field updates) worth a thread of its own.
 constexpr double kMinWorkPerThread = 2e5;
 
+#ifdef __linux__
+// The CPUs this process may run on (its affinity mask); an empty set where it cannot be read.
+inline cpu_set_t process_cpus() {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) CPU_ZERO(&allowed);
+  return allowed;
+}
+#endif
+
 // Threads per call: DARNAX_NUM_THREADS if set (>= 1), else the CPUs this process may run on
 // (its affinity mask on Linux, as JAX sizes its own pool; the hardware concurrency elsewhere),
 // read at the first kernel call.
@@ -32,9 +41,8 @@ inline int64_t num_threads() {
     const long v = env ? std::strtol(env, nullptr, 10) : 0;
     if (v >= 1) return static_cast<int64_t>(v);
 #ifdef __linux__
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
-      return std::max<int64_t>(1, CPU_COUNT(&allowed));
+    const cpu_set_t allowed = process_cpus();
+    if (CPU_COUNT(&allowed) > 0) return static_cast<int64_t>(CPU_COUNT(&allowed));
 #endif
     return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
   }();
@@ -96,8 +104,7 @@ class ThreadPool {
   explicit ThreadPool(int64_t n_workers)
       : owner_pid_(getpid()), worker_cpu_(new std::atomic<int>[static_cast<size_t>(n_workers)]) {
 #ifdef __linux__
-    CPU_ZERO(&allowed_);
-    if (sched_getaffinity(0, sizeof(allowed_), &allowed_) != 0) CPU_ZERO(&allowed_);
+    allowed_ = process_cpus();
 #endif
     for (int64_t i = 0; i < n_workers; ++i) {
       worker_cpu_[i].store(-1);
