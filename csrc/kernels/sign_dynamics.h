@@ -124,8 +124,9 @@ void finish_layer(const double* field, const T* diag, const T* s, int64_t batch,
 }
 
 // A batch of B independent samples, one at a time, row-major (B, N) inputs and outputs; `order`
-// is (B, order_sweeps, N), or (order_sweeps, N) for every sample when order_shared, with order_sweeps 1 (one order for every sweep) or n_sweeps (one per
-// sweep); flips is (B, n_sweeps); fields_out (B, N) receives the final total local fields.
+// is (B, order_sweeps, N), or (order_sweeps, N) for every sample when order_shared, with
+// order_sweeps 1 (one order for every sweep) or n_sweeps (one per sweep); flips is
+// (B, n_sweeps); fields_out (B, N) receives the final total local fields.
 // Samples are split across threads.
 template <typename T>
 void async_sign_sweeps_samples(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
