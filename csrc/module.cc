@@ -11,6 +11,7 @@
 
 #include "kernels/shuffle.h"
 #include "kernels/table.h"
+#include "store/pattern_store.h"
 #include "xla/ffi/api/c_api.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -168,6 +169,54 @@ Out<int32_t> random_permutations(nb::ndarray<const uint32_t, nb::ndim<2>, nb::c_
   return out;
 }
 
+// A stored pattern as Python sees it: its key, shape and read-only views of its index arrays
+// (each view keeps this handle, hence the pattern, alive).
+struct StoredPatternHandle {
+  darnax::PatternRef pattern;
+};
+
+StoredPatternHandle store_pattern(int64_t n_rows, int64_t n_cols, Index col_ptr, Index row_idx) {
+  require(static_cast<int64_t>(col_ptr.shape(0)) == n_cols + 1 && n_cols >= 0,
+          "col_ptr: expected shape (" + std::to_string(n_cols + 1) + ",), got (" +
+              std::to_string(col_ptr.shape(0)) + ",)");
+  nb::gil_scoped_release release;
+  return {darnax::store_pattern(n_rows, n_cols, col_ptr.data(), row_idx.data(),
+                                static_cast<int64_t>(row_idx.shape(0)))};
+}
+
+using IndexView = nb::ndarray<nb::numpy, const int32_t, nb::ndim<1>>;
+
+template <const std::vector<int32_t>& (darnax::StoredPattern::*Member)() const>
+IndexView index_view(nb::handle self) {
+  const std::vector<int32_t>& a = (nb::cast<const StoredPatternHandle&>(self).pattern.get()->*Member)();
+  const size_t shape[1] = {a.size()};
+  return IndexView(a.data(), 1, shape, self);
+}
+
+void bind_store(nb::module_& m) {
+  using darnax::StoredPattern;
+  nb::class_<StoredPatternHandle>(m, "StoredPattern",
+                                  "A validated pattern in darnax's process-wide store.")
+      .def_prop_ro("key", [](const StoredPatternHandle& h) {
+        return static_cast<int64_t>(h.pattern->key());
+      }, "The content key that compiled programs name the pattern by (int64).")
+      .def_prop_ro("shape", [](const StoredPatternHandle& h) {
+        return std::make_tuple(h.pattern->n_rows(), h.pattern->n_cols());
+      })
+      .def_prop_ro("col_ptr", &index_view<&StoredPattern::col_ptr>)
+      .def_prop_ro("row_idx", &index_view<&StoredPattern::row_idx>)
+      .def_prop_ro("row_ptr", &index_view<&StoredPattern::row_ptr>)
+      .def_prop_ro("col_idx", &index_view<&StoredPattern::col_idx>)
+      .def_prop_ro("csr_pos", &index_view<&StoredPattern::csr_pos>)
+      .def("same", [](const StoredPatternHandle& a, const StoredPatternHandle& b) {
+        return a.pattern == b.pattern;
+      }, "other"_a, "Whether both handles hold one stored pattern (equal content).");
+  m.def("store_pattern", &store_pattern, "n_rows"_a, "n_cols"_a, "col_ptr"_a, "row_idx"_a,
+        "Validate a column-compressed pattern and store it (shared with equal stored content).");
+  m.def("stored_pattern_count", &darnax::stored_pattern_count,
+        "How many patterns are alive in the store.");
+}
+
 template <typename Fn>
 nb::capsule capsule(Fn* fn) {
   return nb::capsule(reinterpret_cast<void*>(fn));
@@ -207,6 +256,7 @@ NB_MODULE(_ext, m) {
   m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);
   m.attr("built_with_jaxlib") = DARNAX_JAXLIB_VERSION;
   m.def("kernel_isa", &darnax::kernel_isa, "The instruction set of the kernels in use.");
+  bind_store(m);
   bind_direct<float>(m);
   bind_direct<double>(m);
   m.def("random_permutations", &random_permutations, "bits"_a);

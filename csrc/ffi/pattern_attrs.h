@@ -1,68 +1,50 @@
-// A sparsity pattern travels to a custom call as attributes (static int32 arrays in the HLO)
-// and is validated once, when XLA instantiates the call (the FFI instantiate stage): the state
-// left there records the sizes that were proven valid, and each execution only checks that the
-// attributes it decodes have those sizes (O(1)), instead of rescanning O(nnz) indices per call.
+// A sparsity pattern reaches a custom call as one attribute, `pattern`: the 64-bit key of a
+// pattern in darnax's store (see store/pattern_store.h), so the compiled program does not grow
+// with nnz. The instantiate stage looks the key up once per compiled call and keeps a reference
+// in an FFI state: the pattern stays alive as long as the compiled program, and each execution
+// reads it in O(1). The store validated the pattern when it was stored.
 #pragma once
 
-#include <climits>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "ffi/common.h"
+#include "store/pattern_store.h"
 
 namespace darnax {
 
-using IndexSpan = ffi::Span<const int32_t>;
-
-// What instantiation proved about a call's pattern attributes.
+// What instantiation found: the stored pattern a call site names.
 struct CheckedPattern {
   static ffi::TypeId id;  // assigned by XLA when darnax registers the type
-  int64_t n_rows = 0, n_cols = 0, nnz = 0;
-  bool square = false;  // the row orientation and csr_pos were checked as well
+  PatternRef pattern;
 };
 
 using CheckedState = ffi::ErrorOr<std::unique_ptr<CheckedPattern>>;
 
-// Instantiate stage: a (n_rows, K) pattern given by column (sparse_matmul, sparse_outer).
-CheckedState check_by_col_attrs(IndexSpan col_ptr, IndexSpan row_idx, int64_t n_rows);
+// Instantiate stage: the stored pattern with this key, or an error saying it is not alive.
+CheckedState find_by_col(int64_t key);
 
-// Instantiate stage: a square (N, N) pattern in both orientations (the sign dynamics).
-CheckedState check_square_attrs(IndexSpan col_ptr, IndexSpan row_idx, IndexSpan row_ptr,
-                                IndexSpan col_idx, IndexSpan csr_pos);
+// Instantiate stage: as find_by_col, for a square pattern (the sign dynamics).
+CheckedState find_square(int64_t key);
 
-// Execute stage, O(1): the column orientation of a checked pattern with `n_rows` rows; "" or why
-// the attributes do not match what instantiation checked.
-std::string by_col_view(const CheckedPattern* st, IndexSpan col_ptr, IndexSpan row_idx,
-                        int64_t n_rows, Compressed& out);
+// Execute stage, O(1): the pattern `checked` holds, provided it is the one named by `key`
+// (nullptr and a message otherwise).
+const StoredPattern* pattern_of(const CheckedPattern* checked, int64_t key, std::string& err);
 
-// Execute stage, O(1): both orientations of a checked square pattern of width n.
-std::string square_view(const CheckedPattern* st, IndexSpan col_ptr, IndexSpan row_idx,
-                        IndexSpan row_ptr, IndexSpan col_idx, IndexSpan csr_pos, int64_t n,
-                        Pattern& out);
+// Execute stage, O(1): as pattern_of, for a product whose input `x` must be (B, d) with d the
+// pattern's number of rows.
+const StoredPattern* pattern_for_rows(const CheckedPattern* checked, int64_t key,
+                                      ffi::Span<const int64_t> x_dims, std::string& err);
 
 // The type's id and deleter, for registration with XLA (jax.ffi.register_ffi_type).
 void* checked_pattern_type_id();
 void* checked_pattern_type_info();
 
-// Binds the by-column pattern attributes to a handler binding.
+// Binds the pattern attribute to a handler binding.
 template <typename Binding>
-auto bind_by_col_attrs(Binding binding) {
-  return std::move(binding)
-      .template Attr<IndexSpan>("col_ptr")   // (K + 1,)
-      .template Attr<IndexSpan>("row_idx")   // (nnz,)
-      .template Attr<int64_t>("n_rows");     // d
-}
-
-// Binds the square pattern attributes to a handler binding.
-template <typename Binding>
-auto bind_square_attrs(Binding binding) {
-  return std::move(binding)
-      .template Attr<IndexSpan>("col_ptr")   // (N + 1,)
-      .template Attr<IndexSpan>("row_idx")   // (nnz,)
-      .template Attr<IndexSpan>("row_ptr")   // (N + 1,)
-      .template Attr<IndexSpan>("col_idx")   // (nnz,)
-      .template Attr<IndexSpan>("csr_pos");  // (nnz,): row-order entry -> position in values
+auto bind_pattern(Binding binding) {
+  return std::move(binding).template Attr<int64_t>("pattern");  // the store's key
 }
 
 }  // namespace darnax

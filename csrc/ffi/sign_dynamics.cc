@@ -1,4 +1,5 @@
-// XLA FFI handlers: asynchronous sweeps and synchronous steps of a square +-1 layer.
+// XLA FFI handlers: asynchronous sweeps and synchronous steps of a square +-1 layer whose
+// pattern is named by its store key.
 #include "ffi/pattern_attrs.h"
 #include "kernels/table.h"
 
@@ -7,12 +8,12 @@ namespace darnax {
 // The buffers and pattern attributes every sign-dynamics call shares.
 struct LayerInputs {
   ffi::AnyBuffer h_ext, values, diag, s0;
-  IndexSpan col_ptr, row_idx, row_ptr, col_idx, csr_pos;
+  int64_t key;
   CheckedPattern* checked;
 };
 
-// Checks shapes and dtypes (the pattern and n_iter >= 0 were checked at instantiation, from the
-// same attributes); on success fills `pat`, `batch` and `n`.
+// Checks shapes and dtypes (the pattern was found and n_iter >= 0 checked at instantiation,
+// from the same attributes); on success fills `pat`, `batch` and `n`.
 static std::string check_layer(const LayerInputs& in, int64_t n_iter, ffi::AnyBuffer& s_out,
                                IndexBuffer& flips, ffi::AnyBuffer& fields, Pattern& pat,
                                int64_t& batch, int64_t& n) {
@@ -20,9 +21,14 @@ static std::string check_layer(const LayerInputs& in, int64_t n_iter, ffi::AnyBu
   if (hd.size() != 2) return "h_ext: expected rank 2 (B, N), got " + shape_str(hd);
   batch = hd[0];
   n = hd[1];
-  std::string err = square_view(in.checked, in.col_ptr, in.row_idx, in.row_ptr, in.col_idx,
-                                in.csr_pos, n, pat);
-  if (err.empty()) err = check_shape(in.values.dimensions(), "values", {pat.by_col.nnz});
+  std::string err;
+  const StoredPattern* pattern = pattern_of(in.checked, in.key, err);
+  if (pattern == nullptr) return err;
+  if (n != pattern->n_cols())
+    return "h_ext: expected " + std::to_string(pattern->n_cols()) +
+           " units (the pattern's width), got " + std::to_string(n);
+  pat = pattern->both();
+  err = check_shape(in.values.dimensions(), "values", {pat.by_col.nnz});
   if (err.empty()) err = check_shape(in.diag.dimensions(), "diag", {n});
   if (err.empty()) err = check_shape(in.s0.dimensions(), "s0", {batch, n});
   if (err.empty()) err = check_shape(s_out.dimensions(), "states", {batch, n});
@@ -90,14 +96,10 @@ static ffi::Error SyncSignStepsImpl(LayerInputs in, int64_t n_steps,
 // The parameters both handlers share, in binding order.
 #define DARNAX_LAYER_PARAMS                                                                  \
   ffi::AnyBuffer h_ext, ffi::AnyBuffer values, ffi::AnyBuffer diag, ffi::AnyBuffer s0
-#define DARNAX_PATTERN_PARAMS                                                              \
-  IndexSpan col_ptr, IndexSpan row_idx, IndexSpan row_ptr, IndexSpan col_idx,              \
-      IndexSpan csr_pos
-#define DARNAX_LAYER_ARGS \
-  LayerInputs{h_ext, values, diag, s0, col_ptr, row_idx, row_ptr, col_idx, csr_pos, checked}
+#define DARNAX_LAYER_ARGS LayerInputs{h_ext, values, diag, s0, key, checked}
 
 static ffi::Error AsyncSignSweepsBound(DARNAX_LAYER_PARAMS, IndexBuffer order,
-                                       DARNAX_PATTERN_PARAMS, int64_t n_sweeps,
+                                       int64_t key, int64_t n_sweeps,
                                        CheckedPattern* checked,
                                        ffi::Result<ffi::AnyBuffer> s_out,
                                        ffi::Result<IndexBuffer> flips,
@@ -105,7 +107,7 @@ static ffi::Error AsyncSignSweepsBound(DARNAX_LAYER_PARAMS, IndexBuffer order,
   return AsyncSignSweepsImpl(DARNAX_LAYER_ARGS, order, n_sweeps, s_out, flips, fields);
 }
 
-static ffi::Error SyncSignStepsBound(DARNAX_LAYER_PARAMS, DARNAX_PATTERN_PARAMS, int64_t n_steps,
+static ffi::Error SyncSignStepsBound(DARNAX_LAYER_PARAMS, int64_t key, int64_t n_steps,
                                      CheckedPattern* checked,
                                      ffi::Result<ffi::AnyBuffer> s_out,
                                      ffi::Result<IndexBuffer> flips,
@@ -113,11 +115,11 @@ static ffi::Error SyncSignStepsBound(DARNAX_LAYER_PARAMS, DARNAX_PATTERN_PARAMS,
   return SyncSignStepsImpl(DARNAX_LAYER_ARGS, n_steps, s_out, flips, fields);
 }
 
-// The instantiate stage of both: the square pattern is checked once per compiled call.
-static CheckedState CheckLayerPattern(DARNAX_PATTERN_PARAMS, int64_t n_iter) {
+// The instantiate stage of both: the square pattern is found once per compiled call.
+static CheckedState CheckLayerPattern(int64_t key, int64_t n_iter) {
   if (n_iter < 0)
     return ffi::Unexpected(invalid("the number of sweeps/steps must be >= 0, got " + std::to_string(n_iter)));
-  return check_square_attrs(col_ptr, row_idx, row_ptr, col_idx, csr_pos);
+  return find_square(key);
 }
 
 static auto BindLayer() {
@@ -138,17 +140,17 @@ static auto BindOutputs(Binding binding) {
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(AsyncSignSweepsInstantiate, CheckLayerPattern,
-                              bind_square_attrs(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_sweeps"));
+                              bind_pattern(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_sweeps"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SyncSignStepsInstantiate, CheckLayerPattern,
-                              bind_square_attrs(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_steps"));
+                              bind_pattern(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_steps"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
     AsyncSignSweeps, AsyncSignSweepsBound,
-    BindOutputs(bind_square_attrs(BindLayer().Arg<IndexBuffer>())  // order (1 or B, [n_sweeps,] N)
+    BindOutputs(bind_pattern(BindLayer().Arg<IndexBuffer>())  // order (1 or B, [n_sweeps,] N)
                     .Attr<int64_t>("n_sweeps")));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SyncSignSteps, SyncSignStepsBound,
-                              BindOutputs(bind_square_attrs(BindLayer()).Attr<int64_t>("n_steps")));
+                              BindOutputs(bind_pattern(BindLayer()).Attr<int64_t>("n_steps")));
 
 }  // namespace darnax

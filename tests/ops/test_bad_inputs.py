@@ -1,5 +1,7 @@
 """Bad inputs raise clear errors in Python, and the C++ handlers refuse them too (never crash)."""
 
+import gc
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,52 +58,70 @@ def _raw(target, outs, *args, **attrs):
     return jax.jit(lambda *a: _ffi.ffi_call(target, outs)(*a, **attrs))(*args)
 
 
-def _cols(col_ptr, row_idx, n_rows=3):
-    return {"col_ptr": np.asarray(col_ptr, np.int32), "row_idx": np.asarray(row_idx, np.int32), "n_rows": np.int64(n_rows)}
+def _key(pattern):
+    return {"pattern": np.int64(pattern.key)}
 
 
-def test_handlers_refuse_corrupt_patterns():
-    """Pattern attributes that bypass SparsityPattern are checked in C++ when XLA instantiates the call."""
+LAYER = (jnp.asarray(H), jnp.asarray(V), jnp.asarray(D), jnp.asarray(S))
+LAYER_OUTS = (jax.ShapeDtypeStruct((2, 3), jnp.float32), jax.ShapeDtypeStruct((2, 1), jnp.int32), jax.ShapeDtypeStruct((2, 3), jnp.float32))
+
+
+def test_handlers_refuse_patterns_not_in_the_store():
+    """A key that names no live pattern (never stored, or freed) is an error at instantiation."""
     x = jnp.ones((2, 3), jnp.float32)
-    v = jnp.ones(5, jnp.float32)
-    out = jax.ShapeDtypeStruct((2, 3), jnp.float32)
-    with pytest.raises(Exception, match=r"index 9 at position 1 is outside \[0, 3\)"):
-        _raw("sparse_matmul", out, x, v, **_cols(P.col_ptr, [0, 9, 1, 0, 2]))
-    with pytest.raises(Exception, match="pointer array decreases"):
-        _raw("sparse_matmul", out, x, v, **_cols([0, 4, 2, 5], P.row_idx))
-    with pytest.raises(Exception, match="must end at nnz"):
-        _raw("sparse_outer", jax.ShapeDtypeStruct((5,), jnp.float32), x, x, **_cols([0, 1, 2, 9], P.row_idx))
-    with pytest.raises(Exception, match="n_rows: expected 0 <= n_rows"):
-        _raw("sparse_outer", jax.ShapeDtypeStruct((5,), jnp.float32), x, x, **_cols(P.col_ptr, P.row_idx, -1))
+    gone = SparsityPattern.from_mask(np.array([[0, 1, 1], [1, 0, 0], [1, 1, 1]], bool))
+    key = gone.key
+    del gone
+    gc.collect()
+    for attrs in ({"pattern": np.int64(key)}, {"pattern": np.int64(12345)}):
+        with pytest.raises(Exception, match="is not in this process's pattern store"):
+            _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x, jnp.ones(6, jnp.float32), **attrs)
+        with pytest.raises(Exception, match="is not in this process's pattern store"):
+            _raw("sync_sign_steps", LAYER_OUTS, *LAYER, **attrs, n_steps=np.int64(1))
+
+
+def test_handlers_refuse_bad_attributes():
+    x = jnp.ones((2, 3), jnp.float32)
     with pytest.raises(Exception, match="expected float32 or float64"):
-        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.int32), x.astype(jnp.int32), v.astype(jnp.int32), **_cols(P.col_ptr, P.row_idx))
-    square = {"col_ptr": P.col_ptr, "row_idx": P.row_idx, "row_ptr": P.row_ptr, "col_idx": P.col_idx, "csr_pos": P.csr_pos}
-    outs = (jax.ShapeDtypeStruct((2, 3), jnp.float32), jax.ShapeDtypeStruct((2, 1), jnp.int32), jax.ShapeDtypeStruct((2, 3), jnp.float32))
-    layer = (jnp.asarray(H), jnp.asarray(V), jnp.asarray(D), jnp.asarray(S))
-    with pytest.raises(Exception, match="csr_pos"):
-        _raw("sync_sign_steps", outs, *layer, **{**square, "csr_pos": np.array([0, 1, 2, 3, 99], np.int32)}, n_steps=np.int64(1))
-    with pytest.raises(Exception, match="csr_pos: expected one entry per stored coupling"):
-        _raw("sync_sign_steps", outs, *layer, **{**square, "csr_pos": P.csr_pos[:2]}, n_steps=np.int64(1))
-    with pytest.raises(Exception, match="row_ptr: expected length 4"):
-        _raw("sync_sign_steps", outs, *layer, **{**square, "row_ptr": P.row_ptr[:3]}, n_steps=np.int64(1))
+        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.int32), x.astype(jnp.int32), jnp.ones(5, jnp.int32), **_key(P))
+    wide = SparsityPattern.from_mask(np.ones((3, 2), bool))
+    with pytest.raises(Exception, match=r"expected a square pattern, got \(3, 2\)"):
+        _raw("sync_sign_steps", LAYER_OUTS, *LAYER, **_key(wide), n_steps=np.int64(1))
     with pytest.raises(Exception, match="must be >= 0"):
-        _raw("sync_sign_steps", (outs[0], jax.ShapeDtypeStruct((2, 0), jnp.int32), outs[2]), *layer, **square, n_steps=np.int64(-1))
+        _raw("sync_sign_steps", (LAYER_OUTS[0], jax.ShapeDtypeStruct((2, 0), jnp.int32), LAYER_OUTS[2]), *LAYER, **_key(P), n_steps=np.int64(-1))
+    with pytest.raises(Exception, match="Wrong number of attributes"):
+        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x, jnp.ones(5, jnp.float32))
 
 
-def test_handlers_check_buffers_against_the_checked_pattern():
-    """Each execution compares its buffers with the sizes proven at instantiation (O(1))."""
+def test_handlers_check_buffers_against_the_stored_pattern():
+    """Each execution compares its buffers with the stored pattern's sizes (O(1))."""
     x = jnp.ones((2, 4), jnp.float32)
     with pytest.raises(Exception, match=r"x: expected shape \(B, 3\), got \(2, 4\)"):
-        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x, jnp.ones(5, jnp.float32), **_cols(P.col_ptr, P.row_idx))
+        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x, jnp.ones(5, jnp.float32), **_key(P))
     with pytest.raises(Exception, match=r"values: expected shape \(5,\), got \(4,\)"):
-        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x[:, :3], jnp.ones(4, jnp.float32), **_cols(P.col_ptr, P.row_idx))
-    square = {"col_ptr": P.col_ptr, "row_idx": P.row_idx, "row_ptr": P.row_ptr, "col_idx": P.col_idx, "csr_pos": P.csr_pos}
+        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x[:, :3], jnp.ones(4, jnp.float32), **_key(P))
+    with pytest.raises(Exception, match=r"e: expected shape \(2, 3\)"):
+        _raw("sparse_outer", jax.ShapeDtypeStruct((5,), jnp.float32), x[:, :3], x, **_key(P))
     wide = jnp.zeros((2, 4), jnp.float32)
     outs = (jax.ShapeDtypeStruct((2, 4), jnp.float32), jax.ShapeDtypeStruct((2, 1), jnp.int32), jax.ShapeDtypeStruct((2, 4), jnp.float32))
     with pytest.raises(Exception, match=r"h_ext: expected 3 units \(the pattern's width\), got 4"):
-        _raw("sync_sign_steps", outs, wide, jnp.asarray(V), jnp.zeros(4, jnp.float32), wide, **square, n_steps=np.int64(1))
-    with pytest.raises(Exception, match="Wrong number of attributes"):
-        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x[:, :3], jnp.ones(5, jnp.float32))
+        _raw("sync_sign_steps", outs, wide, jnp.asarray(V), jnp.zeros(4, jnp.float32), wide, **_key(P), n_steps=np.int64(1))
+
+
+@pytest.mark.parametrize(
+    ("shape", "col_ptr", "row_idx", "match"),
+    [
+        ((3, 3), [0, 2, 3, 5], [0, 9, 1, 0, 2], r"row_idx: expected entries in \[0, 3\), got \[0, 9\]"),
+        ((3, 3), [0, 4, 2, 5], [0, 2, 1, 0, 1], "col_ptr: expected non-decreasing"),
+        ((3, 3), [0, 1, 2, 9], [0, 2, 1, 0, 1], "nnz=5"),
+        ((3, 3), [0, 2, 3, 5], [2, 0, 1, 0, 1], "strictly increasing inside each column"),
+        ((-1, 3), [0, 2, 3, 5], [0, 2, 1, 0, 1], "shape: expected 0 <= d"),
+        ((3, 3), [0, 2, 5], [0, 2, 1, 0, 1], r"col_ptr: expected shape \(4,\), got \(3,\)"),
+    ],
+)
+def test_the_store_validates_what_bypasses_python(shape, col_ptr, row_idx, match):
+    with pytest.raises(ValueError, match=match):
+        direct.store_pattern(*shape, np.asarray(col_ptr, np.int32), np.asarray(row_idx, np.int32))
 
 
 def test_direct_calls_validate():
@@ -127,20 +147,15 @@ def test_direct_calls_match_ops(rng):
 
 
 def test_a_bad_index_in_the_last_column_of_a_large_pattern_is_found():
-    """Large calls split their columns across threads; the handlers check every index first (at
-    instantiation), so
-    a bad one in the very last column is an error naming it, never a read out of bounds."""
+    """The store checks every index before any kernel can read it: a bad one in the very last
+    column of a large pattern is an error naming it, never a read out of bounds."""
     rng = np.random.default_rng(0)
     d = k = 3000
     flat = rng.choice(d * k, 90_000, replace=False)
     p = SparsityPattern.from_coo(flat // k, flat % k, (d, k))
     rows = np.array(p.row_idx)
     rows[-1] = -1
-    x = jnp.ones((16, d), jnp.float32)
-    attrs = _cols(p.col_ptr, rows, d)
-    with pytest.raises(Exception, match=rf"index -1 at position {p.nnz - 1} is outside"):
-        _raw("sparse_matmul", jax.ShapeDtypeStruct((16, k), jnp.float32), x, jnp.ones(p.nnz, jnp.float32), **attrs)
-    with pytest.raises(Exception, match=rf"index -1 at position {p.nnz - 1} is outside"):
-        _raw("sparse_outer", jax.ShapeDtypeStruct((p.nnz,), jnp.float32), x, jnp.ones((16, k), jnp.float32), **attrs)
+    with pytest.raises(ValueError, match=r"row_idx: expected entries in \[0, 3000\), got \[-1,"):
+        direct.store_pattern(d, k, np.asarray(p.col_ptr), rows)
     with pytest.raises(ValueError, match="index -1"):
         direct.sparse_outer(np.ones((16, d), np.float32), np.ones((16, k), np.float32), p.col_ptr, rows)

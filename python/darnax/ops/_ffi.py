@@ -1,8 +1,10 @@
 """Load the compiled extension, register its XLA FFI targets with JAX, and call them.
 
-A custom call's sparsity pattern travels as attributes (static int32 arrays in the HLO) and
-the C++ side checks it once, when XLA instantiates the call, keeping what it proved as an FFI
-state (type ``darnax_checked_pattern``); each execution then checks only sizes (O(1)).
+A custom call names its sparsity pattern by one attribute, ``pattern``: the content key of a
+pattern in darnax's process-wide store (validated there once, when the ``SparsityPattern`` was
+built). When XLA instantiates the call, the C++ side looks the key up and keeps a reference as
+an FFI state (type ``darnax_checked_pattern``), so the pattern lives as long as the compiled
+program; each execution then checks only sizes (O(1)).
 """
 
 from __future__ import annotations
@@ -74,20 +76,10 @@ def ffi_call(target: str, outs: Any, **kwargs: Any) -> Any:
     return jax.ffi.ffi_call(f"darnax_{target}", outs, **kwargs)
 
 
-def by_col_attrs(pattern: Any) -> dict[str, np.ndarray]:
-    """The attributes of a ``(d, K)`` pattern for the product kernels (column orientation)."""
-    return {"col_ptr": pattern.col_ptr, "row_idx": pattern.row_idx, "n_rows": np.int64(pattern.shape[0])}
+def pattern_attrs(pattern: Any) -> dict[str, np.int64]:
+    """The attribute naming a stored pattern in a custom call: its content key."""
+    return {"pattern": np.int64(pattern.key)}
 
-
-def square_attrs(pattern: Any) -> dict[str, np.ndarray]:
-    """The attributes of a square pattern for the sign-dynamics kernels (both orientations)."""
-    return {
-        "col_ptr": pattern.col_ptr,
-        "row_idx": pattern.row_idx,
-        "row_ptr": pattern.row_ptr,
-        "col_idx": pattern.col_idx,
-        "csr_pos": pattern.csr_pos,
-    }
 
 direct = _ext
 """The nanobind module itself: the same kernels callable on NumPy arrays, without XLA."""

@@ -68,7 +68,7 @@ def async_sign_sweeps(
             jax.ShapeDtypeStruct(h_ext.shape, h_ext.dtype),
         )
         run = _ffi.ffi_call("async_sign_sweeps", outs, vmap_method="sequential")
-        return run(h_ext, values, diag, s0, order, **_ffi.square_attrs(pattern), n_sweeps=n_sweeps)
+        return run(h_ext, values, diag, s0, order, **_ffi.pattern_attrs(pattern), n_sweeps=n_sweeps)
 
     return fold_vmap(call, n_sample=3, shareable=(2,))(h_ext, s0, order, values, diag)
 

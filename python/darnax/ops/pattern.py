@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from darnax.ops._ffi import direct
+
 _I32_MAX = np.iinfo(np.int32).max
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a, dtype=np.int32)
-    a.setflags(write=False)
-    return a
+def _index_array(name: str, a: np.ndarray, bound: int) -> np.ndarray:
+    """``a`` as a C-contiguous int32 array; values that would not fit int32 are reported as
+    outside ``[0, bound)`` (the store checks the exact ranges)."""
+    if a.dtype != np.int32 and a.size and (a.min() < 0 or a.max() > _I32_MAX):
+        raise ValueError(f"{name}: expected entries in [0, {bound}), got [{a.min()}, {a.max()}]")
+    return np.ascontiguousarray(a, dtype=np.int32)
 
 
 class SparsityPattern:
@@ -25,10 +27,16 @@ class SparsityPattern:
     (``row_ptr``, ``col_idx``) serves incremental field updates; ``csr_pos[q]`` is the position
     in the value array of the ``q``-th entry in row order. Rows and columns are sorted.
 
+    The index arrays live once, in darnax's process-wide pattern store (C++), which validates
+    them when the pattern is built; the arrays here are read-only views of it. Compiled programs
+    name a pattern by its :attr:`key` (one integer, whatever nnz), so their size and compile
+    time do not grow with the pattern. A stored pattern lives as long as a ``SparsityPattern``
+    or a compiled program that uses it; equal content is stored once and shared.
+
     A pattern is immutable and *static* under ``jax.jit``, ``vmap`` and ``lax.scan``: it is a
-    pytree with no leaves whose auxiliary data is the pattern itself (hashed once by content),
-    so changing it recompiles and keeping it costs no tracing. Build it with
-    :meth:`from_mask`, :meth:`from_coo` or :meth:`random`.
+    pytree with no leaves whose auxiliary data is the pattern itself, so changing it recompiles
+    and keeping it costs no tracing. Build it with :meth:`from_mask`, :meth:`from_coo` or
+    :meth:`random`.
 
     Example:
         >>> p = SparsityPattern.from_mask(np.array([[1, 0], [1, 1]], bool))
@@ -36,10 +44,10 @@ class SparsityPattern:
         (3, (2, 2), [0, 1, 1])
     """
 
-    __slots__ = ("shape", "col_ptr", "row_idx", "row_ptr", "col_idx", "csr_pos", "_hash")
+    __slots__ = ("shape", "col_ptr", "row_idx", "row_ptr", "col_idx", "csr_pos", "_stored")
 
     def __init__(self, shape: tuple[int, int], col_ptr: np.ndarray, row_idx: np.ndarray):
-        """Validate a column-compressed pattern and derive its row orientation.
+        """Validate a column-compressed pattern, derive its row orientation and store it.
 
         Args:
             shape: ``(d, K)``, the matrix shape.
@@ -60,26 +68,12 @@ class SparsityPattern:
             raise ValueError(f"row_idx: expected rank 1, got shape {row_idx.shape}")
         if row_idx.size > _I32_MAX or max(d, k) > _I32_MAX:
             raise ValueError("pattern too large for int32 indices")
-        if col_ptr[0] != 0 or col_ptr[-1] != row_idx.size or np.any(np.diff(col_ptr) < 0):
-            raise ValueError(
-                f"col_ptr: expected non-decreasing from 0 to nnz={row_idx.size}, "
-                f"got start {col_ptr[0]}, end {col_ptr[-1]}"
-            )
-        if row_idx.size and (row_idx.min() < 0 or row_idx.max() >= d):
-            raise ValueError(f"row_idx: expected entries in [0, {d}), got [{row_idx.min()}, {row_idx.max()}]")
-        cols = np.repeat(np.arange(k), np.diff(col_ptr))
-        same_col = cols[1:] == cols[:-1]
-        if np.any(np.diff(row_idx)[same_col] <= 0):
-            raise ValueError("row_idx: rows must be strictly increasing inside each column (sorted, no duplicates)")
-        by_row = np.lexsort((cols, row_idx))  # row-major order of the column-major entries
+        col_ptr = _index_array("col_ptr", col_ptr, row_idx.size + 1)
+        row_idx = _index_array("row_idx", row_idx, d)
+        self._stored = direct.store_pattern(d, k, col_ptr, row_idx)
         self.shape = (d, k)
-        self.col_ptr = _readonly(col_ptr)
-        self.row_idx = _readonly(row_idx)
-        self.row_ptr = _readonly(np.concatenate([[0], np.cumsum(np.bincount(row_idx, minlength=d))]))
-        self.col_idx = _readonly(cols[by_row])
-        self.csr_pos = _readonly(by_row)
-        digest = hashlib.blake2b(self.col_ptr.tobytes() + self.row_idx.tobytes(), digest_size=16)
-        self._hash = hash((self.shape, digest.digest()))
+        for name in ("col_ptr", "row_idx", "row_ptr", "col_idx", "csr_pos"):
+            setattr(self, name, getattr(self._stored, name))
 
     @classmethod
     def from_mask(cls, mask: np.ndarray | jax.Array) -> SparsityPattern:
@@ -163,20 +157,21 @@ class SparsityPattern:
             raise ValueError(f"values: expected shape ({self.nnz},), got {values.shape}")
         return jnp.zeros(self.shape, values.dtype).at[self.row_idx, self.col_of_entry()].set(values)
 
+    @property
+    def key(self) -> int:
+        """The pattern's content key in the store: what compiled programs name it by."""
+        return int(self._stored.key)
+
     def __hash__(self) -> int:
-        return self._hash
+        return hash(self._stored.key)
 
     def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
         if not isinstance(other, SparsityPattern):
             return NotImplemented
-        return (
-            self._hash == other._hash
-            and self.shape == other.shape
-            and np.array_equal(self.col_ptr, other.col_ptr)
-            and np.array_equal(self.row_idx, other.row_idx)
-        )
+        return self._stored.same(other._stored)
+
+    def __reduce__(self) -> tuple:
+        return SparsityPattern, (self.shape, np.array(self.col_ptr), np.array(self.row_idx))
 
     def __repr__(self) -> str:
         return f"SparsityPattern(shape={self.shape}, nnz={self.nnz}, density={self.density:.4g})"

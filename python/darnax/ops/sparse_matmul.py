@@ -41,7 +41,7 @@ def sparse_matmul(x: jax.Array, values: jax.Array, pattern: SparsityPattern) -> 
     def call(x: jax.Array, values: jax.Array) -> tuple[jax.Array]:
         out = jax.ShapeDtypeStruct((x.shape[0], k), x.dtype)
         run = _ffi.ffi_call("sparse_matmul", out, vmap_method="sequential")
-        return (run(x, values, **_ffi.by_col_attrs(pattern)),)
+        return (run(x, values, **_ffi.pattern_attrs(pattern)),)
 
     return fold_vmap(call, n_sample=1)(x, values)[0]
 

@@ -36,7 +36,7 @@ def sparse_outer(x: jax.Array, e: jax.Array, pattern: SparsityPattern) -> jax.Ar
     def call(x: jax.Array, e: jax.Array) -> tuple[jax.Array]:
         out = jax.ShapeDtypeStruct((pattern.nnz,), x.dtype)
         run = _ffi.ffi_call("sparse_outer", out, vmap_method="sequential")
-        return (run(x, e, **_ffi.by_col_attrs(pattern)),)
+        return (run(x, e, **_ffi.pattern_attrs(pattern)),)
 
     # Under vmap the output has no batch axis to fold into: map slice by slice.
     return fold_vmap(call, n_sample=0)(x, e)[0]

@@ -56,7 +56,7 @@ def sync_sign_steps(
             jax.ShapeDtypeStruct(h_ext.shape, h_ext.dtype),
         )
         run = _ffi.ffi_call("sync_sign_steps", outs, vmap_method="sequential")
-        return run(h_ext, values, diag, s0, **_ffi.square_attrs(pattern), n_steps=n_steps)
+        return run(h_ext, values, diag, s0, **_ffi.pattern_attrs(pattern), n_steps=n_steps)
 
     return fold_vmap(call, n_sample=2)(h_ext, s0, values, diag)
 
