@@ -2,6 +2,8 @@
 
 import gc
 import pickle
+import subprocess
+import sys
 import threading
 
 import jax
@@ -90,3 +92,21 @@ def test_concurrent_stores_of_one_content_share_one_pattern():
     for t in threads:
         t.join()
     assert len(made) == 8 and all(m == made[0] for m in made)
+
+
+_SCRIPT = """
+import hashlib, jax.numpy as jnp, numpy as np
+from darnax.ops import SparsityPattern, sparse_matmul
+p = SparsityPattern.from_mask(np.random.default_rng(8).random((300, 300)) < 0.05)
+y = sparse_matmul(jnp.ones((16, 300), jnp.float32), jnp.arange(p.nnz, dtype=jnp.float32) / p.nnz, p)
+print(p.key, hashlib.sha256(np.asarray(y).tobytes()).hexdigest())
+"""
+
+
+def test_processes_running_at_once_name_a_pattern_alike():
+    """Keys depend on content only: processes that build the same pattern run the same program."""
+    runs = [subprocess.Popen([sys.executable, "-c", _SCRIPT], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [r.communicate(timeout=120)[0].split() for r in runs]
+    assert all(r.returncode == 0 for r in runs)
+    here = SparsityPattern.from_mask(np.random.default_rng(8).random((300, 300)) < 0.05)
+    assert outputs[0] == outputs[1] and int(outputs[0][0]) == here.key
