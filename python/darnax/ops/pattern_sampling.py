@@ -205,9 +205,10 @@ def _complement(excluded: np.ndarray, n: int) -> np.ndarray:
     """
     k, m = excluded.shape
     f = n - m
-    shifted = excluded - np.arange(m, dtype=np.int64)  # non-decreasing, in [0, f]
-    shifted += (np.arange(k, dtype=np.int64) * (f + 1))[:, None]
-    below = np.bincount(shifted.ravel(), minlength=k * (f + 1)).reshape(k, f + 1)[:, :f]
+    row_base = (np.arange(k, dtype=np.int64) * (f + 1))[:, None]
+    flat = (excluded - np.arange(m, dtype=np.int32)) + row_base  # excluded[i] - i, in [0, f], per row
+    below = np.bincount(flat.ravel(), minlength=k * (f + 1)).reshape(k, f + 1)[:, :f]
+    del flat  # peak memory: the int64 counts and the int32 result, not this too
     np.cumsum(below, axis=1, out=below)
     below += np.arange(f)
     return below.astype(np.int32)
