@@ -204,6 +204,24 @@ def test_sparse_recurrent_prebuilt_pattern_rejects_diagonal():
         SparseRecurrentDiscrete(4, 0.5, 0.5, 0.0, KEY, pattern=SparsityPattern.from_mask(np.eye(4, dtype=bool)))
 
 
+def test_large_sparse_layers_are_drawn_in_o_nnz(monkeypatch):
+    """Above the dense-draw limit neither the mask nor the weights are drawn densely: the pattern
+    comes from the O(nnz) sampler and the weights are one draw per stored entry."""
+    import darnax.modules._weights as weights
+    import darnax.ops.pattern_sampling as sampling
+
+    small = SparseRecurrentDiscrete(40, 0.5, 0.9, 0.0, KEY)
+    monkeypatch.setattr(sampling, "DENSE_DRAW_LIMIT", 100)
+    monkeypatch.setattr(weights, "DENSE_DRAW_LIMIT", 100)
+    big = SparseRecurrentDiscrete(40, 0.5, 0.9, 0.0, KEY)
+    assert big.pattern != small.pattern and not np.any(big.pattern.row_idx == big.pattern.col_of_entry())
+    key_j, key_mask = jax.random.split(KEY)
+    want = jax.random.normal(key_j, (big.pattern.nnz,), F32) / math.sqrt(40 * (1 - 0.9))
+    np.testing.assert_array_equal(big.J, want)
+    adapter = SparseFullyConnected(50, 30, 2.0, 0.0, 0.8, KEY)
+    np.testing.assert_array_equal(adapter.W, jax.random.normal(key_j, (adapter.pattern.nnz,), F32) * 2.0 / math.sqrt(50 * (1 - 0.8)))
+
+
 def test_ferromagnetic_and_output_layer():
     f = Ferromagnetic(4, jnp.array([1.0, 2.0, 3.0, 4.0], F32))
     x = jnp.ones((2, 4), F32)

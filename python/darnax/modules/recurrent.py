@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from darnax.modules import _kernels
+from darnax.modules._weights import normal_on_pattern
 from darnax.modules.interfaces import RecurrentSignLayer
 from darnax.ops import SparsityPattern
 from darnax.utils._checks import as_vector, backend_name, positive_int, sparsity_value
@@ -154,6 +155,8 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
 
         ``mask ~ Bernoulli(1 - sparsity)`` from ``key_mask`` with a zero diagonal;
         ``J ~ N(0, 1) / sqrt(N * (1 - sparsity)) * strength`` from ``key_j``, kept on the mask.
+        Up to ``N * N = 2**24`` both are the reference's dense draws, bit for bit; larger layers
+        are drawn in O(nnz) (same distributions, see :meth:`SparsityPattern.random`).
 
         Args:
             features: layer width ``N``.
@@ -183,11 +186,8 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
         self.lr = jnp.asarray(1.0 if lr is None else lr * math.sqrt(0.01) / math.sqrt(density), dtype=dtype)
         self.weight_decay = jnp.asarray(weight_decay * math.sqrt(0.01) / math.sqrt(density * n), dtype=dtype)
         key_j, key_mask = jax.random.split(key)
-        scale = math.sqrt(n * density)
         if pattern is None:
             self.pattern = SparsityPattern.random(key_mask, (n, n), self.sparsity, zero_diagonal=True)
-            dense = jax.random.normal(key_j, (n, n), dtype=dtype) / scale * self.strength[None, :]
-            self.J = self.pattern.gather(dense)
         else:
             if not isinstance(pattern, SparsityPattern) or pattern.shape != (n, n):
                 got = getattr(pattern, "shape", type(pattern).__name__)
@@ -195,8 +195,8 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
             if (pattern.row_idx == pattern.col_of_entry()).any():
                 raise ValueError("pattern: a recurrent pattern must have an empty diagonal (J_D holds it)")
             self.pattern = pattern
-            normal = jax.random.normal(key_j, (pattern.nnz,), dtype=dtype)
-            self.J = normal / scale * self.strength[pattern.col_of_entry()]
+        normal = normal_on_pattern(key_j, self.pattern, dtype, like_reference=pattern is None)
+        self.J = normal / math.sqrt(n * density) * self.strength[self.pattern.col_of_entry()]
 
     @property
     def _mask(self) -> jax.Array:

@@ -7,9 +7,9 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from darnax.modules import _kernels
+from darnax.modules._weights import normal_on_pattern
 from darnax.modules.interfaces import Adapter
 from darnax.ops import SparsityPattern
 from darnax.utils._checks import as_vector, backend_name, positive_int, sparsity_value
@@ -65,7 +65,9 @@ class SparseFullyConnected(Adapter):
 
         ``key -> (key_w, key_mask)``; ``mask ~ Bernoulli(1 - sparsity)`` from ``key_mask``;
         ``W ~ N(0, 1) * strength / sqrt(in * (1 - sparsity))`` drawn densely from ``key_w`` and
-        kept on the mask, so the module holds exactly the reference's masked weights.
+        kept on the mask, so the module holds exactly the reference's masked weights (up to
+        ``in * out = 2**24``; larger layers are drawn in O(nnz), same distributions, see
+        :meth:`SparsityPattern.random`).
 
         Args:
             in_features: sender width ``d``.
@@ -98,19 +100,15 @@ class SparseFullyConnected(Adapter):
         self.weight_decay = jnp.asarray(wd, dtype=dtype)
         shape = (self.in_features, self.out_features)
         key_w, key_mask = jax.random.split(key)
-        scale = math.sqrt(self.in_features * density)
         if pattern is None:
             self.pattern = SparsityPattern.random(key_mask, shape, self.sparsity)
-            dense = jax.random.normal(key_w, shape, dtype=dtype) * self.strength[None, :] / scale
-            self.W = self.pattern.gather(dense)
         else:
             if not isinstance(pattern, SparsityPattern) or pattern.shape != shape:
                 got = getattr(pattern, "shape", type(pattern).__name__)
                 raise ValueError(f"pattern: expected a SparsityPattern of shape {shape}, got {got}")
             self.pattern = pattern
-            cols = np.asarray(pattern.col_of_entry())
-            normal = jax.random.normal(key_w, (pattern.nnz,), dtype=dtype)
-            self.W = normal * self.strength[cols] / scale
+        normal = normal_on_pattern(key_w, self.pattern, dtype, like_reference=pattern is None)
+        self.W = normal * self.strength[self.pattern.col_of_entry()] / math.sqrt(self.in_features * density)
 
     @property
     def _mask(self) -> jax.Array:

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from darnax.ops._ffi import direct
+from darnax.ops.pattern_sampling import bernoulli_columns, fixed_fan_in_columns
 
 _I32_MAX = np.iinfo(np.int32).max
 
@@ -106,10 +107,12 @@ class SparsityPattern:
     def random(
         cls, key: jax.Array, shape: tuple[int, int], sparsity: float, *, zero_diagonal: bool = False
     ) -> SparsityPattern:
-        """Sample ``mask ~ Bernoulli(1 - sparsity)``, as ``jax.random.bernoulli(key, 1 - sparsity, shape)``.
+        """Every entry present independently with probability ``1 - sparsity``.
 
-        Same key, same mask as the dense reference; the draw materialises the dense mask
-        (``d * K`` random words), so very large layers are better built with :meth:`from_coo`.
+        Up to ``d * K = DENSE_DRAW_LIMIT`` (2**24) entries this is exactly the reference's draw,
+        ``jax.random.bernoulli(key, 1 - sparsity, shape)``; larger shapes are sampled in O(nnz)
+        time and memory (same distribution, another draw): see
+        :func:`~darnax.ops.pattern_sampling.bernoulli_columns`.
 
         Args:
             key: a JAX PRNG key.
@@ -119,10 +122,27 @@ class SparsityPattern:
         """
         if not 0.0 <= float(sparsity) <= 1.0:
             raise ValueError(f"sparsity: expected a value in [0, 1], got {sparsity}")
-        d, k = shape
-        if zero_diagonal and d != k:
+        if zero_diagonal and shape[0] != shape[1]:
             raise ValueError(f"zero_diagonal needs a square shape, got {shape}")
-        return cls.from_mask(np.asarray(_bernoulli_mask(key, 1.0 - float(sparsity), (d, k), zero_diagonal)))
+        col_ptr, row_idx = bernoulli_columns(key, shape, 1.0 - float(sparsity), zero_diagonal=zero_diagonal)
+        return cls(shape, col_ptr, row_idx)
+
+    @classmethod
+    def fixed_fan_in(
+        cls, key: jax.Array, shape: tuple[int, int], fan_in: int, *, zero_diagonal: bool = False
+    ) -> SparsityPattern:
+        """Every column (receiving unit) gets exactly ``fan_in`` distinct random rows (inputs).
+
+        O(nnz) time and memory at any size; no self-coupling with ``zero_diagonal``. See
+        :func:`~darnax.ops.pattern_sampling.fixed_fan_in_columns`.
+
+        Example:
+            >>> p = SparsityPattern.fixed_fan_in(jax.random.key(0), (100, 100), 5, zero_diagonal=True)
+            >>> p.nnz, bool(np.all(np.diff(p.col_ptr) == 5))
+            (500, True)
+        """
+        col_ptr, row_idx = fixed_fan_in_columns(key, shape, fan_in, zero_diagonal=zero_diagonal)
+        return cls(shape, col_ptr, row_idx)
 
     @property
     def nnz(self) -> int:
@@ -175,12 +195,6 @@ class SparsityPattern:
 
     def __repr__(self) -> str:
         return f"SparsityPattern(shape={self.shape}, nnz={self.nnz}, density={self.density:.4g})"
-
-
-@jax.jit(static_argnums=(1, 2, 3))
-def _bernoulli_mask(key: jax.Array, p: float, shape: tuple[int, int], zero_diagonal: bool) -> jax.Array:
-    mask = jax.random.bernoulli(key, p, shape)
-    return mask & ~jnp.eye(*shape, dtype=bool) if zero_diagonal else mask
 
 
 jax.tree_util.register_pytree_node(
