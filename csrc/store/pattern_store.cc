@@ -15,8 +15,28 @@ Compressed StoredPattern::by_col() const {
 }
 
 Pattern StoredPattern::both() const {
-  return Pattern{by_col(), Compressed{row_ptr_.data(), col_idx_.data(), n_rows_, n_cols_, nnz()},
-                 csr_pos_.data()};
+  const Rows& r = by_rows();
+  return Pattern{by_col(), Compressed{r.row_ptr.data(), r.col_idx.data(), n_rows_, n_cols_, nnz()},
+                 r.csr_pos.data()};
+}
+
+// The row orientation by a counting sort: rows in order, each row's entries by column.
+const StoredPattern::Rows& StoredPattern::by_rows() const {
+  std::call_once(rows_once_, [this] {
+    rows_.row_ptr.assign(static_cast<size_t>(n_rows_) + 1, 0);
+    for (const int32_t i : row_idx_) ++rows_.row_ptr[i + 1];
+    for (int64_t i = 0; i < n_rows_; ++i) rows_.row_ptr[i + 1] += rows_.row_ptr[i];
+    rows_.col_idx.resize(row_idx_.size());
+    rows_.csr_pos.resize(row_idx_.size());
+    std::vector<int32_t> next(rows_.row_ptr.begin(), rows_.row_ptr.end() - 1);
+    for (int64_t k = 0; k < n_cols_; ++k)
+      for (int32_t q = col_ptr_[k]; q < col_ptr_[k + 1]; ++q) {
+        const int32_t slot = next[row_idx_[q]]++;
+        rows_.col_idx[slot] = static_cast<int32_t>(k);
+        rows_.csr_pos[slot] = q;
+      }
+  });
+  return rows_;
 }
 
 namespace {
@@ -119,7 +139,7 @@ class PatternStore {
     return it == live_.end() ? nullptr : it->second.lock();
   }
 
-  // The row orientation by a counting sort: rows in order, each row's entries by column.
+  // A copy of the column orientation; square patterns (the sign dynamics') get their rows now.
   static StoredPattern* build(int64_t n_rows, int64_t n_cols, const int32_t* col_ptr,
                               const int32_t* row_idx, int64_t nnz, uint64_t key) {
     auto* p = new StoredPattern();
@@ -128,18 +148,7 @@ class PatternStore {
     p->key_ = key;
     p->col_ptr_.assign(col_ptr, col_ptr + n_cols + 1);
     p->row_idx_.assign(row_idx, row_idx + nnz);
-    p->row_ptr_.assign(static_cast<size_t>(n_rows) + 1, 0);
-    for (int64_t q = 0; q < nnz; ++q) ++p->row_ptr_[row_idx[q] + 1];
-    for (int64_t i = 0; i < n_rows; ++i) p->row_ptr_[i + 1] += p->row_ptr_[i];
-    p->col_idx_.resize(static_cast<size_t>(nnz));
-    p->csr_pos_.resize(static_cast<size_t>(nnz));
-    std::vector<int32_t> next(p->row_ptr_.begin(), p->row_ptr_.end() - 1);
-    for (int64_t k = 0; k < n_cols; ++k)
-      for (int32_t q = col_ptr[k]; q < col_ptr[k + 1]; ++q) {
-        const int32_t slot = next[row_idx[q]]++;
-        p->col_idx_[slot] = static_cast<int32_t>(k);
-        p->csr_pos_[slot] = q;
-      }
+    if (p->square()) p->by_rows();
     return p;
   }
 

@@ -10,13 +10,15 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "kernels/pattern.h"
 
 namespace darnax {
 
-// A (n_rows, n_cols) pattern in both orientations (see Pattern), owning its index arrays.
+// A (n_rows, n_cols) pattern in both orientations (see Pattern), owning its index arrays. The
+// row orientation of a non-square pattern is derived on first use (the products never need it).
 class StoredPattern {
  public:
   int64_t n_rows() const { return n_rows_; }
@@ -30,15 +32,22 @@ class StoredPattern {
 
   const std::vector<int32_t>& col_ptr() const { return col_ptr_; }
   const std::vector<int32_t>& row_idx() const { return row_idx_; }
-  const std::vector<int32_t>& row_ptr() const { return row_ptr_; }
-  const std::vector<int32_t>& col_idx() const { return col_idx_; }
-  const std::vector<int32_t>& csr_pos() const { return csr_pos_; }
+  const std::vector<int32_t>& row_ptr() const { return by_rows().row_ptr; }
+  const std::vector<int32_t>& col_idx() const { return by_rows().col_idx; }
+  const std::vector<int32_t>& csr_pos() const { return by_rows().csr_pos; }
 
  private:
   friend class PatternStore;
+  struct Rows {
+    std::vector<int32_t> row_ptr, col_idx, csr_pos;
+  };
+  const Rows& by_rows() const;  // derives the row orientation once, thread-safely
+
   int64_t n_rows_ = 0, n_cols_ = 0;
   uint64_t key_ = 0;
-  std::vector<int32_t> col_ptr_, row_idx_, row_ptr_, col_idx_, csr_pos_;
+  std::vector<int32_t> col_ptr_, row_idx_;
+  mutable std::once_flag rows_once_;
+  mutable Rows rows_;
 };
 
 using PatternRef = std::shared_ptr<const StoredPattern>;

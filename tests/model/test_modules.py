@@ -216,10 +216,11 @@ def test_large_sparse_layers_are_drawn_in_o_nnz(monkeypatch):
     big = SparseRecurrentDiscrete(40, 0.5, 0.9, 0.0, KEY)
     assert big.pattern != small.pattern and not np.any(big.pattern.row_idx == big.pattern.col_of_entry())
     key_j, key_mask = jax.random.split(KEY)
-    want = jax.random.normal(key_j, (big.pattern.nnz,), F32) / math.sqrt(40 * (1 - 0.9))
-    np.testing.assert_array_equal(big.J, want)
+    scale = F32(1.0) / F32(math.sqrt(40 * (1 - 0.9)))
+    np.testing.assert_array_equal(big.J, jax.random.normal(key_j, (big.pattern.nnz,), F32) * scale)
     adapter = SparseFullyConnected(50, 30, 2.0, 0.0, 0.8, KEY)
-    np.testing.assert_array_equal(adapter.W, jax.random.normal(key_j, (adapter.pattern.nnz,), F32) * 2.0 / math.sqrt(50 * (1 - 0.8)))
+    scale = F32(2.0) / F32(math.sqrt(50 * (1 - 0.8)))
+    np.testing.assert_array_equal(adapter.W, jax.random.normal(key_j, (adapter.pattern.nnz,), F32) * scale)
 
 
 def test_ferromagnetic_and_output_layer():

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from darnax.ops import SparsityPattern
 from darnax.ops.pattern_sampling import DENSE_DRAW_LIMIT
 
 
-def normal_on_pattern(
-    key: jax.Array, pattern: SparsityPattern, dtype: jax.typing.DTypeLike, *, like_reference: bool
-) -> jax.Array:
-    """``(nnz,)`` standard normal values on ``pattern``'s stored entries, in value (column) order.
+def drawn_densely(shape: tuple[int, int]) -> bool:
+    """Whether a freshly drawn layer of this shape follows the reference's dense draws bit for
+    bit (at most ``DENSE_DRAW_LIMIT`` entries); larger layers are drawn in O(nnz)."""
+    return shape[0] * shape[1] <= DENSE_DRAW_LIMIT
 
-    With ``like_reference`` and at most ``DENSE_DRAW_LIMIT`` entries in the full shape, the
-    values are those of the reference's dense draw ``jax.random.normal(key, (d, K))`` on the
-    pattern, bit for bit; otherwise one value per stored entry is drawn (same distribution,
-    O(nnz) memory).
+
+def normal_on_pattern(key: jax.Array, pattern: SparsityPattern, column_scale: jax.Array) -> jax.Array:
+    """``(nnz,)`` values ``N(0, 1) * column_scale[k]`` on the stored entries, in value order.
+
+    One fused computation: apart from the result, only the entries' column indices are held
+    (no dense ``(d, K)`` draw, no chain of ``(nnz,)`` temporaries).
     """
-    d, k = pattern.shape
-    if like_reference and d * k <= DENSE_DRAW_LIMIT:
-        return pattern.gather(jax.random.normal(key, pattern.shape, dtype=dtype))
-    return jax.random.normal(key, (pattern.nnz,), dtype=dtype)
+    return _scaled_normal(key, jnp.asarray(pattern.col_of_entry()), column_scale)
+
+
+@jax.jit
+def _scaled_normal(key: jax.Array, cols: jax.Array, column_scale: jax.Array) -> jax.Array:
+    return jax.random.normal(key, cols.shape, column_scale.dtype) * column_scale[cols]

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from darnax.modules import _kernels
-from darnax.modules._weights import normal_on_pattern
+from darnax.modules._weights import drawn_densely, normal_on_pattern
 from darnax.modules.interfaces import RecurrentSignLayer
 from darnax.ops import SparsityPattern
 from darnax.utils._checks import as_vector, backend_name, positive_int, sparsity_value
@@ -195,8 +195,12 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
             if (pattern.row_idx == pattern.col_of_entry()).any():
                 raise ValueError("pattern: a recurrent pattern must have an empty diagonal (J_D holds it)")
             self.pattern = pattern
-        normal = normal_on_pattern(key_j, self.pattern, dtype, like_reference=pattern is None)
-        self.J = normal / math.sqrt(n * density) * self.strength[self.pattern.col_of_entry()]
+        scale = math.sqrt(n * density)
+        if pattern is None and drawn_densely((n, n)):
+            dense = jax.random.normal(key_j, (n, n), dtype=dtype) / scale * self.strength[None, :]
+            self.J = self.pattern.gather(dense)
+        else:
+            self.J = normal_on_pattern(key_j, self.pattern, self.strength / scale)
 
     @property
     def _mask(self) -> jax.Array:

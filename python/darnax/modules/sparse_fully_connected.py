@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from darnax.modules import _kernels
-from darnax.modules._weights import normal_on_pattern
+from darnax.modules._weights import drawn_densely, normal_on_pattern
 from darnax.modules.interfaces import Adapter
 from darnax.ops import SparsityPattern
 from darnax.utils._checks import as_vector, backend_name, positive_int, sparsity_value
@@ -107,8 +107,12 @@ class SparseFullyConnected(Adapter):
                 got = getattr(pattern, "shape", type(pattern).__name__)
                 raise ValueError(f"pattern: expected a SparsityPattern of shape {shape}, got {got}")
             self.pattern = pattern
-        normal = normal_on_pattern(key_w, self.pattern, dtype, like_reference=pattern is None)
-        self.W = normal * self.strength[self.pattern.col_of_entry()] / math.sqrt(self.in_features * density)
+        scale = math.sqrt(self.in_features * density)
+        if pattern is None and drawn_densely(shape):
+            dense = jax.random.normal(key_w, shape, dtype=dtype) * self.strength[None, :] / scale
+            self.W = self.pattern.gather(dense)
+        else:
+            self.W = normal_on_pattern(key_w, self.pattern, self.strength / scale)
 
     @property
     def _mask(self) -> jax.Array:

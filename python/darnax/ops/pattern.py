@@ -45,7 +45,7 @@ class SparsityPattern:
         (3, (2, 2), [0, 1, 1])
     """
 
-    __slots__ = ("shape", "col_ptr", "row_idx", "row_ptr", "col_idx", "csr_pos", "_stored")
+    __slots__ = ("shape", "col_ptr", "row_idx", "_stored")
 
     def __init__(self, shape: tuple[int, int], col_ptr: np.ndarray, row_idx: np.ndarray):
         """Validate a column-compressed pattern, derive its row orientation and store it.
@@ -73,8 +73,8 @@ class SparsityPattern:
         row_idx = _index_array("row_idx", row_idx, d)
         self._stored = direct.store_pattern(d, k, col_ptr, row_idx)
         self.shape = (d, k)
-        for name in ("col_ptr", "row_idx", "row_ptr", "col_idx", "csr_pos"):
-            setattr(self, name, getattr(self._stored, name))
+        self.col_ptr = self._stored.col_ptr
+        self.row_idx = self._stored.row_idx
 
     @classmethod
     def from_mask(cls, mask: np.ndarray | jax.Array) -> SparsityPattern:
@@ -143,6 +143,21 @@ class SparsityPattern:
         """
         col_ptr, row_idx = fixed_fan_in_columns(key, shape, fan_in, zero_diagonal=zero_diagonal)
         return cls(shape, col_ptr, row_idx)
+
+    @property
+    def row_ptr(self) -> np.ndarray:
+        """``(d + 1,)`` row pointers of the row orientation (derived on first use unless square)."""
+        return self._stored.row_ptr
+
+    @property
+    def col_idx(self) -> np.ndarray:
+        """``(nnz,)`` columns of the entries in row order, sorted inside each row."""
+        return self._stored.col_idx
+
+    @property
+    def csr_pos(self) -> np.ndarray:
+        """``(nnz,)`` position in the value array of each entry in row order."""
+        return self._stored.csr_pos
 
     @property
     def nnz(self) -> int:
