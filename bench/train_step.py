@@ -6,7 +6,7 @@ Network (seeds 09/10): 784 -> hidden -> 10, ``SparseFullyConnected`` input (spar
 1 + 5 inference steps per evaluation batch; module-internal learning rates, ``optax.sgd(1.0)``.
 
 Configurations: hidden 2000 with sparsity 0.99 (the seeds), and hidden 20000 with sparsity
-0.999 (patterns built with ``SparsityPattern.from_coo`` from NumPy draws, never a dense mask).
+0.999 (``SparsityPattern.random`` samples such layers in O(nnz), never a dense mask).
 Each (configuration, backend, CPUs) runs in its own subprocess so that its peak resident memory
 (``ru_maxrss``) is its own. Times are medians after a warm-up (compilation excluded). Rows run
 on all the CPUs the process may use and on one CPU (affinity set before JAX starts threads,
@@ -58,33 +58,13 @@ def _data(n: int, seed: int = 0):
     return x, y, source
 
 
-def _random_pattern(shape: tuple[int, int], density: float, seed: int, zero_diagonal: bool):
-    """A Bernoulli-like pattern from uniform coordinate draws (duplicates and diagonal dropped)."""
-    import numpy as np
-
-    from darnax.ops import SparsityPattern
-
-    d, k = shape
-    rng = np.random.default_rng(seed)
-    m = rng.binomial(d * k, density)
-    flat = np.unique(rng.integers(0, d * k, size=int(m * 1.001) + 16, dtype=np.int64))[:m]
-    rows, cols = flat // k, flat % k
-    if zero_diagonal:
-        keep = rows != cols
-        rows, cols = rows[keep], cols[keep]
-    return SparsityPattern.from_coo(rows, cols, shape)
-
-
 def _build(hidden: int, sparsity: float, backend: str):
     """The seeds' network (``darnax train``'s builder) at this width and recurrent sparsity."""
     from darnax.cli.config import Config, merge
     from darnax.cli.network import build_trainer
 
     config = merge(Config(), {"model": {"dim_hidden": hidden, "sparsity": sparsity}})
-    patterns = None
-    if hidden > 5000:  # SparsityPattern.random would draw a dense mask
-        patterns = (_random_pattern((784, hidden), 0.1, 1, False), _random_pattern((hidden, hidden), 1 - sparsity, 2, True))
-    return build_trainer(config, 784, 10, backend=backend, patterns=patterns)
+    return build_trainer(config, 784, 10, backend=backend)
 
 
 def _median_time(fn, reps: int) -> float:

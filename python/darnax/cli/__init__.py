@@ -67,7 +67,29 @@ def limit_cpus(n: int) -> None:
     os.sched_setaffinity(0, allowed[:n])
 
 
+def return_freed_memory(threshold: int = 1 << 20) -> bool:
+    """Have glibc serve allocations of ``threshold`` bytes or more with their own pages, which go
+    back to the system when freed; returns False where that cannot be set (not glibc).
+
+    glibc otherwise raises its threshold as large blocks are freed and keeps them in its heap,
+    where the fragments of a wide network's build and of each training step's buffers add up:
+    at 100,000 hidden units this held ~200 MB of the process's peak (bench/RESULTS.md). Every
+    process of ``darnax train`` calls it before any work.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_mmap_threshold = -3
+    return bool(mallopt(m_mmap_threshold, threshold))
+
+
 def _train(args: argparse.Namespace) -> int:
+    return_freed_memory()
     if args.cpus is not None:
         limit_cpus(args.cpus)
     from darnax.cli.run import Run
