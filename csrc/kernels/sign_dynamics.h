@@ -6,12 +6,9 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "kernels/lanes.h"
-#include "kernels/parallel.h"
 #include "kernels/pattern.h"
-#include "kernels/sparse_matmul.h"
 
 namespace darnax {
 inline namespace DARNAX_ISA {
@@ -37,14 +34,14 @@ inline T sign_with_self(double field_i, T diag_i, T s_i) {
   return field_i + static_cast<double>(diag_i) * static_cast<double>(s_i) >= 0.0 ? T(1) : T(-1);
 }
 
-// One sample, asynchronous: up to n_sweeps sweeps (a sweep without flips ends the call early), each visiting the N units in `order`; each unit
-// sees the current states of all units, itself included (through diag). `s` holds the initial
-// states on entry, `field` = h_ext + s @ W; row_values: values_by_row(). flips: (n_sweeps,).
+// One sample, asynchronous: up to n_sweeps sweeps (a sweep without flips ends the call early),
+// each visiting the n units in `order`; each unit sees the current states of all units, itself
+// included (through diag). `s` holds the initial states on entry, `field` = h_ext + s @ W;
+// push(i, delta, field) adds delta * W[i, :] to the fields. flips: (n_sweeps,).
 // `order` holds one permutation per sweep, `order_stride` apart (0: the same for every sweep).
-template <typename T>
-void async_sign_sweeps(const T* row_values, const Pattern& pat, const T* diag, const int32_t* order,
-                       int64_t order_stride, int64_t n_sweeps, T* s, double* field, int32_t* flips) {
-  const int64_t n = pat.by_col.n_outer;
+template <typename T, typename Push>
+void async_sweeps_with(const T* diag, const int32_t* order, int64_t order_stride, int64_t n,
+                       int64_t n_sweeps, T* s, double* field, int32_t* flips, Push&& push) {
   for (int64_t t = 0; t < n_sweeps; ++t) {
     const int32_t* visit = order + t * order_stride;
     int32_t count = 0;
@@ -52,7 +49,7 @@ void async_sign_sweeps(const T* row_values, const Pattern& pat, const T* diag, c
       const int64_t i = visit[u];
       const T next = sign_with_self(field[i], diag[i], s[i]);
       if (next != s[i]) {
-        push_flip(pat, row_values, i, static_cast<double>(next) - static_cast<double>(s[i]), field);
+        push(i, static_cast<double>(next) - static_cast<double>(s[i]), field);
         s[i] = next;
         ++count;
       }
@@ -65,16 +62,25 @@ void async_sign_sweeps(const T* row_values, const Pattern& pat, const T* diag, c
   }
 }
 
-// One sample, synchronous: up to n_steps steps (a step without flips ends the call early), every unit decided from the previous step's states;
-// the fields then move by the rows of the units that flipped. `s` and `field` as above;
-// `next` and `flipped` are scratch buffers. flips: (n_steps,).
+// async_sweeps_with on a sparse layer: W on `pat`, row_values: values_by_row().
+template <typename T>
+void async_sign_sweeps(const T* row_values, const Pattern& pat, const T* diag, const int32_t* order,
+                       int64_t order_stride, int64_t n_sweeps, T* s, double* field, int32_t* flips) {
+  async_sweeps_with(diag, order, order_stride, pat.by_col.n_outer, n_sweeps, s, field, flips,
+                    [&](int64_t i, double delta, double* f) { push_flip(pat, row_values, i, delta, f); });
+}
+
+// One sample, synchronous: up to n_steps steps (a step without flips ends the call early), every
+// unit decided from the previous step's states; the fields then move by the rows of the units
+// that flipped. `s` and `field` as above. flips: (n_steps,).
 template <typename T>
 void sync_sign_steps(const T* row_values, const Pattern& pat, const T* diag, int64_t n_steps, T* s,
-                     double* field, int32_t* flips, std::vector<T>& next,
-                     std::vector<int32_t>& flipped) {
+                     double* field, int32_t* flips) {
   const int64_t n = pat.by_col.n_outer;
-  next.resize(static_cast<size_t>(n));
-  flipped.resize(static_cast<size_t>(n));
+  Scratch<T> next_buf(n);
+  Scratch<int32_t> flipped_buf(n);
+  T* next = next_buf.data();
+  int32_t* flipped = flipped_buf.data();
   for (int64_t t = 0; t < n_steps; ++t) {
     for (int64_t i = 0; i < n; ++i)  // decide every unit before any field moves (vectorised)
       next[i] = sign_with_self(field[i], diag[i], s[i]);
@@ -96,71 +102,18 @@ void sync_sign_steps(const T* row_values, const Pattern& pat, const T* diag, int
   }
 }
 
+// The one-sample epilogue: fields_out = field + diag * s, the total local field of the final
+// states (as unpack_lane_block computes it for a lane).
+template <typename T>
+void finish_sample(const double* field, const T* diag, const T* s, int64_t n, T* fields_out) {
+  for (int64_t i = 0; i < n; ++i)
+    fields_out[i] =
+        static_cast<T>(field[i] + static_cast<double>(diag[i]) * static_cast<double>(s[i]));
+}
+
 // Per-sample work estimate for splitting a batch across threads.
 inline double layer_cost(const Pattern& pat, int64_t n_iter) {
   return static_cast<double>(pat.by_col.nnz + pat.by_col.n_outer) * static_cast<double>(n_iter);
-}
-
-// Batch set-up shared by both dynamics: s = s0 and field = h_ext + s0 @ W (summed in T, kept
-// in float64), (B, N) each.
-template <typename T>
-Scratch<double> start_layer(const T* h_ext, const T* values, const Pattern& pat, const T* s0,
-                                int64_t batch, T* s) {
-  const int64_t n = pat.by_col.n_outer;
-  Scratch<double> field(batch * n);
-  sparse_matmul_into<T>(s0, batch, values, pat.by_col, h_ext, field.data());
-  for (int64_t i = 0; i < batch * n; ++i) s[i] = s0[i];
-  return field;
-}
-
-// fields_out = field + diag * s: the total local field of the final states, (B, N).
-template <typename T>
-void finish_layer(const double* field, const T* diag, const T* s, int64_t batch,
-                  int64_t n, T* fields_out) {
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t i = 0; i < n; ++i)
-      fields_out[b * n + i] = static_cast<T>(
-          field[b * n + i] + static_cast<double>(diag[i]) * static_cast<double>(s[b * n + i]));
-}
-
-// A batch of B independent samples, one at a time, row-major (B, N) inputs and outputs; `order`
-// is (B, order_sweeps, N), or (order_sweeps, N) for every sample when order_shared, with
-// order_sweeps 1 (one order for every sweep) or n_sweeps (one per sweep); flips is
-// (B, n_sweeps); fields_out (B, N) receives the final total local fields.
-// Samples are split across threads.
-template <typename T>
-void async_sign_sweeps_samples(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                             const T* s0, const int32_t* order, bool order_shared, int64_t order_sweeps,
-                             int64_t batch, int64_t n_sweeps, T* s, int32_t* flips,
-                             T* fields_out) {
-  const int64_t n = pat.by_col.n_outer;
-  Scratch<double> field = start_layer(h_ext, values, pat, s0, batch, s);
-  const Scratch<T> row_values = values_by_row(values, pat);
-  parallel_for(batch, layer_cost(pat, n_sweeps), kMinWorkPerThread, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b)
-      async_sign_sweeps(row_values.data(), pat, diag, order + (order_shared ? 0 : b * order_sweeps * n),
-                        order_sweeps == 1 ? 0 : n, n_sweeps, s + b * n,
-                        field.data() + b * n, flips + b * n_sweeps);
-  });
-  finish_layer(field.data(), diag, s, batch, n, fields_out);
-}
-
-// A batch of B independent samples for sync_sign_steps, one at a time; flips is (B, n_steps).
-template <typename T>
-void sync_sign_steps_samples(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
-                           T* fields_out) {
-  const int64_t n = pat.by_col.n_outer;
-  Scratch<double> field = start_layer(h_ext, values, pat, s0, batch, s);
-  const Scratch<T> row_values = values_by_row(values, pat);
-  parallel_for(batch, layer_cost(pat, n_steps), kMinWorkPerThread, [&](int64_t b0, int64_t b1) {
-    std::vector<T> next;
-    std::vector<int32_t> flipped;
-    for (int64_t b = b0; b < b1; ++b)
-      sync_sign_steps(row_values.data(), pat, diag, n_steps, s + b * n, field.data() + b * n,
-                      flips + b * n_steps, next, flipped);
-  });
-  finish_layer(field.data(), diag, s, batch, n, fields_out);
 }
 
 }  // namespace DARNAX_ISA

@@ -25,10 +25,15 @@ using DMask = Vec<int64_t>;
 constexpr int64_t kDPer = kPerVector<double>, kDVec = kVectors<double>;
 
 // One lane block: field = h_ext + s @ W (without the self term) and s = +-1, both (N, kLanes)
-// float64.
+// float64; live: the lanes that hold a sample (a batch's last block may have fewer than kLanes).
 struct LaneBlockState {
   double* field;
   double* s;
+  DMask live[kDVec];
+  LaneBlockState(double* field_, double* s_, int64_t lanes) : field(field_), s(s_) {
+    for (int64_t q = 0; q < kDVec; ++q)
+      for (int64_t j = 0; j < kDPer; ++j) live[q][j] = q * kDPer + j < lanes ? -1 : 0;
+  }
 };
 
 // Per-lane flip counters of a sweep or step, kept in registers: count[j] = -(flips of lane j).
@@ -49,8 +54,9 @@ inline bool any_lane(Mask m) {
   return m[0] != 0;
 }
 
-// Unit i in every lane: s_i = sign(field_i + diag_i s_i) (ties to +1), delta = new - old s_i
-// (0 or +-2), flips counted. Returns whether some lane changed.
+// Unit i in every live lane: s_i = sign(field_i + diag_i s_i) (ties to +1), delta = new - old
+// s_i (0 or +-2), flips counted; lanes without a sample keep their state (delta 0), so they
+// never push a row nor move a field. Returns whether some lane changed.
 inline bool decide_lanes(LaneBlockState& st, int64_t i, double diag_i, DVec* delta,
                          LaneCounts& counts) {
   DMask changed{};
@@ -58,7 +64,7 @@ inline bool decide_lanes(LaneBlockState& st, int64_t i, double diag_i, DVec* del
   const double* field_i = st.field + i * kLanes;
   for (int64_t q = 0; q < kDVec; ++q) {
     const DVec s = load_vec(s_i + q * kDPer), t = load_vec(field_i + q * kDPer) + diag_i * s;
-    const DVec next = t >= 0.0 ? DVec{} + 1.0 : DVec{} - 1.0;
+    const DVec next = st.live[q] ? (t >= 0.0 ? DVec{} + 1.0 : DVec{} - 1.0) : s;
     delta[q] = next - s;
     const DMask flip = delta[q] != 0.0;
     counts.neg[q] += flip;
@@ -206,86 +212,91 @@ __attribute__((noinline)) void unpack_lane_block(const LaneBlockState& st, const
   }
 }
 
-// Runs `block_fn(lanes, state, flips_of_block)` on every lane block of a batch (blocks split
-// across threads): packs field = h_ext + s0 @ W and s0 first, and writes the final states and
-// total local fields (field + diag * s) back as (B, N) row-major arrays. flips: (B, n_iter).
-template <typename T, typename BlockFn>
-void run_lane_blocks(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                     const T* s0, int64_t batch, int64_t n_iter, T* s_out, int32_t* flips,
-                     T* fields_out, BlockFn&& block_fn) {
-  const int64_t n = pat.by_col.n_outer, blocks = lane_blocks(batch);
-  Scratch<double> field(blocks * n * kLanes);
+// Lane blocks pay off from a few samples up: a block with fewer runs its samples one at a time,
+// which does less work than kLanes lanes of which most hold no sample.
+constexpr int64_t kMinLaneBatch = 4;
+
+// Runs the dynamics of a batch, row-major (B, N) inputs and outputs, flips (B, n_iter): first
+// field = h_ext + s0 @ W (summed in T by lane blocks, kept in float64), then every lane block
+// that holds at least kMinLaneBatch samples runs in lanes, `block_fn(lanes, state, flips of the
+// block)`, and the samples of the other blocks (every block when !in_lanes) one at a time,
+// `sample_fn(b, row_values, s, field, flips of b)` on one row each. Blocks and samples are split
+// across threads; the final states and total local fields (field + diag * s) are written back.
+// Either way a sample's result is the same, bit for bit.
+template <typename T, typename BlockFn, typename SampleFn>
+void run_layer(const T* h_ext, const T* values, const Pattern& pat, const T* diag, const T* s0,
+               int64_t batch, int64_t n_iter, bool in_lanes, T* s_out, int32_t* flips,
+               T* fields_out, BlockFn&& block_fn, SampleFn&& sample_fn) {
+  const int64_t n = pat.by_col.n_outer, rest = batch % kLanes;
+  const int64_t lane_runs =  // the leading blocks that run in lanes
+      !in_lanes ? 0 : (rest == 0 || rest >= kMinLaneBatch ? lane_blocks(batch) : batch / kLanes);
+  const int64_t first_alone = std::min(batch, lane_runs * kLanes), alone = batch - first_alone;
+  Scratch<double> field(lane_blocks(batch) * n * kLanes);
   column_sums<T>(s0, batch, values, pat.by_col, h_ext,
                  [&](int64_t blk, int64_t k, int64_t columns, const T* acc) {
                    double* out = field.data() + (blk * n + k) * kLanes;
                    for (int64_t c = 0; c < columns * kLanes; ++c) out[c] = static_cast<double>(acc[c]);
                  });
-  Scratch<double> s = pack_lanes<double>(s0, batch, n);
-  parallel_for(blocks, layer_cost(pat, n_iter) * kLanes, kMinWorkPerThread,
-               [&](int64_t blk0, int64_t blk1) {
-    for (int64_t blk = blk0; blk < blk1; ++blk) {
-      const int64_t b0 = blk * kLanes, lanes = std::min(kLanes, batch - b0);
-      LaneBlockState st{field.data() + blk * n * kLanes, s.data() + blk * n * kLanes};
-      block_fn(lanes, st, flips + b0 * n_iter);
-      unpack_lane_block(st, diag, n, lanes, s_out + b0 * n, fields_out + b0 * n);
+  Scratch<double> s = pack_lanes<double>(s0, first_alone, n);
+  const Scratch<T> row_values = alone > 0 ? values_by_row(values, pat) : Scratch<T>(0);
+  const double cost = layer_cost(pat, n_iter) * static_cast<double>(first_alone + alone);
+  const int64_t items = lane_runs + alone;
+  parallel_for(items, cost / static_cast<double>(std::max<int64_t>(items, 1)), kMinWorkPerThread,
+               [&](int64_t i0, int64_t i1) {
+    Scratch<double> row(alone > 0 ? n : 0);
+    for (int64_t item = i0; item < i1; ++item) {
+      if (item < lane_runs) {
+        const int64_t b0 = item * kLanes, lanes = std::min(kLanes, batch - b0);
+        LaneBlockState st(field.data() + item * n * kLanes, s.data() + item * n * kLanes, lanes);
+        block_fn(lanes, st, flips + b0 * n_iter);
+        unpack_lane_block(st, diag, n, lanes, s_out + b0 * n, fields_out + b0 * n);
+        continue;
+      }
+      const int64_t b = first_alone + item - lane_runs;
+      const double* lane = field.data() + (b / kLanes) * n * kLanes + b % kLanes;
+      for (int64_t i = 0; i < n; ++i) row.data()[i] = lane[i * kLanes];
+      std::copy(s0 + b * n, s0 + (b + 1) * n, s_out + b * n);
+      sample_fn(b, row_values.data(), s_out + b * n, row.data(), flips + b * n_iter);
+      finish_sample(row.data(), diag, s_out + b * n, n, fields_out + b * n);
     }
   });
 }
 
-// sync_sign_steps on a batch, kLanes samples at a time (see sign_dynamics.h for the contract).
-template <typename T>
-void sync_sign_steps_lanes(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
-                           T* fields_out) {
-  const int64_t n = pat.by_col.n_outer;
-  run_lane_blocks(h_ext, values, pat, diag, s0, batch, n_steps, s, flips, fields_out,
-                  [&](int64_t lanes, LaneBlockState& st, int32_t* block_flips) {
-                    Scratch<double> delta(n * kLanes);
-                    Scratch<int32_t> changed(n);
-                    sync_steps_lanes(values, pat, diag, n_steps, lanes, st,
-                                     block_flips, delta.data(), changed.data());
-                  });
-}
-
-// async_sign_sweeps on a batch whose samples share their orders: (order_sweeps, N).
-template <typename T>
-void async_sign_sweeps_lanes(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
-                             const T* s0, const int32_t* order, int64_t order_sweeps,
-                             int64_t batch, int64_t n_sweeps, T* s, int32_t* flips,
-                             T* fields_out) {
-  const int64_t n = pat.by_col.n_outer;
-  run_lane_blocks(h_ext, values, pat, diag, s0, batch, n_sweeps, s, flips, fields_out,
-                  [&](int64_t lanes, LaneBlockState& st, int32_t* block_flips) {
-                    async_sweeps_lanes(values, pat, diag, order,
-                                       order_sweeps == 1 ? 0 : n, n_sweeps, lanes, st,
-                                       block_flips);
-                  });
-}
-
-// Lane blocks pay off from a few samples up; below that, one sample at a time does less work.
-constexpr int64_t kMinLaneBatch = 4;
-
-// The batch entry points (same results either way, bit for bit).
+// The batch entry points: sync_sign_steps and async_sign_sweeps (sign_dynamics.h) on a batch.
 template <typename T>
 void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                            const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
                            T* fields_out) {
-  (batch >= kMinLaneBatch ? sync_sign_steps_lanes<T> : sync_sign_steps_samples<T>)(
-      h_ext, values, pat, diag, s0, batch, n_steps, s, flips, fields_out);
+  const int64_t n = pat.by_col.n_outer;
+  run_layer(h_ext, values, pat, diag, s0, batch, n_steps, true, s, flips, fields_out,
+            [&](int64_t lanes, LaneBlockState& st, int32_t* block_flips) {
+              Scratch<double> delta(n * kLanes);
+              Scratch<int32_t> changed(n);
+              sync_steps_lanes(values, pat, diag, n_steps, lanes, st, block_flips, delta.data(),
+                               changed.data());
+            },
+            [&](int64_t, const T* row_values, T* s_b, double* field_b, int32_t* flips_b) {
+              sync_sign_steps(row_values, pat, diag, n_steps, s_b, field_b, flips_b);
+            });
 }
 
-// order: (B, order_sweeps, N), or (order_sweeps, N) shared by all samples when order_shared.
+// order: (B, order_sweeps, N), or (order_sweeps, N) shared by all samples when order_shared,
+// with order_sweeps 1 (one order for every sweep) or n_sweeps (one per sweep). Lanes need the
+// samples of a block to share their orders.
 template <typename T>
 void async_sign_sweeps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                              const T* s0, const int32_t* order, bool order_shared,
                              int64_t order_sweeps, int64_t batch, int64_t n_sweeps, T* s,
                              int32_t* flips, T* fields_out) {
-  if (order_shared && batch >= kMinLaneBatch)
-    async_sign_sweeps_lanes(h_ext, values, pat, diag, s0, order, order_sweeps, batch, n_sweeps, s,
-                            flips, fields_out);
-  else
-    async_sign_sweeps_samples(h_ext, values, pat, diag, s0, order, order_shared, order_sweeps,
-                              batch, n_sweeps, s, flips, fields_out);
+  const int64_t n = pat.by_col.n_outer, stride = order_sweeps == 1 ? 0 : n;
+  run_layer(h_ext, values, pat, diag, s0, batch, n_sweeps, order_shared, s, flips, fields_out,
+            [&](int64_t lanes, LaneBlockState& st, int32_t* block_flips) {
+              async_sweeps_lanes(values, pat, diag, order, stride, n_sweeps, lanes, st, block_flips);
+            },
+            [&](int64_t b, const T* row_values, T* s_b, double* field_b, int32_t* flips_b) {
+              const int32_t* own = order + (order_shared ? 0 : b * order_sweeps * n);
+              async_sign_sweeps(row_values, pat, diag, own, stride, n_sweeps, s_b, field_b, flips_b);
+            });
 }
 
 }  // namespace DARNAX_ISA
