@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/orders.h"
 #include "kernels/shuffle.h"
 #include "kernels/table.h"
 #include "store/pattern_store.h"
@@ -30,6 +31,7 @@ XLA_FFI_DECLARE_HANDLER_SYMBOL(SyncSignStepsInstantiate);
 void* checked_pattern_type_id();
 void* checked_pattern_type_info();
 XLA_FFI_DECLARE_HANDLER_SYMBOL(RandomPermutations);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(DenseAsyncSignSweeps);
 }  // namespace darnax
 
 namespace {
@@ -152,6 +154,28 @@ std::tuple<Out<T>, Out<int32_t>, Out<T>> sync_sign_steps(In<T, 2> h_ext, In<T, 1
 }
 
 template <typename T>
+std::tuple<Out<T>, Out<int32_t>, Out<T>> dense_async_sign_sweeps(
+    In<T, 2> h_ext, In<T, 2> couplings, In<T, 2> s0,
+    nb::ndarray<const int32_t, nb::c_contig, nb::device::cpu> order, int64_t n_sweeps) {
+  const size_t batch = h_ext.shape(0), n = h_ext.shape(1);
+  require(n_sweeps >= 0, "the number of sweeps must be >= 0");
+  require(couplings.shape(0) == n && couplings.shape(1) == n, "couplings must have shape (N, N)");
+  require(s0.shape(0) == batch && s0.shape(1) == n, "s0 must have the shape of h_ext");
+  std::vector<int64_t> dims(order.ndim());
+  for (size_t d = 0; d < dims.size(); ++d) dims[d] = static_cast<int64_t>(order.shape(d));
+  darnax::OrderLayout layout;
+  require_valid(darnax::check_orders(order.data(), dims, batch, n, n_sweeps, layout));
+  Out<T> s = new_array<T>({batch, n});
+  Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_sweeps)});
+  Out<T> fields = new_array<T>({batch, n});
+  nb::gil_scoped_release release;
+  darnax::kernels<T>().dense_async_sign_sweeps(h_ext.data(), couplings.data(), s0.data(),
+                                               order.data(), layout.shared, layout.sweeps, batch,
+                                               n, n_sweeps, s.data(), flips.data(), fields.data());
+  return {s, flips, fields};
+}
+
+template <typename T>
 void bind_direct(nb::module_& m) {
   m.def("sparse_matmul", &sparse_matmul<T>, "x"_a, "values"_a, "col_ptr"_a, "row_idx"_a);
   m.def("sparse_outer", &sparse_outer<T>, "x"_a, "e"_a, "col_ptr"_a, "row_idx"_a);
@@ -160,6 +184,8 @@ void bind_direct(nb::module_& m) {
         "n_sweeps"_a);
   m.def("sync_sign_steps", &sync_sign_steps<T>, "h_ext"_a, "values"_a, "col_ptr"_a, "row_idx"_a,
         "row_ptr"_a, "col_idx"_a, "csr_pos"_a, "diag"_a, "s0"_a, "n_steps"_a);
+  m.def("dense_async_sign_sweeps", &dense_async_sign_sweeps<T>, "h_ext"_a, "couplings"_a, "s0"_a,
+        "order"_a, "n_sweeps"_a);
 }
 
 Out<int32_t> random_permutations(nb::ndarray<const uint32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> bits) {
@@ -243,6 +269,7 @@ NB_MODULE(_ext, m) {
         stages(darnax::AsyncSignSweepsInstantiate, darnax::AsyncSignSweeps);
     d["darnax_sync_sign_steps"] = stages(darnax::SyncSignStepsInstantiate, darnax::SyncSignSteps);
     d["darnax_random_permutations"] = capsule(darnax::RandomPermutations);
+    d["darnax_dense_async_sign_sweeps"] = capsule(darnax::DenseAsyncSignSweeps);
     return d;
   }, "XLA FFI targets: name -> handler capsule, or {stage: capsule} for staged handlers.");
   m.def("ffi_types", []() {

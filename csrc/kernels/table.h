@@ -18,6 +18,11 @@ struct KernelTable {
                             const T* s0, const int32_t* order, bool order_shared,
                             int64_t order_sweeps,
                             int64_t batch, int64_t n_sweeps, T* s, int32_t* flips, T* fields);
+  // see dense_sign_dynamics.h: dense_async_sign_sweeps.
+  void (*dense_async_sign_sweeps)(const T* h_ext, const T* couplings, const T* s0,
+                                  const int32_t* order, bool order_shared, int64_t order_sweeps,
+                                  int64_t batch, int64_t n, int64_t n_sweeps, T* s, int32_t* flips,
+                                  T* fields);
   // see sign_lanes.h: sync_sign_steps_batch.
   void (*sync_sign_steps)(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from darnax.ops import _ffi
-from darnax.ops import SparsityPattern, async_sign_sweeps, direct, sparse_matmul, sparse_outer, sync_sign_steps
+from darnax.ops import (
+    SparsityPattern,
+    async_sign_sweeps,
+    dense_async_sign_sweeps,
+    direct,
+    sparse_matmul,
+    sparse_outer,
+    sync_sign_steps,
+)
 
 P = SparsityPattern.from_mask(np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]], bool))
 H = np.zeros((2, 3), np.float32)
@@ -16,6 +24,7 @@ V = np.ones(P.nnz, np.float32)
 D = np.zeros(3, np.float32)
 S = np.ones((2, 3), np.float32)
 O = np.array([2, 0, 1], np.int32)
+J = np.eye(3, dtype=np.float32) / 2
 
 
 @pytest.mark.parametrize(
@@ -37,6 +46,17 @@ O = np.array([2, 0, 1], np.int32)
         (lambda: async_sign_sweeps(H, V, P, D, S, O.astype(np.int64), 1), TypeError, "order: expected int32"),
         (lambda: async_sign_sweeps(H, V, P, D, S, O[:2], 1), ValueError, r"order: expected shape \(3,\), \(1 or 2, 3\) or \(1 or 2, 1, 3\)"),
         (lambda: async_sign_sweeps(H, V, P, D, S, np.tile(O, (2, 2, 1)), 3), ValueError, r"order: expected shape"),
+        (lambda: dense_async_sign_sweeps(H, J[:2], S, O, 1), ValueError, r"couplings: expected a square \(N, N\) matrix, got shape \(2, 3\)"),
+        (lambda: dense_async_sign_sweeps(H, J[0], S, O, 1), ValueError, r"couplings: expected shape \(\?, \?\), got \(3,\)"),
+        (lambda: dense_async_sign_sweeps(H[:, :2], J, S, O, 1), ValueError, r"h_ext: expected shape \(\?, 3\), got \(2, 2\)"),
+        (lambda: dense_async_sign_sweeps(H, J, S[:1], O, 1), ValueError, r"s0: expected shape \(2, 3\), got \(1, 3\)"),
+        (lambda: dense_async_sign_sweeps(H, J.astype(np.int32), S, O, 1), TypeError, "couplings: expected float32 or float64, got int32"),
+        (lambda: dense_async_sign_sweeps(H, J.astype(np.float64), S, O, 1), TypeError, "one float dtype"),
+        (lambda: dense_async_sign_sweeps(H, J, S, O, -1), ValueError, "n_sweeps: expected a non-negative int"),
+        (lambda: dense_async_sign_sweeps(H, J, S, O, 2.0), ValueError, "n_sweeps: expected a non-negative int"),
+        (lambda: dense_async_sign_sweeps(H, J, S, O.astype(np.int64), 1), TypeError, "order: expected int32"),
+        (lambda: dense_async_sign_sweeps(H, J, S, np.tile(O, (3, 1)), 1), ValueError, r"order: expected shape \(3,\), \(1 or 2, 3\)"),
+        (lambda: dense_async_sign_sweeps(H, J, S, np.array([1, 1, 0], np.int32), 1), ValueError, "permutation"),
     ],
 )
 def test_python_checks(call, error, match):
@@ -51,6 +71,38 @@ def test_traced_non_permutation_is_refused_by_the_handler():
         jax.block_until_ready(run(jnp.array([0, 0, 1], jnp.int32)))
     with pytest.raises(Exception, match="order: not a permutation"):
         jax.block_until_ready(run(jnp.array([0, 1, 7], jnp.int32)))
+
+
+def test_dense_handler_refuses_what_python_would():
+    """The dense handler checks everything again: a traced non-permutation, shapes, dtypes and
+    n_sweeps reach it only through a raw call, and each is an FFI error, never a crash."""
+    run = jax.jit(lambda o: dense_async_sign_sweeps(H, J, S, o, 2))
+    for bad in ([0, 0, 1], [0, 1, 7], [-1, 0, 1]):
+        with pytest.raises(Exception, match="order: not a permutation"):
+            jax.block_until_ready(run(jnp.array(bad, jnp.int32)))
+    h, j, s = jnp.asarray(H), jnp.asarray(J), jnp.asarray(S)
+    outs = lambda b=2, n=3, t=1, dt=jnp.float32: (  # noqa: E731
+        jax.ShapeDtypeStruct((b, n), dt), jax.ShapeDtypeStruct((b, t), jnp.int32), jax.ShapeDtypeStruct((b, n), dt))
+    order = jnp.asarray(O[None])
+    with pytest.raises(Exception, match=r"order: not a permutation of 0..2 \(entry 1 is 2\)"):
+        _raw("dense_async_sign_sweeps", outs(), h, j, s, jnp.array([[2, 2, 0]], jnp.int32), n_sweeps=np.int64(1))
+    with pytest.raises(Exception, match=r"couplings: expected shape \(3, 3\), got \(3, 2\)"):
+        _raw("dense_async_sign_sweeps", outs(), h, j[:, :2], s, order, n_sweeps=np.int64(1))
+    with pytest.raises(Exception, match=r"s0: expected shape \(2, 3\), got \(1, 3\)"):
+        _raw("dense_async_sign_sweeps", outs(), h, j, s[:1], order, n_sweeps=np.int64(1))
+    with pytest.raises(Exception, match=r"order: expected shape \(1 or 2, 3\) or \(1 or 2, 1, 3\), got \(3,\)"):
+        _raw("dense_async_sign_sweeps", outs(), h, j, s, order[0], n_sweeps=np.int64(1))
+    with pytest.raises(Exception, match=r"flips: expected shape \(2, 1\), got \(2, 2\)"):
+        _raw("dense_async_sign_sweeps", outs(t=2), h, j, s, order, n_sweeps=np.int64(1))
+    with pytest.raises(Exception, match="the number of sweeps must be >= 0, got -1"):
+        _raw("dense_async_sign_sweeps", outs(t=0), h, j, s, order, n_sweeps=np.int64(-1))
+    with pytest.raises(Exception, match="must share one dtype"):
+        _raw("dense_async_sign_sweeps", outs(), h, j.astype(jnp.float64), s, order, n_sweeps=np.int64(1))
+    with pytest.raises(Exception, match="h_ext: expected float32 or float64"):
+        _raw("dense_async_sign_sweeps", outs(dt=jnp.int32), *(a.astype(jnp.int32) for a in (h, j, s)), order,
+             n_sweeps=np.int64(1))
+    with pytest.raises(Exception, match=r"h_ext: expected rank 2 \(B, N\), got \(3,\)"):
+        _raw("dense_async_sign_sweeps", outs(), h[0], j, s, order, n_sweeps=np.int64(1))
 
 
 def _raw(target, outs, *args, **attrs):
@@ -131,6 +183,14 @@ def test_direct_calls_validate():
         direct.async_sign_sweeps(H, V, P.col_ptr, P.row_idx, P.row_ptr, P.col_idx, P.csr_pos, D, S, np.zeros((2, 3), np.int32), 1)
     with pytest.raises(ValueError, match="values must have length nnz"):
         direct.sparse_matmul(H, V[:2], P.col_ptr, P.row_idx)
+    with pytest.raises(ValueError, match=r"order: not a permutation of 0..2 \(entry 2 is 3\)"):
+        direct.dense_async_sign_sweeps(H, J, S, np.array([[0, 1, 3]], np.int32), 1)
+    with pytest.raises(ValueError, match="order: expected shape"):
+        direct.dense_async_sign_sweeps(H, J, S, np.zeros((3, 3), np.int32), 1)
+    with pytest.raises(ValueError, match=r"couplings must have shape \(N, N\)"):
+        direct.dense_async_sign_sweeps(H, J[:2], S, O[None], 1)
+    with pytest.raises(ValueError, match="sweeps must be >= 0"):
+        direct.dense_async_sign_sweeps(H, J, S, O[None], -1)
     with pytest.raises(TypeError):
         direct.sparse_matmul("not an array", V, P.col_ptr, P.row_idx)
 

@@ -9,7 +9,7 @@ import numpy as np
 
 SCRIPT = """
 import sys, numpy as np, jax.numpy as jnp
-from darnax.ops import SparsityPattern, sparse_matmul, sparse_outer, async_sign_sweeps, sync_sign_steps
+from darnax.ops import SparsityPattern, sparse_matmul, sparse_outer, async_sign_sweeps, sync_sign_steps, dense_async_sign_sweeps
 rng = np.random.default_rng(0)
 n, b = 1500, 37
 mask = rng.random((n, n)) < 0.02
@@ -21,7 +21,9 @@ v = rng.standard_normal(p.nnz).astype(np.float32) / 5
 d = np.full(n, 0.3, np.float32)
 order = np.stack([rng.permutation(n) for _ in range(b)]).astype(np.int32)
 np.savez(sys.argv[1], matmul=sparse_matmul(x, v, p), outer=sparse_outer(x, s, p), outer16=sparse_outer(x[:16], s[:16], p),
-         async_s=async_sign_sweeps(x, v, p, d, s, order, 3)[0], sync_s=sync_sign_steps(x, v, p, d, s, 3)[0])
+         async_s=async_sign_sweeps(x, v, p, d, s, order, 3)[0], sync_s=sync_sign_steps(x, v, p, d, s, 3)[0],
+         lanes_s=async_sign_sweeps(x, v, p, d, s, order[:1], 3)[0],
+         dense=dense_async_sign_sweeps(x, np.asarray(p.to_dense(v)) + np.diag(d), s, order, 3)[2])
 """
 
 

@@ -1,5 +1,5 @@
-"""darnax's compiled core: sparse products, sparse plasticity, ±1 sign dynamics and their random
-visiting orders as XLA FFI calls.
+"""darnax's compiled core: sparse products, sparse plasticity, ±1 sign dynamics (sparse and dense
+couplings) and their random visiting orders as XLA FFI calls.
 
 Importing this module loads the C++ extension (registering its targets with XLA on the first
 op); it raises ``ImportError`` (saying how to rebuild) when the extension is missing or
@@ -10,6 +10,8 @@ Each op has a pure ``jax.numpy`` oracle ``<op>_reference`` beside it.
 from darnax.ops import _ffi
 from darnax.ops.async_sign_sweeps import async_sign_sweeps as async_sign_sweeps
 from darnax.ops.async_sign_sweeps import async_sign_sweeps_reference as async_sign_sweeps_reference
+from darnax.ops.dense_async_sign_sweeps import dense_async_sign_sweeps as dense_async_sign_sweeps
+from darnax.ops.dense_async_sign_sweeps import dense_async_sign_sweeps_reference as dense_async_sign_sweeps_reference
 from darnax.ops.pattern import SparsityPattern as SparsityPattern
 from darnax.ops.random_permutations import random_permutations as random_permutations
 from darnax.ops.random_permutations import random_permutations_reference as random_permutations_reference

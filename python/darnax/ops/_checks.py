@@ -66,6 +66,20 @@ def layer_arrays(
     return h_ext, values, diag, s0
 
 
+def dense_layer_arrays(
+    h_ext: jax.typing.ArrayLike, couplings: jax.typing.ArrayLike, s0: jax.typing.ArrayLike
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Check the arrays of a dense ±1 layer: ``couplings`` ``(N, N)``, ``h_ext, s0`` ``(B, N)``."""
+    couplings = float_array("couplings", couplings, (None, None))
+    n = couplings.shape[0]
+    if couplings.shape != (n, n):
+        raise ValueError(f"couplings: expected a square (N, N) matrix, got shape {tuple(couplings.shape)}")
+    h_ext = float_array("h_ext", h_ext, (None, n))
+    s0 = float_array("s0", s0, h_ext.shape)
+    same_dtype(h_ext=h_ext, couplings=couplings, s0=s0)
+    return h_ext, couplings, s0
+
+
 def permutations(name: str, order: jax.typing.ArrayLike, n: int, batch: int, n_sweeps: int) -> jax.Array:
     """``order`` as int32 ``(N,)``, ``(S, N)`` or ``(S, n_sweeps, N)`` with ``S`` 1 (shared by the
     batch) or ``B``; when concrete, every row must be a permutation of ``0..N-1``."""

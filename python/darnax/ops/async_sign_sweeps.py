@@ -83,8 +83,15 @@ def async_sign_sweeps_reference(
     n_sweeps: int,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Pure ``jax.numpy`` oracle of :func:`async_sign_sweeps`: recompute each unit's field from the dense ``J``."""
-    h_ext, values, diag, s0, order = (jnp.asarray(a) for a in (h_ext, values, diag, s0, order))
-    couplings = pattern.to_dense(values)
+    return sweeps_reference(h_ext, pattern.to_dense(jnp.asarray(values)), diag, s0, order, n_sweeps)
+
+
+def sweeps_reference(
+    h_ext: jax.Array, couplings: jax.Array, diag: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The asynchronous rule read literally, for the oracles: ``couplings`` is the dense ``(N, N)``
+    ``W`` (the self couplings ``diag`` apart); each visit recomputes the unit's field."""
+    h_ext, couplings, diag, s0, order = (jnp.asarray(a) for a in (h_ext, couplings, diag, s0, order))
     order = order.reshape((-1, 1, order.shape[-1])) if order.ndim < 3 else order  # same every sweep
     order = jnp.broadcast_to(order, (h_ext.shape[0], n_sweeps, h_ext.shape[1]))
 
