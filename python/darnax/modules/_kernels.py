@@ -1,16 +1,13 @@
-"""Backend dispatch for the sparse maths of modules: darnax.ops kernels or their jnp oracles.
+"""Backend dispatch for the maths of modules: darnax.ops kernels or their jnp oracles.
 
-``"compiled"`` calls the XLA FFI kernels of :mod:`darnax.ops` (O(nnz) work and memory);
-``"jax"`` calls the pure ``jax.numpy`` oracles beside them (dense masked maths, no custom calls,
+``"compiled"`` calls the XLA FFI kernels of :mod:`darnax.ops` (O(nnz) work and memory for sparse
+layers); ``"jax"`` calls the pure ``jax.numpy`` oracles beside them (dense masked maths, no custom calls,
 runs on any JAX device).
 """
 
 from __future__ import annotations
 
-import functools
-
 import jax
-import numpy as np
 
 from darnax import ops
 from darnax.ops import SparsityPattern
@@ -62,7 +59,11 @@ def async_sweeps(
     return s, fields
 
 
-@functools.lru_cache(maxsize=8)
-def off_diagonal_pattern(n: int) -> SparsityPattern:
-    """The pattern of every off-diagonal entry of an ``(n, n)`` matrix (cached per ``n``)."""
-    return SparsityPattern.from_mask(~np.eye(n, dtype=bool))
+def dense_async_sweeps(
+    h_ext: jax.Array, couplings: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int, backend: str
+) -> tuple[jax.Array, jax.Array]:
+    """``n_sweeps`` asynchronous sign sweeps with dense ``(N, N)`` couplings (diagonal: self
+    couplings) in the given orders; returns the final states and their fields ``h_ext + s @ J``."""
+    fn = ops.dense_async_sign_sweeps if backend == "compiled" else ops.dense_async_sign_sweeps_reference
+    s, _, fields = fn(h_ext, couplings, s0, order, n_sweeps)
+    return s, fields

@@ -107,11 +107,9 @@ class RecurrentDiscrete(RecurrentSignLayer):
     def async_sweeps(
         self, h_ext: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int
     ) -> tuple[jax.Array, jax.Array]:
-        """Asynchronous sweeps via :func:`darnax.ops.async_sign_sweeps` on the off-diagonal pattern;
-        returns the final states and their fields."""
-        pattern = _kernels.off_diagonal_pattern(self.features)
-        values = pattern.gather(self.J)
-        return _kernels.async_sweeps(h_ext, values, pattern, jnp.diagonal(self.J), s0, order, n_sweeps, self.backend)
+        """Asynchronous sweeps via :func:`darnax.ops.dense_async_sign_sweeps` (or its oracle) on
+        ``J`` itself; returns the final states and their fields."""
+        return _kernels.dense_async_sweeps(h_ext, self.J, s0, order, n_sweeps, self.backend)
 
 
 class SparseRecurrentDiscrete(RecurrentSignLayer):
