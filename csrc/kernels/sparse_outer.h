@@ -49,7 +49,7 @@ template <bool Accumulate, typename T>
 inline void outer_block_column(const T* xb, const T* x_rows, int64_t d, const T* ek,
                                const int32_t* idx, int64_t p0, int64_t p1, bool skip_zeros,
                                T* out) {
-  const auto put = [&](int64_t p, T d) { out[p] = Accumulate ? out[p] + d : T(0) + d; };
+  const auto put = [&](int64_t p, T sum) { out[p] = Accumulate ? out[p] + sum : T(0) + sum; };
   if (skip_zeros) {
     const uint32_t live = nonzero_lanes(ek);
     if (live == 0) {
