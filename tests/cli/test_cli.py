@@ -163,3 +163,29 @@ def test_cpus_limits_the_process_and_bad_counts_are_refused(capsys):
     for bad, message in (("0", "expected at least 1"), ("100000", "may use only")):
         assert train("--cpus", bad) == 2
         assert message in capsys.readouterr().err
+
+
+_FREED = """
+import sys
+import numpy as np
+from darnax.cli import return_freed_memory
+def rss_kb():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS"))
+if sys.argv[1] == "on":
+    assert return_freed_memory()
+np.ones(30 << 20, np.uint8)  # a freed 30 MB block: glibc raises its mmap threshold to 30 MB
+before = rss_kb()
+a = np.ones(20 << 20, np.uint8)
+del a
+print(rss_kb() - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmRSS from /proc")
+def test_freed_large_blocks_go_back_to_the_system():
+    kept = {}
+    for mode in ("off", "on"):
+        result = subprocess.run([sys.executable, "-c", _FREED, mode], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        kept[mode] = int(result.stdout.strip())
+    assert kept["off"] > 15_000 and kept["on"] < 2_000, kept  # KB still resident after the free
