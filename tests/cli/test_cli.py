@@ -11,7 +11,6 @@ import pytest
 
 from darnax.cli import main
 from darnax.cli.config import ConfigError, merge, resolve
-from darnax.datasets import locate
 
 from ..datasets._idx_files import write_tiny
 
@@ -22,15 +21,6 @@ sparsity = 0.8
 [run]
 epochs = 3
 """
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path_factory):
-    """No network, no user caches or system folders, no DARNAX_DATA_DIR."""
-    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
-    for var in ("XDG_CACHE_HOME", locate.DATA_DIR_ENV, locate.ALLOW_DOWNLOAD_ENV):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(locate, "SYSTEM_DIRS", ())
 
 
 @pytest.fixture
@@ -88,6 +78,21 @@ def test_probe_reports_accuracies(tmp_path, small_config, capsys):
         ("[model]\ndim_hidden = 0\n", "model.dim_hidden: expected a value >0, got 0"),
         ("[extra]\nx = 1\n", "extra: unknown section"),
         ("[model\n", "not valid TOML"),
+        # per-layer fields (several hidden layers)
+        ("[model]\ndim_hidden = []\n", "model.dim_hidden: expected a width or a non-empty list of widths, got []"),
+        ("[model]\ndim_hidden = [100, 0]\n", "model.dim_hidden[1]: expected a value >0, got 0"),
+        ("[model]\ndim_hidden = [100, 50]\nsparsity = [0.9, 1.0]\n", "model.sparsity[1]: expected a value [0,1), got 1.0"),
+        ("[model]\ndim_hidden = [100, 50]\nsparsity = [0.9, 0.9, 0.9]\n",
+         "model.sparsity: expected a scalar or 2 value(s), one per hidden layer (model.dim_hidden has 2 layer(s)), got 3"),
+        ("[model]\ndim_hidden = [100, 50]\nsparsity_back = [0.9, 0.9]\n",
+         "model.sparsity_back: expected a scalar or 1 value(s), one per top-down coupling between hidden layers"),
+        ("[model]\nsparsity_back = [0.5]\n", "model.sparsity_back: expected a scalar or 0 value(s)"),
+        ("[model]\nj_d = ['a']\n", "model.j_d[0]: expected float, got str 'a'"),
+        ("[model]\nthreshold_j = 'high'\n", "model.threshold_j: expected float or a list of float, got str 'high'"),
+        ("[model]\nthreshold_out = [1.0]\n", "model.threshold_out: expected float, got list"),
+        ("[optimizer]\nlearning_rate_win = [0.1, 0.2]\n",
+         "optimizer.learning_rate_win: expected a scalar or 1 value(s), one per hidden layer"),
+        ("[optimizer]\nweight_decay_back = -1.0\n", "optimizer.weight_decay_back: expected a value >=0, got -1.0"),
     ],
 )
 def test_bad_config_is_rejected_before_any_work(tmp_path, capsys, toml, message):

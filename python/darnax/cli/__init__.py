@@ -11,6 +11,7 @@ from darnax.cli.config import DATASETS, PRESETS, ConfigError, load_toml, merge, 
 EPILOG = """examples:
   darnax train                                   # the seeds' network on the bundled digits
   darnax train --preset seed-sparse --dataset fashion-mnist --data-dir ../shared/datasets
+  darnax train --preset deep-2 --dataset fashion-mnist --data-dir ../shared/datasets
   darnax train --resume runs/digits              # continue a stopped run
   darnax train --cpus 1                          # one CPU: faster on small (2-vCPU) machines
   darnax probe runs/digits                       # linear probe on the last hidden layer

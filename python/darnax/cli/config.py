@@ -3,7 +3,15 @@
 A config is five sections (``model``, ``data``, ``optimizer``, ``trainer``, ``run``) holding every
 PARAMS field of seeds 09/10; ``dim_data`` and ``num_labels`` are not fields: they come from the
 dataset. Everything is checked before any work starts; an error names the field
-(``model.sparsity``), what it expected and what it got.
+(``model.sparsity``, or ``model.sparsity[1]`` for one entry of a list), what it expected and what
+it got.
+
+Deep networks: ``model.dim_hidden`` is one width (one hidden layer, the seeds' network) or a list
+of widths, one per hidden layer, bottom to top. Every per-layer field (``PER_LAYER``) is then a
+scalar, used by every hidden layer, or a list with one entry per hidden layer (entry ``l``
+configures the couplings *into* hidden layer ``l``); the fields of the top-down couplings between
+hidden layers (``PER_TOP_DOWN``) have one entry per such coupling, i.e. per hidden layer but the
+top one (whose top-down coupling is the frozen label feedback).
 """
 
 from __future__ import annotations
@@ -26,25 +34,44 @@ class ConfigError(ValueError):
     """An invalid configuration; the message names the field."""
 
 
+#: ``per`` values: a scalar or one entry per hidden layer, or per top-down hidden coupling.
+LAYER, TOP_DOWN = "layer", "top-down"
+
+
 def _field(default: Any, check: str = "", **kw: Any) -> Any:
     return dataclasses.field(default=default, metadata={"check": check, **kw})
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The seeds' sparse network: input -> sparse W_in -> recurrent sparse J -> W_out -> labels."""
+    """The seeds' sparse network, with one or more hidden layers.
+
+    ``input -> W_in -> [J_1] <-> W -> [J_2] <-> ... -> [J_L] -> W_out -> labels``, the labels fed
+    back into ``[J_L]``. Per hidden layer ``l`` (list entry ``l``, or a scalar for all): the
+    forward coupling from the layer below (``sparsity_win``, ``strength_forth``,
+    ``threshold_in``; the input layer's ``W_in`` for the first), the recurrent couplings
+    (``sparsity``, ``j_d``, ``threshold_j``) and the top-down coupling from the layer above
+    (``strength_back``, ``threshold_back``; the frozen label feedback for the top layer, a
+    plastic sparse coupling with ``sparsity_back`` for the others).
+    """
 
     seed: int = _field(44, ">=0")
-    dim_hidden: int = _field(2000, ">0")
-    sparsity: float = _field(0.99, "[0,1)")
-    sparsity_win: float = _field(0.9, "[0,1)")
-    strength_forth: float = _field(5.0, ">=0")
-    strength_back: float = _field(1.3, ">=0")
-    j_d: float = _field(0.95)
-    threshold_in: float = _field(1.78, ">=0")
+    dim_hidden: int | tuple[int, ...] = _field(2000, ">0", per=LAYER)
+    sparsity: float | tuple[float, ...] = _field(0.99, "[0,1)", per=LAYER)
+    sparsity_win: float | tuple[float, ...] = _field(0.9, "[0,1)", per=LAYER)
+    sparsity_back: float | tuple[float, ...] = _field(0.99, "[0,1)", per=TOP_DOWN)
+    strength_forth: float | tuple[float, ...] = _field(5.0, ">=0", per=LAYER)
+    strength_back: float | tuple[float, ...] = _field(1.3, ">=0", per=LAYER)
+    j_d: float | tuple[float, ...] = _field(0.95, per=LAYER)
+    threshold_in: float | tuple[float, ...] = _field(1.78, ">=0", per=LAYER)
     threshold_out: float = _field(7.0, ">=0")
-    threshold_j: float = _field(1.78, ">=0")
-    threshold_back: float = _field(0.0, ">=0")
+    threshold_j: float | tuple[float, ...] = _field(1.78, ">=0", per=LAYER)
+    threshold_back: float | tuple[float, ...] = _field(0.0, ">=0", per=LAYER)
+
+    @property
+    def depth(self) -> int:
+        """The number of hidden layers."""
+        return len(self.dim_hidden) if isinstance(self.dim_hidden, tuple) else 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,13 +91,19 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
-    """Module-internal learning rates and weight decays (seed 10), applied through ``optax.sgd(1.0)``."""
+    """Module-internal learning rates and weight decays (seed 10), applied through ``optax.sgd(1.0)``.
 
-    learning_rate_win: float = _field(0.159, ">=0")
-    learning_rate_j: float = _field(0.058, ">=0")
+    ``*_win`` and ``*_j`` are per hidden layer (forward and recurrent couplings), ``*_back`` per
+    top-down coupling between hidden layers (0 freezes them), as in :class:`ModelConfig`.
+    """
+
+    learning_rate_win: float | tuple[float, ...] = _field(0.159, ">=0", per=LAYER)
+    learning_rate_j: float | tuple[float, ...] = _field(0.058, ">=0", per=LAYER)
+    learning_rate_back: float | tuple[float, ...] = _field(0.159, ">=0", per=TOP_DOWN)
     learning_rate_wout: float = _field(0.17, ">=0")
-    weight_decay_win: float = _field(0.01, ">=0")
-    weight_decay_j: float = _field(0.00006, ">=0")
+    weight_decay_win: float | tuple[float, ...] = _field(0.01, ">=0", per=LAYER)
+    weight_decay_j: float | tuple[float, ...] = _field(0.00006, ">=0", per=LAYER)
+    weight_decay_back: float | tuple[float, ...] = _field(0.01, ">=0", per=TOP_DOWN)
     weight_decay_wout: float = _field(0.02, ">=0")
 
 
@@ -114,6 +147,21 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {"run": {"epochs": 10}},
     # Seeds 09/10 exactly (batch 16, 1+5+5 train and 5 eval iterations, 20 epochs).
     "seed-sparse": {"run": {"epochs": 20}},
+    # Two hidden layers, 784-2000-1000-10: the seeds' first layer, a second one fed by a sparse
+    # forward coupling and sending a plastic top-down coupling back (see README).
+    "deep-2": {
+        "model": {
+            "dim_hidden": [2000, 1000],
+            "sparsity": [0.99, 0.99],
+            "sparsity_win": [0.9, 0.95],
+            "sparsity_back": 0.95,
+            "strength_forth": [5.0, 2.5],
+            "strength_back": [1.0, 1.3],
+            "threshold_in": [1.78, 1.78],
+            "threshold_back": [1.78, 0.0],
+        },
+        "run": {"epochs": 20},
+    },
 }
 
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
@@ -121,17 +169,26 @@ _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 
 def _check_value(where: str, field: dataclasses.Field, value: Any) -> Any:
+    """``value`` checked against ``field``; a per-layer list becomes a tuple, entry by entry."""
     annotation = str(field.type)
-    optional = annotation.endswith("| None")
+    if not field.metadata.get("per"):
+        return _check_scalar(where, field, value, annotation)
+    kind = annotation.split(" ")[0]
+    if isinstance(value, (list, tuple)):
+        return tuple(_check_scalar(f"{where}[{k}]", field, v, kind) for k, v in enumerate(value))
+    return _check_scalar(where, field, value, f"{kind} or a list of {kind}")
+
+
+def _check_scalar(where: str, field: dataclasses.Field, value: Any, expected: str) -> Any:
     if value is None:
-        if optional:
+        if expected.endswith("| None"):
             return None
-        raise ConfigError(f"{where}: expected {annotation}, got None")
-    kind = _TYPES[annotation.split(" ")[0]]
+        raise ConfigError(f"{where}: expected {expected}, got None")
+    kind = _TYPES[expected.split(" ")[0]]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: expected {annotation}, got {type(value).__name__} {value!r}")
+        raise ConfigError(f"{where}: expected {expected}, got {type(value).__name__} {value!r}")
     check = field.metadata.get("check", "")
     ok = {
         "": True,
@@ -145,6 +202,53 @@ def _check_value(where: str, field: dataclasses.Field, value: Any) -> Any:
         wanted = f"one of {field.metadata['choices']}" if check == "choice" else f"a value {check}"
         raise ConfigError(f"{where}: expected {wanted}, got {value!r}")
     return value
+
+
+def _check_lengths(config: Config) -> None:
+    """Every per-layer list has one entry per hidden layer (per top-down coupling for those)."""
+    depth = config.model.depth
+    if depth == 0:
+        raise ConfigError("model.dim_hidden: expected a width or a non-empty list of widths, got []")
+    for section in ("model", "optimizer"):
+        values = getattr(config, section)
+        for f in dataclasses.fields(values):
+            value, per = getattr(values, f.name), f.metadata.get("per")
+            want = depth if per == LAYER else depth - 1
+            if per and isinstance(value, tuple) and len(value) != want:
+                what = "hidden layer" if per == LAYER else "top-down coupling between hidden layers"
+                raise ConfigError(
+                    f"{section}.{f.name}: expected a scalar or {want} value(s), one per {what} "
+                    f"(model.dim_hidden has {depth} layer(s)), got {len(value)}"
+                )
+
+
+def training_sections(config: Config) -> dict[str, dict[str, Any]]:
+    """Every section but ``run``, less the fields that configure nothing in this network.
+
+    Those are the top-down fields (``sparsity_back``, ...) of a one-hidden-layer network, which has
+    no top-down coupling between hidden layers: a one-layer run's identity (its checkpoint
+    fingerprint) is the same as before deep networks existed.
+    """
+    sections = {name: values for name, values in config.to_dict().items() if name != "run"}
+    if config.model.depth == 1:
+        for name in ("model", "optimizer"):
+            for f in dataclasses.fields(getattr(config, name)):
+                if f.metadata.get("per") == TOP_DOWN:
+                    del sections[name][f.name]
+    return sections
+
+
+def layer_values(config: Config) -> dict[str, tuple[Any, ...]]:
+    """Every per-layer field of ``model`` and ``optimizer`` (``dim_hidden`` included) as a tuple:
+    one entry per hidden layer, or per top-down coupling between hidden layers (a scalar repeated)."""
+    depth = config.model.depth
+    out = {}
+    for section in (config.model, config.optimizer):
+        for f in dataclasses.fields(section):
+            per, value = f.metadata.get("per"), getattr(section, f.name)
+            if per:
+                out[f.name] = value if isinstance(value, tuple) else (value,) * (depth if per == LAYER else depth - 1)
+    return out
 
 
 def _section(name: str, values: dict[str, Any], base: Any) -> Any:
@@ -167,6 +271,7 @@ def merge(config: Config, overrides: dict[str, dict[str, Any]]) -> Config:
     merged = dataclasses.replace(config, **sections)
     if not merged.data.flatten:
         raise ConfigError("data.flatten: the sparse network takes flat inputs; expected true, got false")
+    _check_lengths(merged)
     return merged
 
 

@@ -1,12 +1,37 @@
-"""The seeds' sparse network (seeds 09/10), built from a :class:`~darnax.cli.config.Config`."""
+"""The seeds' sparse network (seeds 09/10), with one or more hidden layers, from a :class:`Config`.
+
+Layers: ``0`` the input, ``1..L`` the hidden layers (bottom to top), ``L + 1`` the labels. Hidden
+layer ``l`` has three couplings into it, each configured by entry ``l - 1`` of the per-layer
+fields (:mod:`darnax.cli.config`):
+
+- forward ``(l, l - 1)``: :class:`SparseFullyConnected`, from the input (``W_in``) or from the
+  hidden layer below: a sparse, plastic coupling like ``W_in`` (``±1`` senders instead of pixels);
+- recurrent ``(l, l)``: :class:`SparseRecurrentDiscrete`;
+- top-down ``(l, l + 1)``: the frozen label feedback :class:`FrozenRescaledFullyConnected` for
+  the top layer, a sparse *plastic* :class:`SparseFullyConnected` from the hidden layer above for
+  the others. The local rule (SEMANTICS.md) updates every coupling into a unit from the field it
+  has without labels (``filter_messages="inference"``); the labels' feedback is absent from that
+  field and stays frozen, while a hidden layer's top-down message is part of it, so it learns
+  like the other couplings (``optimizer.learning_rate_back = 0`` freezes it).
+
+The output ``(L + 1, L)`` is a dense :class:`FullyConnected` read-out of the top hidden layer.
+
+Keys: ``split(key(model.seed), 5)`` gives, as in seed 10, ``W_in``, ``J_1``, the label feedback,
+``W_out`` and a fifth key; hidden layer ``l >= 2`` draws its forward coupling, its recurrent
+couplings and the top-down coupling it sends to layer ``l - 1`` from
+``split(fold_in(fifth key, l), 3)``, in that order. A one-layer network is therefore exactly the
+seeds' network, and adding a layer on top changes no key of the layers below.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import equinox as eqx
 import jax
 import optax
 
-from darnax.cli.config import Config
+from darnax.cli.config import Config, layer_values
 from darnax.layer_maps.sparse import LayerMap
 from darnax.modules.fully_connected import FrozenRescaledFullyConnected, FullyConnected, SparseFullyConnected
 from darnax.modules.input_output import OutputLayer
@@ -16,6 +41,17 @@ from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
 from darnax.trainers.dynamical import DynamicalTrainer
 
+#: The per-layer fields of the forward and top-down sparse couplings: strength, threshold,
+#: sparsity, learning rate, weight decay.
+FORWARD_FIELDS = ("strength_forth", "threshold_in", "sparsity_win", "learning_rate_win", "weight_decay_win")
+TOP_DOWN_FIELDS = ("strength_back", "threshold_back", "sparsity_back", "learning_rate_back", "weight_decay_back")
+Edge = tuple[int, int]
+Patterns = (
+    tuple[SparsityPattern, SparsityPattern]
+    | Sequence[tuple[SparsityPattern, SparsityPattern]]
+    | Mapping[Edge, SparsityPattern]
+)
+
 
 def build_trainer(
     config: Config,
@@ -23,78 +59,51 @@ def build_trainer(
     num_labels: int,
     *,
     backend: str = "compiled",
-    patterns: tuple[SparsityPattern, SparsityPattern] | None = None,
+    patterns: Patterns | None = None,
 ) -> DynamicalTrainer:
-    """``input -> SparseFullyConnected -> SparseRecurrentDiscrete (+ label feedback) -> FullyConnected``.
+    """The configured network (see the module doc) in a :class:`DynamicalTrainer` with ``optax.sgd(1.0)``.
 
-    Key splits, distributions and module-internal learning rates follow seed 10 exactly
-    (``lr_win / sqrt(1 - sparsity_win)``, ``lr_j / sqrt(1 - sparsity)``), trained with
-    ``optax.sgd(1.0)``.
+    Learning rates are module-internal, as in seed 10: every sparse coupling gets its configured
+    rate divided by ``sqrt(1 - sparsity)`` (``lr_win / sqrt(1 - sparsity_win)``,
+    ``lr_j / sqrt(1 - sparsity)``, ``lr_back / sqrt(1 - sparsity_back)``), which the module
+    rescales again (SEMANTICS.md).
 
-    Args:
-        config: the run's configuration.
-        dim_data: input width (from the dataset).
-        num_labels: number of classes (from the dataset).
-        backend: ``"compiled"`` (darnax.ops) or ``"jax"`` (the dense oracle).
-        patterns: prebuilt ``(W_in, J)`` sparsity patterns for layers too large for
-            ``SparsityPattern.random``'s dense mask (e.g. from ``SparsityPattern.from_coo``).
+    Parameters
+    ----------
+    config
+        The run's configuration.
+    dim_data
+        Input width (from the dataset).
+    num_labels
+        Number of classes (from the dataset).
+    backend
+        ``"compiled"`` (darnax.ops) or ``"jax"`` (the dense oracle).
+    patterns
+        Prebuilt sparsity patterns, for layers too large for ``SparsityPattern.random``'s dense
+        mask (e.g. from ``SparsityPattern.from_coo``): a ``(W_in, J)`` pair (one hidden layer),
+        a sequence of ``(forward, recurrent)`` pairs, one per hidden layer, or a mapping
+        ``{(receiver, sender): pattern}`` over any of the sparse edges (top-down ones
+        included). Edges without a pattern draw theirs.
 
-    Returns:
-        A :class:`DynamicalTrainer` holding the fresh model and optimiser state.
+    Returns
+    -------
+    DynamicalTrainer
+        The fresh model and optimiser state.
+
+    Raises
+    ------
+    ValueError
+        When ``patterns`` does not fit the network (naming the pair or edge).
     """
-    m, o, t = config.model, config.optimizer, config.trainer
-    keys = jax.random.split(jax.random.key(m.seed), 5)
-    layers = LayerMap.from_dict(
-        {
-            1: {
-                0: SparseFullyConnected(
-                    in_features=dim_data,
-                    out_features=m.dim_hidden,
-                    strength=m.strength_forth,
-                    threshold=m.threshold_in,
-                    sparsity=m.sparsity_win,
-                    key=keys[0],
-                    lr=o.learning_rate_win / (1.0 - m.sparsity_win) ** 0.5,
-                    weight_decay=o.weight_decay_win,
-                    pattern=patterns[0] if patterns else None,
-                ),
-                1: SparseRecurrentDiscrete(
-                    features=m.dim_hidden,
-                    j_d=m.j_d,
-                    sparsity=m.sparsity,
-                    threshold=m.threshold_j,
-                    key=keys[1],
-                    lr=o.learning_rate_j / (1.0 - m.sparsity) ** 0.5,
-                    weight_decay=o.weight_decay_j,
-                    pattern=patterns[1] if patterns else None,
-                ),
-                2: FrozenRescaledFullyConnected(
-                    in_features=num_labels,
-                    out_features=m.dim_hidden,
-                    strength=m.strength_back,
-                    threshold=m.threshold_back,
-                    key=keys[2],
-                ),
-            },
-            2: {
-                1: FullyConnected(
-                    in_features=m.dim_hidden,
-                    out_features=num_labels,
-                    strength=1.0,
-                    threshold=m.threshold_out,
-                    key=keys[3],
-                    lr=o.learning_rate_wout,
-                    weight_decay=o.weight_decay_wout,
-                ),
-                2: OutputLayer(),
-            },
-        }
-    )
+    t = config.trainer
+    widths = layer_values(config)["dim_hidden"]
+    edges = _edge_patterns(patterns, len(widths))
+    layers = LayerMap.from_dict(_layer_map(config, dim_data, num_labels, edges))
     orchestrator = SequentialOrchestrator(layers=layers, dynamics=t.dynamics, backend=backend)
     optimizer = optax.sgd(learning_rate=1.0)
     return DynamicalTrainer(
         orchestrator=orchestrator,
-        state=SequentialState((dim_data, m.dim_hidden, num_labels)),
+        state=SequentialState((dim_data, *widths, num_labels)),
         optimizer=optimizer,
         optimizer_state=optimizer.init(eqx.filter(orchestrator, eqx.is_inexact_array)),
         warmup_n_iter=t.warmup_n_iter,
@@ -102,3 +111,97 @@ def build_trainer(
         train_free_n_iter=t.train_free_n_iter,
         eval_n_iter=t.eval_n_iter,
     )
+
+
+def _layer_map(config: Config, dim_data: int, num_labels: int, patterns: dict[Edge, SparsityPattern]) -> dict:
+    """``{receiver: {sender: module}}`` of the whole network (keys as in the module doc)."""
+    v = layer_values(config)
+    widths, depth = v["dim_hidden"], config.model.depth
+    seed_keys = jax.random.split(jax.random.key(config.model.seed), 5)
+    # keys[i]: (forward into layer i + 1, its J, its top-down coupling into layer i)
+    keys = [(seed_keys[0], seed_keys[1], None)]
+    keys += [tuple(jax.random.split(jax.random.fold_in(seed_keys[4], l), 3)) for l in range(2, depth + 1)]
+    rows: dict[int, dict[int, object]] = {}
+    for i, width in enumerate(widths):
+        l, below = i + 1, widths[i - 1] if i else dim_data
+        rows[l] = {
+            l - 1: _sparse(v, FORWARD_FIELDS, i, below, width, keys[i][0], patterns.get((l, l - 1))),
+            l: SparseRecurrentDiscrete(
+                features=width,
+                j_d=v["j_d"][i],
+                sparsity=v["sparsity"][i],
+                threshold=v["threshold_j"][i],
+                key=keys[i][1],
+                lr=v["learning_rate_j"][i] / (1.0 - v["sparsity"][i]) ** 0.5,
+                weight_decay=v["weight_decay_j"][i],
+                pattern=patterns.get((l, l)),
+            ),
+        }
+        if l < depth:
+            rows[l][l + 1] = _sparse(v, TOP_DOWN_FIELDS, i, widths[l], width, keys[l][2], patterns.get((l, l + 1)))
+    rows[depth][depth + 1] = FrozenRescaledFullyConnected(
+        in_features=num_labels,
+        out_features=widths[-1],
+        strength=v["strength_back"][-1],
+        threshold=v["threshold_back"][-1],
+        key=seed_keys[2],
+    )
+    o = config.optimizer
+    rows[depth + 1] = {
+        depth: FullyConnected(
+            in_features=widths[-1],
+            out_features=num_labels,
+            strength=1.0,
+            threshold=config.model.threshold_out,
+            key=seed_keys[3],
+            lr=o.learning_rate_wout,
+            weight_decay=o.weight_decay_wout,
+        ),
+        depth + 1: OutputLayer(),
+    }
+    return rows
+
+
+def _sparse(
+    v: dict[str, tuple], names: tuple[str, ...], i: int, in_features: int, out_features: int,
+    key: jax.Array, pattern: SparsityPattern | None,
+) -> SparseFullyConnected:
+    """The sparse coupling into hidden layer ``i + 1`` whose per-layer fields are ``names``."""
+    strength, threshold, sparsity, lr, weight_decay = (v[name][i] for name in names)
+    return SparseFullyConnected(
+        in_features=in_features,
+        out_features=out_features,
+        strength=strength,
+        threshold=threshold,
+        sparsity=sparsity,
+        key=key,
+        lr=lr / (1.0 - sparsity) ** 0.5,
+        weight_decay=weight_decay,
+        pattern=pattern,
+    )
+
+
+def _edge_patterns(patterns: Patterns | None, depth: int) -> dict[Edge, SparsityPattern]:
+    """``patterns`` as ``{(receiver, sender): pattern}`` over the network's sparse edges."""
+    if patterns is None:
+        return {}
+    if isinstance(patterns, Mapping):
+        edges = dict(patterns)
+    else:
+        pairs = list(patterns)
+        if len(pairs) == 2 and all(isinstance(p, SparsityPattern) for p in pairs):
+            pairs = [tuple(pairs)]  # the one-layer form (W_in, J)
+        if len(pairs) != depth:
+            raise ValueError(
+                f"patterns: expected {depth} (forward, recurrent) pair(s), one per hidden layer, got {len(pairs)}"
+            )
+        edges = {}
+        for l, pair in enumerate(pairs, start=1):
+            if len(pair) != 2:
+                raise ValueError(f"patterns[{l - 1}]: expected a (forward, recurrent) pair, got {len(pair)} item(s)")
+            edges[(l, l - 1)], edges[(l, l)] = pair
+    sparse = {(l, j) for l in range(1, depth + 1) for j in (l - 1, l, l + 1) if j <= depth}
+    unknown = sorted(set(edges) - sparse, key=str)
+    if unknown:
+        raise ValueError(f"patterns: {unknown[0]} is not a sparse edge of this network (those are {sorted(sparse)})")
+    return edges

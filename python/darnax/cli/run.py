@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from darnax.cli import checkpoint
-from darnax.cli.config import Config, to_toml
+from darnax.cli.config import Config, layer_values, to_toml, training_sections
 from darnax.cli.data import make_dataset
 from darnax.cli.network import build_trainer
 from darnax.cli.plot import plot_accuracy
@@ -34,9 +34,8 @@ CHUNK = 64
 
 
 def fingerprint(config: Config) -> str:
-    """Hash of everything but ``run`` (so a resumed run may ask for more epochs)."""
-    sections = {k: v for k, v in config.to_dict().items() if k != "run"}
-    return hashlib.sha256(json.dumps(sections, sort_keys=True).encode()).hexdigest()[:16]
+    """Hash of :func:`~darnax.cli.config.training_sections` (not ``run``: a resumed run may ask for more epochs)."""
+    return hashlib.sha256(json.dumps(training_sections(config), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _accuracy(trainer: DynamicalTrainer, x: jax.Array, y: jax.Array, key: jax.Array, batch: int) -> tuple[jax.Array, float]:
@@ -58,9 +57,10 @@ class Run:
         spec = self.dataset.spec()
         self.trainer = build_trainer(config, spec["input_dim"], spec["num_classes"])
         self.epoch = 0
+        widths = (spec["input_dim"], *layer_values(config)["dim_hidden"], spec["num_classes"])
         self.say(
             f"darnax: {spec['name']}, {spec['num_train']} train / {spec['num_test']} test, "
-            f"network {spec['input_dim']}-{config.model.dim_hidden}-{spec['num_classes']} "
+            f"network {'-'.join(map(str, widths))} "
             f"(sparsity {config.model.sparsity_win} / {config.model.sparsity}), {config.trainer.dynamics} dynamics, "
             f"batch {config.data.batch_size}, {config.run.epochs} epochs -> {out}"
         )
