@@ -7,11 +7,11 @@ dataset. Everything is checked before any work starts; an error names the field
 it got.
 
 Deep networks: ``model.dim_hidden`` is one width (one hidden layer, the seeds' network) or a list
-of widths, one per hidden layer, bottom to top. Every per-layer field (``PER_LAYER``) is then a
-scalar, used by every hidden layer, or a list with one entry per hidden layer (entry ``l``
-configures the couplings *into* hidden layer ``l``); the fields of the top-down couplings between
-hidden layers (``PER_TOP_DOWN``) have one entry per such coupling, i.e. per hidden layer but the
-top one (whose top-down coupling is the frozen label feedback).
+of widths, one per hidden layer, bottom to top. Every per-layer field (``per=LAYER`` in its
+metadata) is then a scalar, used by every hidden layer, or a list with one entry per hidden layer
+(entry ``l`` configures the couplings *into* hidden layer ``l``); the fields of the top-down
+couplings between hidden layers (``per=TOP_DOWN``) have one entry per such coupling, i.e. per
+hidden layer but the top one (whose top-down coupling is the frozen label feedback).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class ModelConfig:
     dim_hidden: int | tuple[int, ...] = _field(2000, ">0", per=LAYER)
     sparsity: float | tuple[float, ...] = _field(0.99, "[0,1)", per=LAYER)
     sparsity_win: float | tuple[float, ...] = _field(0.9, "[0,1)", per=LAYER)
-    sparsity_back: float | tuple[float, ...] = _field(0.99, "[0,1)", per=TOP_DOWN)
+    sparsity_back: float | tuple[float, ...] = _field(0.95, "[0,1)", per=TOP_DOWN)
     strength_forth: float | tuple[float, ...] = _field(5.0, ">=0", per=LAYER)
     strength_back: float | tuple[float, ...] = _field(1.3, ">=0", per=LAYER)
     j_d: float | tuple[float, ...] = _field(0.95, per=LAYER)
@@ -147,19 +147,23 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {"run": {"epochs": 10}},
     # Seeds 09/10 exactly (batch 16, 1+5+5 train and 5 eval iterations, 20 epochs).
     "seed-sparse": {"run": {"epochs": 20}},
-    # Two hidden layers, 784-2000-1000-10: the seeds' first layer, a second one fed by a sparse
-    # forward coupling and sending a plastic top-down coupling back (see README).
+    # Two hidden layers, 784-2000-1000-10: the seeds' first layer, then a second one whose ±1
+    # senders give a forward field of std strength_forth (8), so its label feedback is stronger
+    # (3.0) than the seeds' (1.3); a weak plastic top-down coupling (0.5) into the first layer,
+    # with the margin of its other couplings. The forward coupling into the second layer decays
+    # 10x slower than W_in: at 0.01 it faded while that layer's J grew, and the layer's states
+    # drifted away from its input (test accuracy fell epoch after epoch). Chosen on short runs
+    # (bench/RESULTS.md, section 4).
     "deep-2": {
         "model": {
             "dim_hidden": [2000, 1000],
-            "sparsity": [0.99, 0.99],
             "sparsity_win": [0.9, 0.95],
             "sparsity_back": 0.95,
-            "strength_forth": [5.0, 2.5],
-            "strength_back": [1.0, 1.3],
-            "threshold_in": [1.78, 1.78],
+            "strength_forth": [5.0, 8.0],
+            "strength_back": [0.5, 3.0],
             "threshold_back": [1.78, 0.0],
         },
+        "optimizer": {"weight_decay_win": [0.01, 0.001]},
         "run": {"epochs": 20},
     },
 }
