@@ -136,6 +136,8 @@ def test_prebuilt_patterns_per_layer_or_per_edge():
     top_down = pattern((16, 64), 5)
     lm = build_trainer(config, 40, LABELS, patterns={(1, 2): top_down}).orchestrator.lmap
     assert lm[1, 2].pattern == top_down and lm[1, 0].pattern == build_trainer(config, 40, LABELS).orchestrator.lmap[1, 0].pattern
+    one = build_trainer(_config([64]), 40, LABELS, patterns=pairs[0]).orchestrator.lmap  # the one-layer (W_in, J)
+    assert (one[1, 0].pattern, one[1, 1].pattern) == pairs[0]
     with pytest.raises(ValueError, match=r"patterns: expected 2 \(forward, recurrent\) pair\(s\)"):
         build_trainer(config, 40, LABELS, patterns=pairs[0])
     with pytest.raises(ValueError, match=r"patterns: \(2, 3\) is not a sparse edge"):
