@@ -28,6 +28,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "prototypes")
+CONNECTIVITIES = ("bernoulli", "fixed-fan-in")
 
 
 class ConfigError(ValueError):
@@ -53,6 +54,11 @@ class ModelConfig:
     (``sparsity``, ``j_d``, ``threshold_j``) and the top-down coupling from the layer above
     (``strength_back``, ``threshold_back``; the frozen label feedback for the top layer, a
     plastic sparse coupling with ``sparsity_back`` for the others).
+
+    ``connectivity`` draws every sparse pattern: ``"bernoulli"`` keeps each coupling with
+    probability ``1 - sparsity`` (the reference's draw, bit for bit at its sizes);
+    ``"fixed-fan-in"`` gives every receiving unit exactly ``round((1 - sparsity) * senders)``
+    inputs (no self-coupling), in O(nnz) at any width.
     """
 
     seed: int = _field(44, ">=0")
@@ -67,6 +73,7 @@ class ModelConfig:
     threshold_out: float = _field(7.0, ">=0")
     threshold_j: float | tuple[float, ...] = _field(1.78, ">=0", per=LAYER)
     threshold_back: float | tuple[float, ...] = _field(0.0, ">=0", per=LAYER)
+    connectivity: str = _field("bernoulli", "choice", choices=CONNECTIVITIES, added=True)
 
     @property
     def depth(self) -> int:
@@ -166,6 +173,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "optimizer": {"weight_decay_win": [0.01, 0.001]},
         "run": {"epochs": 20},
     },
+    # The seeds' network 50x wider: 100,000 hidden units, each with exactly 100 recurrent and 78
+    # input couplings (17.8 M stored), seed-10 hyper-parameters otherwise (bench/RESULTS.md).
+    "wide-100k": {"model": {"dim_hidden": 100_000, "sparsity": 0.999, "connectivity": "fixed-fan-in"}},
 }
 
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
@@ -227,13 +237,18 @@ def _check_lengths(config: Config) -> None:
 
 
 def training_sections(config: Config) -> dict[str, dict[str, Any]]:
-    """Every section but ``run``, less the fields that configure nothing in this network.
+    """Every section but ``run``, less the fields that change nothing from the runs made before
+    they existed, so that those runs' identity (their checkpoint fingerprint) is unchanged.
 
     Those are the top-down fields (``sparsity_back``, ...) of a one-hidden-layer network, which has
-    no top-down coupling between hidden layers: a one-layer run's identity (its checkpoint
-    fingerprint) is the same as before deep networks existed.
+    no top-down coupling between hidden layers, and later fields (``added`` in their metadata)
+    left at their defaults.
     """
     sections = {name: values for name, values in config.to_dict().items() if name != "run"}
+    for name in ("model", "optimizer"):
+        for f in dataclasses.fields(getattr(config, name)):
+            if f.metadata.get("added") and getattr(getattr(config, name), f.name) == f.default:
+                del sections[name][f.name]
     if config.model.depth == 1:
         for name in ("model", "optimizer"):
             for f in dataclasses.fields(getattr(config, name)):

@@ -125,7 +125,7 @@ def _layer_map(config: Config, dim_data: int, num_labels: int, patterns: dict[Ed
     for i, width in enumerate(widths):
         l, below = i + 1, widths[i - 1] if i else dim_data
         rows[l] = {
-            l - 1: _sparse(v, FORWARD_FIELDS, i, below, width, keys[i][0], patterns.get((l, l - 1))),
+            l - 1: _sparse(v, FORWARD_FIELDS, i, below, width, keys[i][0], patterns.get((l, l - 1)), config),
             l: SparseRecurrentDiscrete(
                 features=width,
                 j_d=v["j_d"][i],
@@ -134,11 +134,13 @@ def _layer_map(config: Config, dim_data: int, num_labels: int, patterns: dict[Ed
                 key=keys[i][1],
                 lr=v["learning_rate_j"][i] / (1.0 - v["sparsity"][i]) ** 0.5,
                 weight_decay=v["weight_decay_j"][i],
-                pattern=patterns.get((l, l)),
+                pattern=patterns.get((l, l)) or _drawn(config, keys[i][1], (width, width), v["sparsity"][i], recurrent=True),
             ),
         }
         if l < depth:
-            rows[l][l + 1] = _sparse(v, TOP_DOWN_FIELDS, i, widths[l], width, keys[l][2], patterns.get((l, l + 1)))
+            rows[l][l + 1] = _sparse(
+                v, TOP_DOWN_FIELDS, i, widths[l], width, keys[l][2], patterns.get((l, l + 1)), config
+            )
     rows[depth][depth + 1] = FrozenRescaledFullyConnected(
         in_features=num_labels,
         out_features=widths[-1],
@@ -164,10 +166,11 @@ def _layer_map(config: Config, dim_data: int, num_labels: int, patterns: dict[Ed
 
 def _sparse(
     v: dict[str, tuple], names: tuple[str, ...], i: int, in_features: int, out_features: int,
-    key: jax.Array, pattern: SparsityPattern | None,
+    key: jax.Array, pattern: SparsityPattern | None, config: Config,
 ) -> SparseFullyConnected:
     """The sparse coupling into hidden layer ``i + 1`` whose per-layer fields are ``names``."""
     strength, threshold, sparsity, lr, weight_decay = (v[name][i] for name in names)
+    pattern = pattern or _drawn(config, key, (in_features, out_features), sparsity)
     return SparseFullyConnected(
         in_features=in_features,
         out_features=out_features,
@@ -179,6 +182,19 @@ def _sparse(
         weight_decay=weight_decay,
         pattern=pattern,
     )
+
+
+def _drawn(
+    config: Config, key: jax.Array, shape: tuple[int, int], sparsity: float, *, recurrent: bool = False
+) -> SparsityPattern | None:
+    """The pattern of a sparse edge under ``model.connectivity``, from the module's mask key
+    (``split(key)[1]``): None for ``"bernoulli"`` (the module draws it, as the reference does),
+    else exactly ``round((1 - sparsity) * senders)`` inputs per receiving unit (a recurrent
+    layer's senders exclude the unit itself)."""
+    if config.model.connectivity == "bernoulli":
+        return None
+    fan_in = round((1.0 - sparsity) * (shape[0] - recurrent))
+    return SparsityPattern.fixed_fan_in(jax.random.split(key)[1], shape, fan_in, zero_diagonal=recurrent)
 
 
 def _edge_patterns(patterns: Patterns | None, depth: int) -> dict[Edge, SparsityPattern]:
