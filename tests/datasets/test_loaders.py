@@ -275,3 +275,15 @@ def test_shuffling_keeps_inputs_and_targets_paired(tiny):
     for _ in range(2):
         x, y = concat(ds)
         assert [label_of[r.tobytes()] for r in x] == list(np.argmax(y, axis=1))
+
+
+def test_epoch_order_indexes_the_stored_split(tiny):
+    folder, _ = tiny
+    a, b = built(folder), built(folder)
+    x, y = b.arrays("train")
+    for _ in range(2):  # each call is the next pass, as epoch_arrays
+        order = b.epoch_order()
+        xa, ya = a.epoch_arrays()
+        np.testing.assert_array_equal(np.asarray(x[order]), np.asarray(xa))
+        np.testing.assert_array_equal(np.asarray(y[order]), np.asarray(ya))
+    assert a.epoch == b.epoch == 2 and not np.array_equal(order, np.arange(order.shape[0]))

@@ -215,14 +215,22 @@ class ClassificationDataset(abc.ABC):
         at a time gives exactly that pass's batches.
         """
         x, y = self._split("train")
+        order = self.epoch_order()
+        return x[order], y[order]
+
+    def epoch_order(self) -> jax.Array:
+        """The stored rows of the training split that the next pass visits, in its order (a
+        shuffle when ``shuffle``, cut to whole batches if ``drop_last``): ``epoch_arrays()`` is
+        ``arrays("train")`` indexed by it. Advances the epoch counter; lets a caller gather one
+        chunk of a pass at a time instead of holding a shuffled copy of the whole split.
+        """
+        n = self._split("train")[0].shape[0]
         if self.shuffle and self._shuffle_key is not None:
-            perm = jax.random.permutation(jax.random.fold_in(self._shuffle_key, self._epoch), x.shape[0])
-            x, y = x[perm], y[perm]
+            order = jax.random.permutation(jax.random.fold_in(self._shuffle_key, self._epoch), n)
+        else:
+            order = jnp.arange(n)
         self._epoch += 1
-        if self.drop_last:
-            cut = x.shape[0] - x.shape[0] % self.batch_size
-            x, y = x[:cut], y[:cut]
-        return x, y
+        return order[: n - n % self.batch_size] if self.drop_last else order
 
     @property
     def epoch(self) -> int:
