@@ -9,7 +9,8 @@ alone). Columns:
 
 - build: network construction (patterns, weights, optimiser state), seconds;
 - HLO: characters of the training step's lowered program (``jax.jit(...).lower().as_text()``);
-- first step: the first ``train_step`` (tracing, compilation and one step), seconds;
+- first step: the first ``train_step`` (tracing, compilation and one step), seconds; compile:
+  that minus one later step;
 - step: median ``train_step`` after it, ms, and samples/s;
 - peak: the process's peak RSS, MB, and per stored coupling (everything included).
 
@@ -78,6 +79,7 @@ def worker(width: int, fan_in: int, steps: int) -> dict:
         times.append(time.perf_counter() - t0)
     out["step_ms"] = round(1e3 * statistics.median(times), 2)
     out["samples_per_s"] = round(BATCH / statistics.median(times), 1)
+    out["compile_s"] = round(out["first_step_s"] - statistics.median(times), 2)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["bytes_per_coupling"] = round(out["peak_rss_mb"] * 2**20 / out["stored_couplings"], 1)
     return out
@@ -99,7 +101,8 @@ def _spawn(width: int, fan_in: int, steps: int, threads: int, timeout: float) ->
 
 COLUMNS = [("width", "width", "{:,}"), ("threads", "threads", "{}"), ("couplings", "stored_couplings", "{:,}"),
            ("build s", "build_s", "{:.2f}"), ("HLO chars", "hlo_chars", "{:,}"),
-           ("first step s", "first_step_s", "{:.2f}"), ("step ms", "step_ms", "{:.1f}"),
+           ("first step s", "first_step_s", "{:.2f}"), ("compile s", "compile_s", "{:.2f}"),
+           ("step ms", "step_ms", "{:.1f}"),
            ("samples/s", "samples_per_s", "{:,.0f}"), ("peak MB", "peak_rss_mb", "{:,.0f}"),
            ("B/coupling", "bytes_per_coupling", "{:.1f}")]
 
