@@ -50,8 +50,9 @@ inline int64_t num_threads() {
 }
 
 // num_threads() - 1 workers that run the chunks of one job at a time alongside the caller.
-// A caller that finds the pool busy (another XLA thread's job), or runs in a forked child
-// (where the workers do not exist), runs its chunks itself: slower, same result.
+// A caller that finds the pool busy (another XLA thread's job, or its own: a chunk that calls
+// run() again), or runs in a forked child (where the workers do not exist), runs its chunks
+// itself: slower, same result.
 // Lifetime rule: run() returns only once every worker that joined the job has left it, so no
 // worker ever touches a finished job's function or counters.
 class ThreadPool {
@@ -63,6 +64,10 @@ class ThreadPool {
 
   // Calls chunk(c) for every c in [0, chunks), the caller taking part; returns when all are done.
   void run(int64_t chunks, const std::function<void(int64_t)>& chunk) {
+    if (in_chunk_) {  // a nested job: the pool is ours already (try_lock on it would be UB)
+      for (int64_t c = 0; c < chunks; ++c) chunk(c);
+      return;
+    }
     std::unique_lock<std::mutex> busy(job_mutex_, std::try_to_lock);
     if (!busy.owns_lock() || workers_.empty() || getpid() != owner_pid_) {
       for (int64_t c = 0; c < chunks; ++c) chunk(c);
@@ -142,7 +147,9 @@ class ThreadPool {
   // Takes chunks of the current job until none is left; the last one done wakes the caller.
   void work(const std::function<void(int64_t)>& chunk) {
     for (int64_t c = next_.fetch_add(1); c < chunks_; c = next_.fetch_add(1)) {
+      in_chunk_ = true;
       chunk(c);
+      in_chunk_ = false;
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_all();
@@ -186,6 +193,7 @@ class ThreadPool {
   }
 
   static constexpr int64_t kSpinMicros = 200;
+  static inline thread_local bool in_chunk_ = false;  // this thread runs a chunk of a job
   const pid_t owner_pid_;
   std::vector<std::thread> workers_;
   std::unique_ptr<std::atomic<int>[]> worker_cpu_;  // where each worker last spun (-1: unknown)
