@@ -139,21 +139,19 @@ struct Tile4 {
 };
 
 // Packs the first n columns of a (batch, ld) row-major matrix (ld = n: all of a (batch, n) one)
-// into lane blocks of type Out, zero-padding missing samples. Tiles of 4 samples x 4 entries are
-// transposed in registers, so that reads and writes both run along memory (a strided scalar
-// copy costs as much as the product that follows it).
+// into lane blocks of type Out at `out` (lane_blocks(batch) * n * kLanes values), zero-padding
+// missing samples. Tiles of 4 samples x 4 entries are transposed in registers, so that reads and
+// writes both run along memory (a strided scalar copy costs as much as the product that follows).
 template <typename Out, typename In>
-Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n, int64_t ld = -1) {
-  if (ld < 0) ld = n;
+void pack_lanes_into(const In* a, int64_t batch, int64_t n, int64_t ld, Out* out) {
   const int64_t blocks = lane_blocks(batch), n4 = n - n % 4;
-  Scratch<Out> out(blocks * n * kLanes);
   if (batch % kLanes != 0)  // only the last block has lanes without a sample
-    std::fill(out.data() + (blocks - 1) * n * kLanes, out.data() + blocks * n * kLanes, Out(0));
+    std::fill(out + (blocks - 1) * n * kLanes, out + blocks * n * kLanes, Out(0));
   using InRow = typename Tile4<In>::Row;
   using OutRow = typename Tile4<Out>::Row;
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t b0 = blk * kLanes, lanes = std::min(kLanes, batch - b0), groups = lanes / 4;
-    Out* block = out.data() + blk * n * kLanes;
+    Out* block = out + blk * n * kLanes;
     const In* rows = a + b0 * ld;
     for (int64_t i = 0; i < n4; i += 4) {  // the 4 cache lines of entries i..i+3, in full
       for (int64_t g = 0; g < groups; ++g) {
@@ -170,6 +168,13 @@ Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n, int64_t ld = -1) 
       for (int64_t i = (j < 4 * groups ? n4 : 0); i < n; ++i)  // last lanes % 4 samples
         block[i * kLanes + j] = static_cast<Out>(rows[j * ld + i]);
   }
+}
+
+// pack_lanes_into a new scratch array.
+template <typename Out, typename In>
+Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n, int64_t ld = -1) {
+  Scratch<Out> out(lane_blocks(batch) * n * kLanes);
+  pack_lanes_into(a, batch, n, ld < 0 ? n : ld, out.data());
   return out;
 }
 

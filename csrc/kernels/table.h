@@ -13,7 +13,7 @@ struct KernelTable {
   void (*sparse_matmul)(const T* x, int64_t batch, const T* values, const Compressed& w, T* out);
   // out (nnz,) = (x^T e) on the pattern; see sparse_outer.h.
   void (*sparse_outer)(const T* x, const T* e, int64_t batch, const Compressed& w, T* out);
-  // see sign_lanes.h: async_sign_sweeps_batch.
+  // see sign_batch.h: async_sign_sweeps_batch.
   void (*async_sign_sweeps)(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                             const T* s0, const int32_t* order, bool order_shared,
                             int64_t order_sweeps,
@@ -23,7 +23,7 @@ struct KernelTable {
                                   const int32_t* order, bool order_shared, int64_t order_sweeps,
                                   int64_t batch, int64_t n, int64_t n_sweeps, T* s, int32_t* flips,
                                   T* fields);
-  // see sign_lanes.h: sync_sign_steps_batch.
+  // see sign_batch.h: sync_sign_steps_batch.
   void (*sync_sign_steps)(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
                           T* fields);

@@ -38,6 +38,51 @@ def test_threads_and_kernel_builds_agree_bitwise(tmp_path):
         np.testing.assert_array_equal(results[0][name], results[1][name], err_msg=name)
 
 
+WIDE = """
+import sys, numpy as np, jax
+jax.config.update("jax_enable_x64", True)
+from darnax.ops import SparsityPattern, sync_sign_steps
+rng = np.random.default_rng(2)
+n = 5000  # 16 lanes x (N + nnz) per step: far above the unit split's threshold (split_sync.h)
+mask = rng.random((n, n)) < 0.01
+mask[:, :40] |= rng.random((n, 40)) < 0.3  # hub columns (unequal unit ranges) and long rows
+mask[7] = mask[4000] = True
+np.fill_diagonal(mask, False)
+p = SparsityPattern.from_mask(mask)
+out = {}
+for dtype in (np.float32, np.float64):
+    v = (rng.standard_normal(p.nnz) / 8).astype(dtype)
+    diag = (rng.standard_normal(n) / 4).astype(dtype)
+    for b in (1, 5, 16, 17, 33):
+        gauss = rng.standard_normal((b, n)).astype(dtype)
+        pm1 = np.where(rng.random((b, n)) < 0.5, -1.0, 1.0).astype(dtype)
+        signs = np.where(gauss >= 0, 1.0, -1.0).astype(dtype)
+        for name, h, s0, d in (("gauss", gauss, signs, diag), ("pm1", pm1, pm1[::-1].copy(), diag),
+                               ("zeros", gauss, 0 * pm1, diag), ("settles", gauss, signs, 1 + np.abs(diag))):
+            for steps in (0, 8):
+                for i, a in enumerate(sync_sign_steps(h, v, p, d, s0, steps)):
+                    out[f"{np.dtype(dtype).name}_{b}_{name}_{steps}_{i}"] = np.asarray(a)
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_sync_steps_split_by_units_agree_bitwise(tmp_path):
+    """A batch with fewer lane blocks than threads splits each block's units across the threads
+    on a wide layer; the outputs equal one thread's bit for bit, for every batch shape (lone
+    samples, a partial block, a block and a lone sample, two blocks), input kind and dtype."""
+    results = []
+    for threads, build in (("1", "baseline"), ("2", ""), ("3", "")):
+        out = tmp_path / f"wide{threads}.npz"
+        env = {**os.environ, "DARNAX_NUM_THREADS": threads, "DARNAX_KERNELS": build}
+        subprocess.run([sys.executable, "-c", WIDE, str(out)], check=True, env=env)
+        results.append(np.load(out))
+    for other in results[1:]:
+        for name in results[0].files:
+            np.testing.assert_array_equal(results[0][name], other[name], err_msg=name)
+    flips = [results[0][f"float32_{b}_settles_8_1"] for b in (1, 16, 17)]
+    assert all(np.all(f[:, -1] == 0) and np.all(f[:, 0] > 0) for f in flips)  # fixed points end calls early
+
+
 def test_unknown_kernel_build_is_an_import_error():
     env = {**os.environ, "DARNAX_KERNELS": "sse9"}
     result = subprocess.run([sys.executable, "-c", "import darnax.ops"], capture_output=True, text=True, env=env)

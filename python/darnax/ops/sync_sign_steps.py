@@ -24,7 +24,9 @@ def sync_sign_steps(
     Fields are computed once (O(nnz), summed in the input dtype as :func:`sparse_matmul`
     does), then kept in float64 and moved only by the rows of the units that flipped: a step
     costs O(N + flips * out-degree). From 4 samples up the kernel runs 16 samples at once in
-    vector lanes (same results, bit for bit).
+    vector lanes (same results, bit for bit). When the lane blocks are fewer than darnax's
+    threads (B = 16 is one) on a wide layer, each block's units are split across the threads
+    (each field still receives its additions in the one-thread order: same bits).
 
     Args:
         h_ext: ``(B, N)`` field from outside the layer (fixed during the call).

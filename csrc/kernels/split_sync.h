@@ -1,0 +1,114 @@
+// Synchronous steps of one lane block with its units split across the pool's threads, for a
+// layer too wide for one thread when the batch has fewer lane blocks than threads (B = 16 is
+// one block: at 100,000 units it would otherwise run on one thread).
+//
+// The units are cut into contiguous ranges, one per chunk. A decision reads only its own unit's
+// field and state, so each chunk decides its own units and lists those that changed. Every
+// chunk then applies the pushes of all listed units, in ascending unit order as the one-thread
+// kernel does, but only to the fields of its own units (a row's entries are sorted by column,
+// so its part in a range is found by binary search). Each field thus receives the same additions
+// in the same order as on one thread: results are bitwise equal for any number of threads or
+// chunks. One pool job per step (the end of a job is the barrier): a chunk pushes the previous
+// step's changes into its fields, then decides its units for this step. The lists of changes
+// alternate between two buffers, since a chunk may list this step's changes while another still
+// reads the previous step's.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/lanes.h"
+#include "kernels/parallel.h"
+#include "kernels/pattern.h"
+#include "kernels/sign_lanes.h"
+
+namespace darnax {
+inline namespace DARNAX_ISA {
+
+// Least work of one step of a lane block per chunk (lane decisions and pushes, counted as if
+// every unit flipped) for splitting its units across threads: below it, one pool job per step
+// costs more than it saves.
+constexpr double kMinSplitStepWork = 1e6;
+
+// Chunks to split the units of each of `runs` lane blocks into: 1 (no split) when the blocks
+// already keep every thread busy (runs >= threads) or a step is too small.
+inline int64_t unit_chunks(const Pattern& pat, int64_t runs) {
+  const int64_t threads = num_threads();
+  if (runs == 0 || runs >= threads) return 1;
+  const double step = static_cast<double>(kLanes) * static_cast<double>(pat.by_col.n_outer + pat.by_col.nnz);
+  return std::clamp<int64_t>(static_cast<int64_t>(step / kMinSplitStepWork), 1, threads);
+}
+
+// Bounds of `chunks` contiguous unit ranges of about equal work, unit k costing its decision
+// plus the pushes its field can receive (its in-degree): chunk c owns [bounds[c], bounds[c + 1]).
+inline std::vector<int64_t> unit_ranges(const Compressed& by_col, int64_t chunks) {
+  const int64_t n = by_col.n_outer;
+  std::vector<int64_t> bounds(static_cast<size_t>(chunks + 1), n);
+  bounds[0] = 0;
+  int64_t k = 0;
+  for (int64_t c = 1; c < chunks; ++c) {
+    const double target = static_cast<double>(n + by_col.nnz) * static_cast<double>(c) / static_cast<double>(chunks);
+    while (k < n && static_cast<double>(k + by_col.ptr[k]) < target) ++k;
+    bounds[c] = k;
+  }
+  return bounds;
+}
+
+// sync_steps_lanes on one block of `lanes` samples, its units split into `chunks` ranges: s0,
+// s_out and fields_out point at the block's first (N,) row, flips at its (lanes, n_steps) rows;
+// field: the block's initial fields (N, kLanes). Also packs the states and writes the outputs,
+// each chunk for its own units.
+template <typename T>
+void sync_steps_split(const T* values, const Pattern& pat, const T* diag, int64_t n_steps,
+                      int64_t lanes, int64_t chunks, const T* s0, double* field, T* s_out,
+                      T* fields_out, int32_t* flips) {
+  const int64_t n = pat.by_col.n_outer;
+  const std::vector<int64_t> bounds = unit_ranges(pat.by_col, chunks);
+  Scratch<double> s(n * kLanes), delta(2 * n * kLanes);  // lists of parity p: from p * n on,
+  Scratch<int32_t> changed(2 * n);                       // chunk c's from p * n + bounds[c]
+  std::vector<int64_t> listed(static_cast<size_t>(2 * chunks), 0);  // [p * chunks + c]
+  std::vector<LaneCounts> counts(static_cast<size_t>(chunks));
+  LaneBlockState st(field, s.data(), lanes);
+  PushValues<T> rows(values, pat);
+  bool pending = false;  // the changes of step t - 1 are listed, not yet pushed
+  for (int64_t t = 0;;) {
+    const bool deciding = t < n_steps;
+    const int64_t now = t % 2, before = 1 - now;
+    ThreadPool::instance().run(chunks, [&](int64_t c) {
+      const int64_t k0 = bounds[c], k1 = bounds[c + 1];
+      if (t == 0) pack_lanes_into(s0 + k0, lanes, k1 - k0, n, st.s + k0 * kLanes);
+      for (int64_t from = 0; pending && from < chunks; ++from) {
+        const int64_t first = before * n + bounds[from];
+        push_units(pat.by_row, rows, changed.data() + first, delta.data() + first * kLanes,
+                   listed[before * chunks + from], k0, k1, st.field);
+      }
+      if (deciding) {
+        const int64_t first = now * n + k0;
+        listed[now * chunks + c] = decide_units(st, diag, k0, k1, changed.data() + first,
+                                                delta.data() + first * kLanes, counts[c]);
+      } else {
+        unpack_lane_block(st, diag, k0, k1, n, lanes, s_out, fields_out);
+      }
+    });
+    if (!deciding) return;
+    LaneCounts total;
+    int64_t count = 0;
+    for (int64_t c = 0; c < chunks; ++c) {
+      count += listed[now * chunks + c];
+      for (int64_t q = 0; q < kDVec; ++q) total.neg[q] += counts[c].neg[q];
+      counts[c] = LaneCounts{};
+    }
+    pending = close_iteration(total, lanes, t, n_steps, flips);
+    if (pending) {
+      rows.will_push(count);  // between jobs: a copy it makes splits across the pool itself
+      ++t;
+    } else {  // a fixed point: the last job only writes the outputs
+      zero_after(t, lanes, n_steps, flips);
+      t = n_steps;
+    }
+  }
+}
+
+}  // namespace DARNAX_ISA
+}  // namespace darnax
