@@ -26,10 +26,13 @@
 namespace darnax {
 inline namespace DARNAX_ISA {
 
-// Least work of one step of a lane block per chunk (lane decisions and pushes, counted as if
-// every unit flipped) for splitting its units across threads: below it, one pool job per step
-// costs more than it saves.
-constexpr double kMinSplitStepWork = 1e6;
+// Least work of one step of a lane block per chunk, kLanes * (N + nnz) (lane decisions, and
+// pushes as if every unit flipped), for splitting its units across threads. Each chunk reads
+// every listed change and searches its part of the row, so a split does more work in all: run
+// as 2 chunks on one thread, measured +17% at 2.5e6 (5,000 units, fan-in 30), +9% at 6.7e6
+// (20,000, fan-in 20), +7% at 1.7e7 (50,000, 20) and none (smaller fields per chunk, better
+// cached) at 3.2e7 (20,000, 100) and above.
+constexpr double kMinSplitStepWork = 4e6;
 
 // Chunks to split the units of each of `runs` lane blocks into: 1 (no split) when the blocks
 // already keep every thread busy (runs >= threads) or a step is too small.

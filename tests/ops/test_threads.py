@@ -43,22 +43,23 @@ import sys, numpy as np, jax
 jax.config.update("jax_enable_x64", True)
 from darnax.ops import SparsityPattern, sync_sign_steps
 rng = np.random.default_rng(2)
-n = 5000  # 16 lanes x (N + nnz) per step: far above the unit split's threshold (split_sync.h)
-mask = rng.random((n, n)) < 0.01
+n = 5000
+mask = rng.random((n, n)) < 0.035
 mask[:, :40] |= rng.random((n, 40)) < 0.3  # hub columns (unequal unit ranges) and long rows
 mask[7] = mask[4000] = True
 np.fill_diagonal(mask, False)
 p = SparsityPattern.from_mask(mask)
+assert 16 * (n + p.nnz) >= 3 * 4e6  # wide enough for 3 chunks (kMinSplitStepWork, split_sync.h)
 out = {}
 for dtype in (np.float32, np.float64):
-    v = (rng.standard_normal(p.nnz) / 8).astype(dtype)
+    v = (rng.standard_normal(p.nnz) / 16).astype(dtype)
     diag = (rng.standard_normal(n) / 4).astype(dtype)
     for b in (1, 5, 16, 17, 33):
         gauss = rng.standard_normal((b, n)).astype(dtype)
         pm1 = np.where(rng.random((b, n)) < 0.5, -1.0, 1.0).astype(dtype)
         signs = np.where(gauss >= 0, 1.0, -1.0).astype(dtype)
         for name, h, s0, d in (("gauss", gauss, signs, diag), ("pm1", pm1, pm1[::-1].copy(), diag),
-                               ("zeros", gauss, 0 * pm1, diag), ("settles", gauss, signs, 1 + np.abs(diag))):
+                               ("zeros", gauss, 0 * pm1, diag), ("settles", gauss, signs, 2 + np.abs(diag))):
             for steps in (0, 8):
                 for i, a in enumerate(sync_sign_steps(h, v, p, d, s0, steps)):
                     out[f"{np.dtype(dtype).name}_{b}_{name}_{steps}_{i}"] = np.asarray(a)
