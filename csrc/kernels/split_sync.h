@@ -26,12 +26,16 @@
 namespace darnax {
 inline namespace DARNAX_ISA {
 
-// Least work of one step of a lane block per chunk, kLanes * (N + nnz) (lane decisions, and
-// pushes as if every unit flipped), for splitting its units across threads. Each chunk reads
-// every listed change and searches its part of the row, so a split does more work in all: run
-// as 2 chunks on one thread, measured +17% at 2.5e6 (5,000 units, fan-in 30), +9% at 6.7e6
-// (20,000, fan-in 20), +7% at 1.7e7 (50,000, 20) and none (smaller fields per chunk, better
-// cached) at 3.2e7 (20,000, 100) and above.
+// Least work of one step of a lane block per chunk, kLanes * (N + nnz) (lane decisions, and pushes
+// as if every unit flipped), for splitting its units across threads: 2 chunks from 8e6 (50,000
+// units at fan-in 20), where a busy second CPU costs a split ~20% and a free one gains ~1.7x, and
+// a step is long beside a preemption. Measured on 2 vCPUs, 5 steps at B = 16, split or not on 2
+// threads: with the other CPU free the split paid from 2,000 units (fan-in 20: 0.74 vs 1.01 ms;
+// 50,000, fan-in 20: 28 vs 47 ms), but with it busy every step's barrier waits for a preempted
+// thread: 5,000 units (fan-in 30) 3.5 vs 2.8 ms, p75 22 vs 6.7 ms; 50,000 (fan-in 20) 53 vs 43 ms;
+// 100,000 (fan-in 100) 442 vs 473 ms. A split also does more work in all (each chunk reads every
+// listed change and searches its part of the row): as 2 chunks on one thread, +17% at 2.5e6, +9%
+// at 6.7e6, +7% at 1.7e7, none from 3.2e7 up (smaller fields per chunk).
 constexpr double kMinSplitStepWork = 4e6;
 
 // Chunks to split the units of each of `runs` lane blocks into: 1 (no split) when the blocks
