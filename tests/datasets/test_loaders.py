@@ -9,7 +9,7 @@ import pytest
 
 from darnax.datasets import FashionMnist, IdxFormatError, Mnist
 from darnax.datasets.classification.idx_dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
-from darnax.datasets.classification.transforms import encode_labels, projection_matrix
+from darnax.datasets.classification.transforms import encode_labels, projection_matrix, transform_inputs
 
 from ._idx_files import TinyMnist, idx_bytes, tiny_arrays, write_gz, write_tiny
 
@@ -72,6 +72,26 @@ def test_input_transforms(tiny):
     x_img = built(folder, x_transform="identity", flatten=False).arrays("test")[0]
     assert x_img.shape == (53, 28, 28)
     np.testing.assert_array_equal(np.asarray(x_img), raw[TEST_IMAGES] / np.float32(255))
+
+
+@pytest.mark.parametrize("mode", ["sign", "tanh", "identity"])
+def test_raw_pixels_stored_as_uint8_decode_to_the_whole_split_conversion(tiny, mode):
+    folder, raw = tiny
+    ds = built(folder, x_transform=mode, validation_fraction=0.25)
+    assert ds._split("train")[0].dtype == jnp.uint8  # a quarter of float32's memory
+    pixels = raw[TEST_IMAGES].reshape(53, 784).astype(np.float32) / np.float32(255)
+    x, y = ds.arrays("test")
+    assert x.dtype == jnp.float32 and ds.spec()["x_dtype"] == jnp.float32
+    np.testing.assert_array_equal(np.asarray(x).view(np.uint32), transform_inputs(pixels, mode).view(np.uint32))
+    for split in ("train", "valid", "test"):
+        x, y = ds.arrays(split)
+        index = jnp.asarray([3, 0, 7, 3])
+        for rows, expected in ((index, (x[index], y[index])), (slice(2, 9), (x[2:9], y[2:9]))):
+            got = ds.rows(split, rows)
+            np.testing.assert_array_equal(got[0], expected[0])
+            np.testing.assert_array_equal(got[1], expected[1])
+    projected = built(folder, linear_projection=30)
+    assert projected._split("train")[0].dtype == jnp.float32  # a projection mixes pixels: no table
 
 
 def test_linear_projection(tiny):

@@ -51,6 +51,21 @@ def test_fit_epoch_equals_the_train_step_loop(dynamics):
     assert stacked.state[1].shape == (16, 96)
 
 
+@pytest.mark.parametrize("dynamics", ["sync", "async"])
+def test_fit_epoch_in_place_gives_the_same_model_and_frees_the_old_one(dynamics):
+    x, y = _data()
+    kept = _trainer(dynamics=dynamics, warmup_n_iter=1, train_clamped_n_iter=3, train_free_n_iter=3)
+    donated = _trainer(dynamics=dynamics, warmup_n_iter=1, train_clamped_n_iter=3, train_free_n_iter=3)
+    old_j = donated.orchestrator.lmap[1][1].J
+    key = kept.fit_epoch(x, y, jax.random.key(9), batch_size=16, post_update=_decay)
+    assert_trees_equal(donated.fit_epoch(x, y, jax.random.key(9), batch_size=16, post_update=_decay, donate=True), key)
+    assert_trees_equal(donated.orchestrator, kept.orchestrator)
+    assert_trees_equal(donated.state, kept.state)
+    assert_trees_equal(donated.ctx["optimizer_state"], kept.ctx["optimizer_state"])
+    assert old_j.is_deleted()  # its buffer became the new model's
+    donated.fit_epoch(x, y, jax.random.key(9), batch_size=16, donate=True)  # and again, from the new one
+
+
 def test_evaluate_equals_the_eval_step_loop():
     x, y = _data()
     tr = _trainer()

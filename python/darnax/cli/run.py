@@ -26,6 +26,7 @@ from darnax.cli.data import make_dataset
 from darnax.cli.network import build_trainer
 from darnax.cli.plot import plot_accuracy
 from darnax.cli.progress import Progress
+from darnax.datasets.classification.base import ClassificationDataset
 from darnax.trainers.dynamical import DynamicalTrainer
 
 CHECKPOINT = "checkpoint.darnax"
@@ -40,16 +41,18 @@ def fingerprint(config: Config) -> str:
     return hashlib.sha256(json.dumps(training_sections(config), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _accuracy(trainer: DynamicalTrainer, x: jax.Array, y: jax.Array, key: jax.Array, batch: int) -> tuple[jax.Array, float]:
-    """Sample-weighted accuracy over every row of ``(x, y)`` (the last batch may be smaller),
+def _accuracy(
+    trainer: DynamicalTrainer, ds: ClassificationDataset, split: str, key: jax.Array, batch: int
+) -> tuple[jax.Array, float]:
+    """Sample-weighted accuracy over every row of ``split`` (the last batch may be smaller),
     evaluated ``EVAL_CHUNK`` batches per compiled call (the same key sequence as one call)."""
-    correct = 0.0
-    for lo in range(0, x.shape[0], EVAL_CHUNK * batch):
-        xs, ys = x[lo : lo + EVAL_CHUNK * batch], y[lo : lo + EVAL_CHUNK * batch]
+    correct, n = 0.0, ds.spec()[f"num_{split}"]
+    for lo in range(0, n, EVAL_CHUNK * batch):
+        xs, ys = ds.rows(split, slice(lo, lo + EVAL_CHUNK * batch))
         key, metrics = trainer.evaluate(xs, ys, key, batch_size=batch)
         sizes = jnp.asarray([min(batch, xs.shape[0] - b) for b in range(0, xs.shape[0], batch)], jnp.float32)
         correct += float(jnp.sum(metrics["batch_accuracy"] * sizes))
-    return key, correct / x.shape[0]
+    return key, correct / n
 
 
 class Run:
@@ -107,18 +110,17 @@ class Run:
 
     def _epoch(self, epoch: int) -> None:
         ds, trainer, batch = self.dataset, self.trainer, self.config.data.batch_size
-        x, y = ds.arrays("train")
         order = ds.epoch_order()  # each chunk gathers its rows: no shuffled copy of the split
         n_batches = -(-order.shape[0] // batch)
         bar = Progress(f"epoch {epoch}/{self.config.run.epochs}", n_batches, batch, quiet=self.quiet)
         key = self.key
         for lo in range(0, n_batches, CHUNK):
             rows = order[lo * batch : (lo + CHUNK) * batch]
-            key = trainer.fit_epoch(x[rows], y[rows], key, batch_size=batch)
+            key = trainer.fit_epoch(*ds.rows("train", rows), key, batch_size=batch, donate=True)
             bar.update(min(CHUNK, n_batches - lo))
         train_time = bar.close()
-        key, train_acc = _accuracy(trainer, *ds.arrays("train"), key, batch)
-        key, test_acc = _accuracy(trainer, *ds.arrays("test"), key, batch)
+        key, train_acc = _accuracy(trainer, ds, "train", key, batch)
+        key, test_acc = _accuracy(trainer, ds, "test", key, batch)
         self.key, self.epoch = key, epoch
         record = {
             "epoch": epoch,

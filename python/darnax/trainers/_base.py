@@ -66,6 +66,7 @@ class Trainer(ABC):
         self._jit_train = eqx.filter_jit(type(self)._isolated_train)
         self._jit_eval = eqx.filter_jit(type(self)._isolated_eval)
         self._jit_fit = eqx.filter_jit(type(self)._fit_core)
+        self._jit_fit_in_place = eqx.filter_jit(type(self)._fit_in_place, donate="all-except-first")
         self._jit_evaluate = eqx.filter_jit(type(self)._evaluate_core)
 
     @classmethod
@@ -145,6 +146,13 @@ class Trainer(ABC):
         return rng, eqx.combine(params, static), states, eqx.combine(opt_dyn, opt_static)
 
     @classmethod
+    def _fit_in_place(cls, kept: tuple, donated: tuple) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree]:
+        """``_fit_core`` with ``(orchestrator, optimizer_state)`` as its own, donated argument."""
+        xs, ys, rng, template, ctx, post_update = kept
+        orchestrator, opt_state = donated
+        return cls._fit_core(xs, ys, rng, orchestrator, template, {**ctx, "optimizer_state": opt_state}, post_update)
+
+    @classmethod
     def _evaluate_core(
         cls,
         xs: jax.Array,
@@ -207,6 +215,7 @@ class Trainer(ABC):
         *,
         batch_size: int | None = None,
         post_update: PostUpdate | None = None,
+        donate: bool = False,
     ) -> jax.Array:
         """Train on every batch of an epoch inside one compiled call (``lax.scan`` over batches).
 
@@ -223,15 +232,25 @@ class Trainer(ABC):
             post_update: optional pure function applied to the orchestrator after every
                 update (e.g. a weight decay); pass the same object across calls to avoid
                 recompiling.
+            donate: hand the buffers of ``orchestrator`` and of the optimiser state to the
+                compiled call, which updates them in place (one copy of the weights less at peak
+                memory, same results). The previous model's arrays are deleted: keep no other
+                reference to them (jax raises on their use).
 
         Returns:
             The next PRNG key.
         """
         (xs, ys), rest = self._epoch_batches(x, y, batch_size)
         if xs.shape[0]:
-            rng, orch, states, opt_state = self._jit_fit(
-                xs, ys, rng, self.orchestrator, self._template, self.ctx, post_update
-            )
+            if donate:
+                kept = {k: v for k, v in self.ctx.items() if k != "optimizer_state"}
+                rng, orch, states, opt_state = self._jit_fit_in_place(
+                    (xs, ys, rng, self._template, kept, post_update), (self.orchestrator, self.ctx["optimizer_state"])
+                )
+            else:
+                rng, orch, states, opt_state = self._jit_fit(
+                    xs, ys, rng, self.orchestrator, self._template, self.ctx, post_update
+                )
             self.orchestrator, self.state = orch, self._template.replace(states)
             self.ctx = {**self.ctx, "optimizer_state": opt_state}
         if rest is not None:

@@ -16,6 +16,10 @@ by ``build(key)``, then iterated:
 Preprocessing, in order: ``rescale`` (pixels / ``pixel_max``: 255 for MNIST, 16 for Digits),
 ``flatten``, ``linear_projection`` (``x @ W.T``, ``W ~ N(0,1)/sqrt(d)`` fixed by the build key),
 ``x_transform``. Targets follow ``label_mode``. ``x`` and ``y`` are float32.
+
+Raw ``uint8`` images without a projection are stored as they are (a quarter of float32's
+memory), with a 256-entry table of their preprocessed values: every accessor returns the table
+gathered at the stored pixels, the same float32 values a whole-split conversion gives.
 """
 
 from __future__ import annotations
@@ -118,7 +122,8 @@ class ClassificationDataset(abc.ABC):
         self.shuffle = bool(shuffle)
         self.rescale = bool(rescale)
         self.drop_last = bool(drop_last)
-        self._data: dict[str, Batch] = {}
+        self._data: dict[str, Batch] = {}  # inputs as stored: raw uint8 pixels when _table is set
+        self._table: jax.Array | None = None
         self._shuffle_key: jax.Array | None = None  # set by build()
         self._epoch = 0
 
@@ -162,6 +167,9 @@ class ClassificationDataset(abc.ABC):
             raise ValueError(f"batch_size={self.batch_size} exceeds the {n_train} training images of {self.name}")
         flat_dim = int(np.prod(self.image_shape))
         w = projection_matrix(key_proj, self.linear_projection, flat_dim) if self.linear_projection else None
+        self._table = None
+        if w is None and x_train.dtype == np.uint8 and x_test.dtype == np.uint8:
+            self._table = self._inputs(np.arange(256, dtype=np.uint8)[:, None], None)[:, 0]
         self._data = {
             split: (self._inputs(x, w), jnp.asarray(encode_labels(labels, self.num_classes, self.label_mode)))
             for split, (x, labels) in splits.items()
@@ -183,6 +191,8 @@ class ClassificationDataset(abc.ABC):
         return x_train, l_train.astype(np.int64), x_test, l_test.astype(np.int64)
 
     def _inputs(self, x: np.ndarray, w: np.ndarray | None) -> jax.Array:
+        if self._table is not None:
+            return jnp.asarray(x.reshape(x.shape[0], -1) if self.flatten else x)
         x = x.astype(np.float32)  # always a fresh copy: divided in place below
         if self.rescale:
             np.divide(x, np.float32(self.pixel_max), out=x)
@@ -204,9 +214,19 @@ class ClassificationDataset(abc.ABC):
             )
         return self._data[split]
 
+    def _decoded(self, x: jax.Array) -> jax.Array:
+        return x if self._table is None else self._table[x]
+
     def arrays(self, split: str = "train") -> Batch:
         """The whole split ``"train"``, ``"valid"`` or ``"test"`` as ``(x, y)`` arrays, in stored order."""
-        return self._split(split)
+        x, y = self._split(split)
+        return self._decoded(x), y
+
+    def rows(self, split: str, index: jax.Array | slice) -> Batch:
+        """``arrays(split)`` at ``index`` (an index array or a slice of rows), decoding only those
+        rows: the way to walk a split in chunks without a float32 copy of all of it."""
+        x, y = self._split(split)
+        return self._decoded(x[index]), y[index]
 
     def epoch_arrays(self) -> Batch:
         """The training arrays of the next pass, in its order, cut to whole batches if ``drop_last``.
@@ -214,9 +234,7 @@ class ClassificationDataset(abc.ABC):
         Advances the epoch counter, as one ``for x, y in ds`` does; iterating ``batch_size`` rows
         at a time gives exactly that pass's batches.
         """
-        x, y = self._split("train")
-        order = self.epoch_order()
-        return x[order], y[order]
+        return self.rows("train", self.epoch_order())
 
     def epoch_order(self) -> jax.Array:
         """The stored rows of the training split that the next pass visits, in its order (a
@@ -267,7 +285,8 @@ class ClassificationDataset(abc.ABC):
 
     def spec(self) -> dict[str, Any]:
         """Shapes, dtypes, sizes and encodings of the built dataset."""
-        x, y = self._split("train")
+        x, y = self.rows("train", slice(0, 1))
+        n_train = self._split("train")[0].shape[0]
         return {
             "name": self.name,
             "x_shape": tuple(x.shape[1:]),
@@ -280,7 +299,7 @@ class ClassificationDataset(abc.ABC):
             "label_encoding": self.label_mode,
             "x_transform": self.x_transform,
             "batch_size": self.batch_size,
-            "num_train": int(x.shape[0]),
+            "num_train": int(n_train),
             "num_valid": int(self._data["valid"][0].shape[0]) if "valid" in self._data else 0,
             "num_test": int(self._data["test"][0].shape[0]),
             "train_batches": len(self),
