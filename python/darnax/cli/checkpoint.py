@@ -31,7 +31,7 @@ class CheckpointError(RuntimeError):
 def save(path: Path, *, model: Any, optimizer_state: Any, key: jax.Array, epoch: int, fingerprint: str) -> None:
     """Write a checkpoint atomically (temporary file, fsync, rename)."""
     payload = io.BytesIO()
-    tree = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(key), "epoch": jnp.asarray(epoch)}
+    tree = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(key), "epoch": jnp.asarray(epoch, jnp.int32)}
     eqx.tree_serialise_leaves(payload, tree)
     data = payload.getvalue()
     meta = json.dumps({"epoch": epoch, "fingerprint": fingerprint, "sha256": hashlib.sha256(data).hexdigest()}).encode()
@@ -79,7 +79,7 @@ def load(path: Path, *, model: Any, optimizer_state: Any, fingerprint: str) -> t
             f"{path}: written for another configuration (model/data/optimizer/trainer differ); "
             "resume with the run's own config.toml"
         )
-    like = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(jax.random.key(0)), "epoch": jnp.asarray(0)}
+    like = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(jax.random.key(0)), "epoch": jnp.asarray(0, jnp.int32)}
     try:
         tree = eqx.tree_deserialise_leaves(io.BytesIO(data), like)
     except Exception as err:  # noqa: BLE001 - any failure here means "does not fit"
