@@ -111,7 +111,7 @@ def test_a_killed_process_stops_the_run(small):
         launcher.kill()
     assert launcher.returncode != 0
     assert time.monotonic() - killed < 90
-    assert "process 1 of 2 exited" in err
+    assert "process 1 of 2 was stopped by SIGKILL" in err
     _weights(small / "run")  # a whole checkpoint was kept
 
 

@@ -55,6 +55,28 @@ def train(dynamics: str, mesh=None, shard: tuple[int, int] = (0, 1)):
     return trainer, key, metrics["batch_accuracy"]
 
 
+def count_collectives(dynamics: str, mesh, out: Path) -> None:
+    """Write the operand count of every all-reduce in the compiled data-parallel training step."""
+    import equinox as eqx
+    import jax
+    import optax
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _nets import dyadic_seed10, pm1_data
+
+    from darnax.trainers.dynamical import DynamicalTrainer
+
+    state, orch = dyadic_seed10(dynamics=dynamics)
+    opt = optax.sgd(1.0)
+    trainer = DynamicalTrainer(orch, state, opt, opt.init(eqx.filter(orch, eqx.is_inexact_array)), 1, 3, 3, 3, mesh=mesh)
+    x, y = pm1_data(jax.random.key(2), BATCH, 64, 5)
+    hlo = trainer._jit_train.lower(x, y, jax.random.key(7), trainer.orchestrator, trainer._template, trainer.ctx)
+    text = hlo.compile().compiled.as_text()
+    ops = [line for line in text.splitlines() if " all-reduce(" in line or " all-reduce-start(" in line]
+    operands = [line.split(" all-reduce", 1)[1].split(")", 1)[0].count("%") for line in ops]
+    (out / "collectives.txt").write_text(" ".join(map(str, operands)))  # operands of each all-reduce
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dynamics", default="sync")
@@ -62,6 +84,7 @@ def main() -> None:
     parser.add_argument("--process-id", type=int, default=0)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--collectives", action="store_true", help="write the compiled step's all-reduce count")
     args = parser.parse_args()
     import jax
 
@@ -73,6 +96,9 @@ def main() -> None:
 
     mesh = jax.make_mesh((jax.device_count(),), ("data",))
     shard = (args.process_id, args.processes) if args.processes > 1 else (0, 1)
+    if args.collectives:
+        count_collectives(args.dynamics, mesh, args.out)
+        return
     trainer, key, accuracy = train(args.dynamics, mesh, shard)
     out = args.out / f"process{args.process_id}"
     eqx.tree_serialise_leaves(out.with_suffix(".eqx"), (trainer.orchestrator, trainer.ctx["optimizer_state"]))

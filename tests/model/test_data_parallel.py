@@ -28,12 +28,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(out: Path, dynamics: str, processes: int, env: dict[str, str]) -> None:
+def _launch(out: Path, dynamics: str, processes: int, env: dict[str, str], *extra: str) -> None:
     port = _free_port()
     procs = [
         subprocess.Popen(
             [sys.executable, str(SCRIPT), "--dynamics", dynamics, "--processes", str(processes),
-             "--process-id", str(i), "--port", str(port), "--out", str(out)],
+             "--process-id", str(i), "--port", str(port), "--out", str(out), *extra],
             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         for i in range(processes)
@@ -68,3 +68,10 @@ def test_two_processes_train_like_one(tmp_path, dynamics):
 def test_two_devices_of_one_process_train_like_one(tmp_path):
     _launch(tmp_path, "sync", 1, {"JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "2"})
     _check_against_one_process(tmp_path, "sync", 1, devices=2)
+
+
+def test_one_collective_per_training_step(tmp_path):
+    """The update's batch sums (W_in, J, W_out) travel in one all-reduce of one buffer (XLA alone
+    would combine the three psums into one all-reduce of three operands)."""
+    _launch(tmp_path, "sync", 1, {"JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "2"}, "--collectives")
+    assert (tmp_path / "collectives.txt").read_text() == "1"

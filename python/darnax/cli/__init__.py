@@ -1,4 +1,4 @@
-"""The ``darnax`` command line: ``darnax train`` and ``darnax probe`` (also ``python -m darnax``)."""
+"""The ``darnax`` command line: ``darnax train``, ``darnax tune`` and ``darnax probe`` (also ``python -m darnax``)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ EPILOG = """examples:
   darnax train --preset seed-sparse --dataset fashion-mnist --data-dir ../shared/datasets
   darnax train --preset deep-2 --dataset fashion-mnist --data-dir ../shared/datasets
   darnax train --resume runs/digits              # continue a stopped run
+  darnax train --seeds 3 --workers 2 --out runs/s3  # 3 seeds, mean ± sd per epoch
   darnax train --cpus 1                          # one CPU: faster on small (2-vCPU) machines
   darnax train --processes 2 --batch-size 256    # data parallel over 2 local processes
   srun darnax train --cluster --config run.toml  # one task per node under SLURM
   darnax probe runs/digits                       # linear probe on the last hidden layer
+  darnax tune --space space.toml --trials 40 --workers 2 --epochs 3 --out runs/tune
 """
 
 
@@ -33,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--dynamics", choices=("sync", "async"))
     train.add_argument("--seed", type=int, help="the training key (run.master_seed)")
+    train.add_argument("--model-seed", type=int, help="the key of the weights and patterns (model.seed)")
+    train.add_argument("--seeds", type=int, help="train under this many seeds into OUT/seed-k; mean ± sd in OUT/seeds.jsonl")
+    train.add_argument("--workers", type=int, default=1, help="with --seeds: runs at a time, each on its share of the CPUs")
     train.add_argument("--out", help="run directory (default: runs/<dataset>-<dynamics>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -43,6 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     parallel.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (with --num-processes, --process-id)")
     parallel.add_argument("--num-processes", type=int, help="processes in the run")
     parallel.add_argument("--process-id", type=int, help="this process's rank, 0 .. num-processes - 1")
+    tune = commands.add_parser("tune", help="hyper-parameter search on Optuna (objective: validation accuracy)")
+    tune.add_argument("--space", required=True, help="TOML search space: [section.field] tables with low/high or choices")
+    tune.add_argument("--config", help="base TOML config (the searched fields override it)")
+    tune.add_argument("--preset", choices=tuple(PRESETS), default="default")
+    tune.add_argument("--dataset", choices=DATASETS)
+    tune.add_argument("--data-dir")
+    tune.add_argument("--trials", type=int, default=20, help="finished trials wanted in the study, old ones included")
+    tune.add_argument("--workers", type=int, default=1, help="local worker processes, each on its share of the CPUs")
+    tune.add_argument("--epochs", type=int, default=3, help="epochs per trial")
+    tune.add_argument("--storage", help="Optuna storage: a database URL or journal:PATH (default: sqlite in --out)")
+    tune.add_argument("--study", default="darnax", help="study name in the storage")
+    tune.add_argument("--out", default="runs/tune", help="folder for best.toml, trials.csv/json, plots, trial runs")
+    tune.add_argument("--worker-trials", type=int, help=argparse.SUPPRESS)
     probe = commands.add_parser("probe", help="linear probe on a trained run's last hidden layer")
     probe.add_argument("run_dir")
     return parser
@@ -53,6 +71,7 @@ def _flags(args: argparse.Namespace) -> dict[str, dict[str, object]]:
     return {
         "data": pick(dataset=args.dataset, data_dir=args.data_dir, batch_size=args.batch_size),
         "trainer": pick(dynamics=args.dynamics),
+        "model": pick(seed=args.model_seed),
         "run": pick(epochs=args.epochs, master_seed=args.seed),
     }
 
@@ -97,15 +116,15 @@ def return_freed_memory(threshold: int = 1 << 20) -> bool:
     return bool(mallopt(m_mmap_threshold, threshold))
 
 
-def _without_processes(argv: list[str]) -> list[str]:
-    """``argv`` less its ``--processes N`` (the launched processes get the rest as it is)."""
+def _without(argv: list[str], *flags: str) -> list[str]:
+    """``argv`` less the given flags and their values (launched processes get the rest as is)."""
     out, skip = [], False
     for token in argv:
         if skip:
             skip = False
-        elif token == "--processes":
+        elif token in flags:
             skip = True
-        elif not token.startswith("--processes="):
+        elif not token.startswith(tuple(f + "=" for f in flags)):
             out.append(token)
     return out
 
@@ -115,10 +134,18 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
     return_freed_memory()
     joins = args.cluster or args.coordinator is not None or args.num_processes is not None or args.process_id is not None
+    if args.seeds is not None:
+        from darnax.cli import seeds
+
+        if args.resume or args.seed is not None or args.model_seed is not None or args.processes is not None:
+            raise ConfigError("--seeds sets each run's seeds and directory: drop --resume/--seed/--model-seed/--processes")
+        config = resolve(args.preset, args.config, **_flags(args))
+        out = Path(args.out or f"runs/{config.data.dataset}-{config.trainer.dynamics}-seeds")
+        return seeds.launch(_without(argv, "--seeds", "--workers", "--out"), config, out, args.seeds, args.workers)
     if args.processes is not None and args.processes != 1:
         if joins or args.cpus is not None:
             raise ConfigError("--processes launches the run itself: drop --cpus/--cluster/--coordinator/--num-processes/--process-id")
-        return distributed.launch(_without_processes(argv), args.processes)
+        return distributed.launch(_without(argv, "--processes"), args.processes)
     if args.cpus is not None:
         limit_cpus(args.cpus)
     place = distributed.join(args.coordinator, args.num_processes, args.process_id, args.cluster) if joins else None
@@ -126,7 +153,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.resume:
         out = Path(args.resume)
-        if args.config or args.dataset or args.dynamics or args.batch_size or args.seed is not None:
+        if args.config or args.dataset or args.dynamics or args.batch_size or args.seed is not None or args.model_seed is not None:
             raise ConfigError("--resume takes the run's own config.toml; only --epochs may change")
         config = merge(resolve(file=out / "config.toml"), {"run": {k: v for k, v in {"epochs": args.epochs}.items() if v}})
     else:
@@ -138,6 +165,43 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     if args.resume:
         run.resume()
     run.train()
+    return 0
+
+
+def _tune(args: argparse.Namespace, argv: list[str]) -> int:
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError("darnax tune needs Optuna: pip install 'darnax[tune]'") from None
+    from darnax.cli import tune
+
+    for flag, value in (("--trials", args.trials), ("--workers", args.workers), ("--epochs", args.epochs)):
+        if value < 1:
+            raise ConfigError(f"{flag}: expected at least 1, got {value}")
+    return_freed_memory()
+    base = resolve(args.preset, args.config, data={k: v for k, v in {"dataset": args.dataset, "data_dir": args.data_dir}.items() if v})
+    params = tune.load_space(args.space, base)
+    out = Path(args.out)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=args.study, storage=tune.storage(args.storage, out), direction="maximize", load_if_exists=True,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+    )
+    run_trial = tune.objective(base, params, args.epochs, out)
+    if args.worker_trials is not None:
+        study.optimize(run_trial, n_trials=args.worker_trials, callbacks=[tune.print_trial])
+        return 0
+    remaining = args.trials - tune.finished(study)
+    workers = min(args.workers, max(remaining, 0))
+    print(f"darnax tune: {len(params)} parameters, {tune.finished(study)} trials finished, {max(remaining, 0)} to run"
+          f" on {workers} worker(s) -> {out}", flush=True)
+    if workers == 1:
+        study.optimize(run_trial, n_trials=remaining, callbacks=[tune.print_trial])
+    elif workers > 1:
+        code = tune.launch_workers(argv, [remaining // workers + (i < remaining % workers) for i in range(workers)])
+        if code:
+            return code
+    tune.report(study, base, params, args.epochs, out)
     return 0
 
 
@@ -162,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
+        if args.command == "tune":
+            return _tune(args, argv)
         return _train(args, argv) if args.command == "train" else _probe(args)
     except (ConfigError, CheckpointError, DatasetNotFoundError, IdxFormatError) as err:
         print(f"darnax: error: {err}", file=sys.stderr)

@@ -109,13 +109,11 @@ def launch(argv: list[str], n: int) -> int:
 
 
 def _wait(procs: list[subprocess.Popen]) -> int:
-    failed, deadline = None, None
+    deadline = None
     try:
         while any(p.poll() is None for p in procs):
-            if failed is None:
-                failed = next((p for p in procs if p.returncode not in (None, 0)), None)
-                if failed is not None:
-                    deadline = time.monotonic() + GRACE_S
+            if deadline is None and any(p.returncode not in (None, 0) for p in procs):
+                deadline = time.monotonic() + GRACE_S
             if deadline is not None and time.monotonic() > deadline:
                 for p in procs:
                     if p.poll() is None:
@@ -128,12 +126,21 @@ def _wait(procs: list[subprocess.Popen]) -> int:
         for p in procs:
             p.wait()
         raise
-    failed = failed or next((p for p in procs if p.returncode != 0), None)
-    if failed is None:
+    failed = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode != 0]
+    if not failed:
         return 0
-    print(f"darnax: error: process {procs.index(failed)} of {len(procs)} exited with status {failed.returncode}; "
-          "the run stopped", file=sys.stderr)
-    return failed.returncode if failed.returncode > 0 else 1
+    causes = "; ".join(f"process {i} of {len(procs)} {_status(code)}" for i, code in failed)
+    print(f"darnax: error: {causes}; the run stopped", file=sys.stderr)
+    return next((code for _, code in failed if code > 0), 1)
+
+
+def _status(code: int) -> str:
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        return f"was stopped by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was stopped by signal {-code}"
 
 
 __all__ = ["Place", "check_agreement", "data_mesh", "join", "launch"]

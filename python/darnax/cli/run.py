@@ -116,10 +116,10 @@ class Run:
         """This process's share of ``rows`` (whole global batches, in order)."""
         return rows if self.place is None else rows.reshape(-1, self.batch)[:, self.rows].reshape(-1)
 
-    def _accuracy(self, split: str, key: jax.Array) -> tuple[jax.Array, float]:
+    def accuracy(self, split: str) -> float:
         """Sample-weighted accuracy over every row of ``split``, ``EVAL_CHUNK`` batches per
         compiled call (the same key sequence as one call); a last, partial batch separately."""
-        ds, batch, trainer = self.dataset, self.batch, self.trainer
+        ds, batch, trainer, key = self.dataset, self.batch, self.trainer, self.key
         n = ds.spec()[f"num_{split}"]
         n_full, correct = n - n % batch, 0
         for lo in range(0, n_full, EVAL_CHUNK * batch):
@@ -130,9 +130,11 @@ class Run:
             self._local.orchestrator = trainer.orchestrator
             key, metrics = self._local.evaluate(*ds.rows(split, slice(n_full, n)), key, batch_size=batch)
             correct += round(float(metrics["batch_accuracy"][0]) * (n - n_full))
-        return key, correct / n
+        self.key = key
+        return correct / n
 
-    def _epoch(self, epoch: int) -> None:
+    def train_pass(self, epoch: int) -> tuple[float, int]:
+        """One pass over the training split; returns its seconds and global samples."""
         ds, trainer, batch = self.dataset, self.trainer, self.batch
         order = ds.epoch_order()  # each chunk gathers its rows: no shuffled copy of the split
         n_batches = -(-order.shape[0] // batch)
@@ -143,12 +145,17 @@ class Run:
             rows = mine[lo * local : (lo + CHUNK) * local]
             key = trainer.fit_epoch(*ds.rows("train", rows), key, batch_size=local, donate=self.place is None)
             bar.update(min(CHUNK, n_batches - lo))
-        train_time = bar.close()
-        key, train_acc = self._accuracy("train", key)
-        key, test_acc = self._accuracy("test", key)
+        self.key = key
+        return bar.close(), order.shape[0]
+
+    def _epoch(self, epoch: int) -> None:
+        trainer = self.trainer
+        train_time, samples = self.train_pass(epoch)
+        train_acc, test_acc = self.accuracy("train"), self.accuracy("test")
+        key = self.key
         if self.place is not None:
             check_agreement((trainer.orchestrator, trainer.ctx["optimizer_state"], key), f"after epoch {epoch}")
-        self.key, self.epoch = key, epoch
+        self.epoch = epoch
         if not self.lead:
             return
         record = {
@@ -156,7 +163,7 @@ class Run:
             "train_accuracy": train_acc,
             "test_accuracy": test_acc,
             "train_seconds": round(train_time, 3),
-            "samples_per_second": round(order.shape[0] / train_time, 1),
+            "samples_per_second": round(samples / train_time, 1),
         }
         with (self.out / "metrics.jsonl").open("a") as stream:
             stream.write(json.dumps(record) + "\n")

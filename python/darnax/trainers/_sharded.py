@@ -97,12 +97,16 @@ def sharded(
         out_dyn = shard(dyn)
         return eqx.combine(out_dyn, out_static[0])
 
-    def call(*args: Any) -> tuple:
+    def global_args(args: tuple) -> tuple:
         dyn, static = eqx.partition(args, eqx.is_array)
-        out = run(eqx.combine(_to_global(dyn, mesh, in_specs(len(args))), static))
+        return eqx.combine(_to_global(dyn, mesh, in_specs(len(args))), static)
+
+    def call(*args: Any) -> tuple:
+        out = run(global_args(args))
         out_dyn, rest = eqx.partition(out, eqx.is_array)
         return eqx.combine(multihost_utils.global_array_to_host_local_array(out_dyn, mesh, out_specs), rest)
 
+    call.lower = lambda *args: run.lower(global_args(args))  # the compiled program, for inspection
     return call
 
 

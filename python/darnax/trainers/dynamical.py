@@ -9,6 +9,7 @@ from jax.sharding import Mesh
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
 from darnax.trainers._base import Ctx, Trainer, apply_optimizer, batch_accuracy
+from darnax.utils.data_parallel import with_fused_batch_sums
 from darnax.utils.typing import PyTree
 
 
@@ -84,7 +85,7 @@ class DynamicalTrainer(Trainer):
         state, rng, fields = orchestrator.run(
             state, rng, ctx["free_iter"], filter_messages="inference", cache=cache, return_fields=True
         )
-        updates = orchestrator.backward(state, rng, cache=cache, fields=fields)
+        updates = with_fused_batch_sums(orchestrator.backward, state, rng, cache=cache, fields=fields)
         orchestrator, opt_state = apply_optimizer(orchestrator, updates, ctx)
         return rng, orchestrator, state, opt_state
 

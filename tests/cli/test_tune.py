@@ -1,0 +1,104 @@
+"""``darnax tune``: search spaces checked before any work, pruning, and small studies on the
+bundled digits with concurrent workers on the default SQLite storage and on a journal file,
+resumed with more trials (nothing lost or duplicated)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna", reason="darnax tune needs Optuna (pip install 'darnax[tune]')")
+
+from darnax.cli import tune  # noqa: E402
+from darnax.cli.config import Config, ConfigError, merge, resolve  # noqa: E402
+
+SPACE = """
+[model.threshold_j]
+low = 1.0
+high = 2.5
+
+[optimizer.learning_rate_j]
+low = 0.01
+high = 0.2
+log = true
+
+[model.dim_hidden]
+choices = [32, 48]
+"""
+TIMEOUT = 900
+
+
+def _space(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_space_loads_with_the_kinds_of_its_fields(tmp_path):
+    params = {p.name: p for p in tune.load_space(_space(tmp_path, SPACE), Config())}
+    assert params["model.threshold_j"].kind == "float"
+    assert params["optimizer.learning_rate_j"].log
+    assert params["model.dim_hidden"].choices == (32, 48)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[model.no_such_field]\nlow = 1\nhigh = 2\n", "model.no_such_field: unknown field"),
+        ("[nowhere.field]\nlow = 1\nhigh = 2\n", "nowhere: unknown section"),
+        ("[model.threshold_j]\nlow = 2.0\nhigh = 1.0\n", "model.threshold_j: empty range"),
+        ("[model.dim_hidden]\nlow = 10.5\nhigh = 20\n", "model.dim_hidden.low: expected an int"),
+        ("[model.threshold_j]\nlow = 1.0\nhigh = 2.0\nlog = true\nstep = 0.1\n", "log needs"),
+        ("[model.threshold_j]\nlow = -1.0\nhigh = 2.0\n", "model.threshold_j"),
+        ("[model.threshold_j]\nlow = 1.0\nhigh = 2.0\nbest = 1\n", "unknown key 'best'"),
+        ("[trainer.dynamics]\nchoices = []\n", "non-empty list"),
+        ("[trainer.dynamics]\nchoices = [\"sync\", \"fast\"]\n", "trainer.dynamics"),
+        ("[trainer.dynamics]\nlow = 1\nhigh = 2\n", "takes choices"),
+        ("", "no parameters"),
+    ],
+)
+def test_a_bad_space_is_refused_naming_the_entry(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        tune.load_space(_space(tmp_path, text), Config())
+
+
+def test_poor_trials_are_pruned_after_their_first_report(tmp_path):
+    base = merge(resolve(), {"model": {"dim_hidden": 32}})
+    params = tune.load_space(_space(tmp_path, SPACE), base)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=2.0))
+    study.optimize(tune.objective(base, params, epochs=3, out=tmp_path), n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [1]  # stopped after epoch 1 of 3
+
+
+def _tune(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "darnax", "tune", "--space", "space.toml", "--epochs", "1", "--out", "out", *args]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+
+
+@pytest.mark.parametrize("storage", [None, "journal:study.log"])
+def test_two_workers_share_a_study_that_resumes(tmp_path, storage):
+    _space(tmp_path, SPACE)
+    extra = ["--storage", storage] if storage else []
+    first = _tune(tmp_path, "--trials", "3", "--workers", "2", *extra)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stdout.count("trial ") >= 3
+    more = _tune(tmp_path, "--trials", "4", "--workers", "2", *extra)
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert "3 trials finished, 1 to run on 1 worker(s)" in more.stdout
+    store = tune.storage(storage, tmp_path / "out") if storage is None else tune.storage(f"journal:{tmp_path / 'study.log'}", tmp_path)
+    trials = optuna.load_study(study_name="darnax", storage=store).trials
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)
+    rows = json.loads((tmp_path / "out" / "trials.json").read_text())
+    assert rows == sorted(rows, key=lambda r: -r["validation_accuracy"])
+    best = resolve(file=tmp_path / "out" / "best.toml")  # darnax train --config runs it as is
+    assert best.model.dim_hidden in (32, 48) and best.run.epochs == 1
+    assert best.data.validation_fraction == 0.0  # the tuned config trains on the whole training split
