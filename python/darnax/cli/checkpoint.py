@@ -11,10 +11,11 @@ rename survives a power cut). A crash at any point leaves either the old file wh
 one whole, never a mix; the only debris is a ``<name>.<random>.tmp`` file, which
 :func:`remove_leftovers` deletes.
 
-Test hook: with ``DARNAX_TEST_CHECKPOINT_KILL=<epoch>:<stage>`` in the environment, the process
-kills itself with SIGKILL while saving the checkpoint of ``<epoch>``, at ``<stage>``: ``mid-write``
-(half the bytes written), ``before-rename`` (file complete and fsynced) or ``after-rename``
-(before the folder's fsync). The crash tests use it; nothing else should.
+Test hook: with ``DARNAX_TEST_KILL=<epoch>:<stage>`` in the environment, the process kills itself
+with SIGKILL in epoch ``<epoch>`` at ``<stage>``: ``mid-epoch`` (after the epoch's first compiled
+training call, :mod:`darnax.cli.run`), or while saving its checkpoint: ``mid-write`` (half the
+bytes written), ``before-rename`` (file complete and fsynced) or ``after-rename`` (before the
+folder's fsync). The crash tests use it; nothing else should.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ import jax
 import jax.numpy as jnp
 
 MAGIC = "darnax-checkpoint 1"
-KILL_HOOK = "DARNAX_TEST_CHECKPOINT_KILL"
-_STAGES = ("mid-write", "before-rename", "after-rename")
+KILL_HOOK = "DARNAX_TEST_KILL"
+_STAGES = ("mid-epoch", "mid-write", "before-rename", "after-rename")
 
 
 class CheckpointError(RuntimeError):
@@ -64,18 +65,18 @@ def atomic_write(path: Path, data: bytes | str, *, _hook_epoch: int | None = Non
                 stream.write(raw[: len(raw) // 2])
                 stream.flush()
                 os.fsync(stream.fileno())
-                _die()
+                test_kill(_hook_epoch, "mid-write")
             stream.write(raw)
             stream.flush()
             os.fsync(stream.fileno())
-        if _hook_epoch is not None and _kill_at(_hook_epoch, "before-rename"):
-            _die()
+        if _hook_epoch is not None:
+            test_kill(_hook_epoch, "before-rename")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    if _hook_epoch is not None and _kill_at(_hook_epoch, "after-rename"):
-        _die()
+    if _hook_epoch is not None:
+        test_kill(_hook_epoch, "after-rename")
     fsync_dir(path.parent)
 
 
@@ -229,5 +230,7 @@ def _kill_at(epoch: int, stage: str) -> bool:
     return int(want_epoch) == epoch and want_stage == stage
 
 
-def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+def test_kill(epoch: int, stage: str) -> None:
+    """SIGKILL this process if the test hook (module doc) names ``epoch`` and ``stage``."""
+    if _kill_at(epoch, stage):
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -227,6 +227,7 @@ class Run:
             rows = order[lo * batch : (lo + CHUNK) * batch]
             key = trainer.fit_epoch(*ds.rows("train", rows), key, batch_size=batch, donate=True)
             bar.update(min(CHUNK, n_batches - lo))
+            checkpoint.test_kill(epoch, "mid-epoch")  # the crash tests' hook (a no-op otherwise)
         train_time = bar.close()
         key, train_acc = _accuracy(trainer, ds, "train", key, batch)
         key, test_acc = _accuracy(trainer, ds, "test", key, batch)
