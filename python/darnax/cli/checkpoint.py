@@ -210,12 +210,10 @@ def _differences(saved: Any, now: dict[str, Any] | None) -> str:
             if old.get(name) != new.get(name):
                 diffs.append(f"{section}.{name}: checkpoint {old.get(name)!r}, now {new.get(name)!r}")
     old_p, new_p = saved.get("patterns", {}), now.get("patterns", {})
-    for edge in sorted(set(old_p) | set(new_p)):
-        if old_p.get(edge) != new_p.get(edge):
-            diffs.append(
-                f"sparsity pattern {edge}: checkpoint {old_p.get(edge)}, now {new_p.get(edge)} (patterns are "
-                "drawn from model.seed; another jax version may draw them differently)"
-            )
+    edges = [e for e in sorted(set(old_p) | set(new_p)) if old_p.get(e) != new_p.get(e)]
+    diffs += [f"sparsity pattern {e}: checkpoint {old_p.get(e)}, now {new_p.get(e)}" for e in edges]
+    if edges:
+        diffs.append("patterns are drawn from model.seed: another jax version may draw them differently")
     return "; ".join(diffs) if diffs else "fingerprints differ"
 
 
