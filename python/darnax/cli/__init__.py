@@ -142,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``darnax`` console script; returns the exit status."""
     from darnax.cli.checkpoint import CheckpointError
     from darnax.datasets import DatasetNotFoundError, IdxFormatError
+    from darnax.utils._checks import NonFiniteWeightsError
 
     args = _parser().parse_args(argv)
     try:
         return _train(args) if args.command == "train" else _probe(args)
-    except (ConfigError, CheckpointError, DatasetNotFoundError, IdxFormatError) as err:
+    except (ConfigError, CheckpointError, DatasetNotFoundError, IdxFormatError, NonFiniteWeightsError) as err:
         print(f"darnax: error: {err}", file=sys.stderr)
         return 2

@@ -6,6 +6,16 @@ pure cores, ``_train_core`` and ``_eval_core``; this class compiles them once
 (``eqx.filter_jit``) for ``train_step``/``eval_step``, and runs them inside one ``lax.scan`` over
 the batches of an epoch for ``fit_epoch``/``evaluate``: the same function on the same inputs,
 so the results equal the per-batch loop's, without Python dispatch per batch.
+
+Non-finite weights: every compiled training call also returns whether each weight array of
+the model it ends with is all finite (one reduction per array per call, read by the host after
+the call); a NaN or inf raises :class:`~darnax.utils._checks.NonFiniteWeightsError` naming the
+layer, the array and the step, instead of being turned into -1 states by the sign dynamics.
+NaN and inf persist through the updates (``w - lr * (g + wd * w)``), so checking once per call
+misses none; ``fit_epoch`` then finds the first bad batch by replaying the call one
+``train_step`` at a time, or, with ``donate=True`` (the model before the call is gone), names the
+call's range of steps. Checking after every batch inside the scan instead cost 15% of the
+seeds' epoch time.
 """
 
 from __future__ import annotations
@@ -17,10 +27,11 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
-from darnax.utils._checks import check_finite, non_negative_int, positive_int
+from darnax.utils._checks import NonFiniteWeightsError, check_finite, non_negative_int, positive_int
 from darnax.utils.typing import PyTree
 
 Ctx = dict[str, Any]
@@ -63,11 +74,13 @@ class Trainer(ABC):
         self.state = state
         self._template = state
         self.ctx = self.validate_ctx(ctx)
-        self._jit_train = eqx.filter_jit(type(self)._isolated_train)
+        self._jit_train = eqx.filter_jit(type(self)._checked_train)
         self._jit_eval = eqx.filter_jit(type(self)._isolated_eval)
         self._jit_fit = eqx.filter_jit(type(self)._fit_core)
         self._jit_fit_in_place = eqx.filter_jit(type(self)._fit_in_place, donate="all-except-first")
         self._jit_evaluate = eqx.filter_jit(type(self)._evaluate_core)
+        #: Training batches done by this trainer (the step the non-finite check names).
+        self.steps_done = 0
 
     @classmethod
     def validate_ctx(cls, ctx: Ctx) -> Ctx:
@@ -111,6 +124,14 @@ class Trainer(ABC):
         return _barrier(cls._train_core(x, y, rng, orchestrator, template, ctx))
 
     @classmethod
+    def _checked_train(
+        cls, x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+    ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree, jax.Array]:
+        """:meth:`_isolated_train` plus :func:`finite_weights` of the updated model."""
+        rng, orch, state, opt_state = cls._isolated_train(x, y, rng, orchestrator, template, ctx)
+        return rng, orch, state, opt_state, finite_weights(orch)
+
+    @classmethod
     def _isolated_eval(
         cls, x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
     ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
@@ -128,7 +149,7 @@ class Trainer(ABC):
         template: SequentialState,
         ctx: Ctx,
         post_update: PostUpdate | None,
-    ) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree]:
+    ) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree, jax.Array]:
         params, static = eqx.partition(orchestrator, eqx.is_array)
         opt_dyn, opt_static = eqx.partition(ctx["optimizer_state"], eqx.is_array)
         first = template.init(xs[0], ys[0])
@@ -143,10 +164,11 @@ class Trainer(ABC):
 
         init = (params, opt_dyn, rng, [jnp.zeros_like(a) for a in first.states])
         (params, opt_dyn, rng, states), _ = jax.lax.scan(body, init, (xs, ys))
-        return rng, eqx.combine(params, static), states, eqx.combine(opt_dyn, opt_static)
+        orchestrator = eqx.combine(params, static)
+        return rng, orchestrator, states, eqx.combine(opt_dyn, opt_static), finite_weights(orchestrator)
 
     @classmethod
-    def _fit_in_place(cls, kept: tuple, donated: tuple) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree]:
+    def _fit_in_place(cls, kept: tuple, donated: tuple) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree, jax.Array]:
         """``_fit_core`` with ``(orchestrator, optimizer_state)`` as its own, donated argument."""
         xs, ys, rng, template, ctx, post_update = kept
         orchestrator, opt_state = donated
@@ -188,11 +210,16 @@ class Trainer(ABC):
 
         Raises:
             ValueError: on non-finite inputs or shapes that do not fit the state.
+            NonFiniteWeightsError: when the update leaves a NaN or inf in a weight (the model
+                is rebound all the same, for inspection).
         """
-        x, y = self._check_batch(x, y)
-        rng, orch, state, opt_state = self._jit_train(x, y, rng, self.orchestrator, self._template, self.ctx)
+        return self._step(*self._check_batch(x, y), rng, "a train_step call")
+
+    def _step(self, x: jax.Array, y: jax.Array, rng: jax.Array, where: str) -> jax.Array:
+        rng, orch, state, opt_state, finite = self._jit_train(x, y, rng, self.orchestrator, self._template, self.ctx)
         self.orchestrator, self.state = orch, state
         self.ctx = {**self.ctx, "optimizer_state": opt_state}
+        self._check_weights(finite, 1, where)
         return rng
 
     def eval_step(self, x: jax.Array, y: jax.Array, rng: jax.Array) -> tuple[jax.Array, Mapping[str, jax.Array]]:
@@ -239,20 +266,34 @@ class Trainer(ABC):
 
         Returns:
             The next PRNG key.
+
+        Raises:
+            NonFiniteWeightsError: when a batch's update leaves a NaN or inf in a weight, naming
+                the layer, the array and the batch (the model after the call is rebound).
         """
         (xs, ys), rest = self._epoch_batches(x, y, batch_size)
         if xs.shape[0]:
+            before = (self.orchestrator, self.ctx, self.steps_done, rng)
             if donate:
                 kept = {k: v for k, v in self.ctx.items() if k != "optimizer_state"}
-                rng, orch, states, opt_state = self._jit_fit_in_place(
+                rng, orch, states, opt_state, finite = self._jit_fit_in_place(
                     (xs, ys, rng, self._template, kept, post_update), (self.orchestrator, self.ctx["optimizer_state"])
                 )
             else:
-                rng, orch, states, opt_state = self._jit_fit(
+                rng, orch, states, opt_state, finite = self._jit_fit(
                     xs, ys, rng, self.orchestrator, self._template, self.ctx, post_update
                 )
             self.orchestrator, self.state = orch, self._template.replace(states)
             self.ctx = {**self.ctx, "optimizer_state": opt_state}
+            if not donate and not bool(np.all(finite)):  # replay the call to name the first bad batch
+                after = (self.orchestrator, self.ctx, self.state)
+                self.orchestrator, self.ctx, self.steps_done, key = before
+                for b in range(xs.shape[0]):
+                    key = self._step(xs[b], ys[b], key, f"batch {b} of a fit_epoch call")
+                    if post_update is not None:
+                        self.orchestrator = post_update(self.orchestrator)
+                self.orchestrator, self.ctx, self.state = after  # pragma: no cover - the replay raises
+            self._check_weights(finite, xs.shape[0], f"batches 0-{xs.shape[0] - 1} of a fit_epoch call")
         if rest is not None:
             rng = self.train_step(*rest, rng)
             if post_update is not None:
@@ -302,6 +343,22 @@ class Trainer(ABC):
         return rng, out
 
     # ------------------------------------------------------------------ checks
+    def _check_weights(self, finite: jax.Array, n_steps: int, where: str) -> None:
+        """Count ``n_steps`` more training steps; raise :class:`NonFiniteWeightsError` if
+        ``finite`` (:func:`finite_weights` of the model after them) flags a weight array."""
+        ok = np.asarray(finite)
+        first = self.steps_done
+        self.steps_done += n_steps
+        if ok.all():
+            return
+        names = weight_names(self.orchestrator)
+        bad = "; ".join(names[k] for k in np.flatnonzero(~ok))
+        steps = f"training step {first}" if n_steps == 1 else f"training steps {first}-{first + n_steps - 1}"
+        raise NonFiniteWeightsError(
+            f"non-finite weights (NaN or inf) after {steps} ({where}): {bad}. The inputs were finite: "
+            "look for a learning rate or strength too large, or non-finite initial weights"
+        )
+
     def _check_batch(self, x: jax.typing.ArrayLike, y: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array]:
         x, y = jnp.asarray(x), jnp.asarray(y)
         self._template.check_batch(x.shape, y.shape)
@@ -339,10 +396,38 @@ class Trainer(ABC):
         return (xs, ys), rest
 
 
+def _weight_modules(orchestrator: SequentialOrchestrator) -> list[tuple[str, Any]]:
+    """``(name, module)`` for every module of the model, in a fixed order."""
+    return [(f"layer ({i}, {j}) {type(m).__name__}", m) for (i, j), m in orchestrator.lmap.edge_items()]
+
+
+def finite_weights(orchestrator: SequentialOrchestrator) -> jax.Array:
+    """``(n_arrays,)`` bool: whether each weight (inexact array) of every module is all finite.
+
+    One reduction per array, in the order of :func:`weight_names`; cheap next to a training
+    step, which reads every weight several times.
+    """
+    flags = [
+        jnp.all(jnp.isfinite(a))
+        for _, module in _weight_modules(orchestrator)
+        for a in jax.tree_util.tree_leaves(eqx.filter(module, eqx.is_inexact_array))
+    ]
+    return jnp.stack(flags) if flags else jnp.ones((0,), bool)
+
+
+def weight_names(orchestrator: SequentialOrchestrator) -> list[str]:
+    """A readable name per entry of :func:`finite_weights`: ``layer (1, 1) SparseRecurrentDiscrete.J``."""
+    names = []
+    for name, module in _weight_modules(orchestrator):
+        leaves, _ = jax.tree_util.tree_flatten_with_path(eqx.filter(module, eqx.is_inexact_array))
+        names += [f"{name}{jax.tree_util.keystr(path)}" for path, _ in leaves]
+    return names
+
+
 def _barrier(tree: PyTree) -> PyTree:
     """``lax.optimization_barrier`` on the array leaves of ``tree`` (other leaves pass through)."""
     dyn, static = eqx.partition(tree, eqx.is_array)
     return eqx.combine(jax.lax.optimization_barrier(dyn), static)
 
 
-__all__ = ["Trainer", "apply_optimizer", "batch_accuracy"]
+__all__ = ["NonFiniteWeightsError", "Trainer", "apply_optimizer", "batch_accuracy", "finite_weights", "weight_names"]
