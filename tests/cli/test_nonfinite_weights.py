@@ -11,7 +11,7 @@ import pytest
 from darnax.cli import main
 from darnax.cli.config import merge, resolve
 from darnax.cli.network import build_trainer
-from darnax.trainers._base import finite_weights, weight_names
+from darnax.trainers._base import _MAX_PENDING, finite_weights, weight_names
 from darnax.utils._checks import NonFiniteWeightsError
 
 CONFIG = merge(resolve(), {"model": {"dim_hidden": 24, "sparsity": 0.8}})
@@ -77,8 +77,19 @@ def test_train_step_and_nan_initial_weights():
     trainer = build_trainer(CONFIG, 64, 10)
     orch = trainer.orchestrator
     trainer.orchestrator = eqx.tree_at(lambda o: o.lmap[1, 0].W, orch, orch.lmap[1, 0].W.at[5].set(jnp.nan))
-    with pytest.raises(NonFiniteWeightsError, match=r"after training step 0 \(a train_step call\): layer \(1, 0\) SparseFullyConnected\.W"):
-        trainer.train_step(x, y, jax.random.key(0))
+    message = r"after training step 0 \(a train_step call\): layer \(1, 0\) SparseFullyConnected\.W"
+    key = jax.random.key(0)
+    with pytest.raises(NonFiniteWeightsError, match=message):  # read by a later call, without waiting
+        for _ in range(20):
+            key = trainer.train_step(x, y, key)
+    assert trainer.steps_done <= 1 + _MAX_PENDING
+    for read in (lambda: trainer.evaluate(x, y, key, batch_size=16), trainer.check_weights,
+                 lambda: trainer.fit_epoch(x, y, key, batch_size=16), lambda: trainer.eval_step(x, y, key)):
+        step = trainer.steps_done
+        trainer.train_step(x, y, key)
+        with pytest.raises(NonFiniteWeightsError, match=f"after training step {step} "):
+            read()  # these wait for the flag
+    trainer.check_weights()  # each flag is read once
 
 
 def test_darnax_train_stops_with_a_clear_error(tmp_path, capsys):

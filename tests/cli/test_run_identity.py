@@ -176,3 +176,11 @@ def test_kill_hook_rejects_garbage(monkeypatch):
     monkeypatch.setenv(checkpoint.KILL_HOOK, "soon")
     with pytest.raises(ValueError, match="DARNAX_TEST_KILL: expected <epoch>:<stage>"):
         checkpoint.test_kill(1, "mid-epoch")
+
+
+def test_probe_needs_a_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.toml").write_text(TINY)
+    assert main(["probe", str(out)]) == 2
+    assert f"{out / CHECKPOINT}: no checkpoint" in capsys.readouterr().err

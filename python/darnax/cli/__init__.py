@@ -120,7 +120,7 @@ def _train(args: argparse.Namespace) -> int:
             f"darnax train --resume {out} --data-dir NEW_FOLDER"
         ) from err
     if args.resume:
-        run.resume()
+        run.resume(allow_restart=True)
     run.train()
     return 0
 

@@ -125,11 +125,12 @@ class Run:
         """Print one log line."""
         print(line, file=self.log, flush=True)
 
-    def resume(self) -> None:
+    def resume(self, *, allow_restart: bool = False) -> None:
         """Restore the last checkpoint of ``out`` and drop metrics recorded after it.
 
-        Half-written files of an interrupted write are deleted first. A run killed before its
-        first checkpoint (no checkpoint, no metrics) starts again from the beginning.
+        Half-written files of an interrupted write are deleted first. With ``allow_restart``
+        (``darnax train --resume``), a run killed before its first checkpoint (no checkpoint, at
+        most epoch 1's record) starts again from the beginning.
 
         Raises:
             CheckpointError: naming the file: missing while metrics exist, truncated, corrupted,
@@ -138,7 +139,7 @@ class Run:
         for path in checkpoint.remove_leftovers(self.out) if self.out.is_dir() else ():
             self.say(f"darnax: removed {path.name}, left by an interrupted write")
         trainer, path = self.trainer, self.out / CHECKPOINT
-        if not path.exists() and {r["epoch"] for r in self.records()} <= {1}:
+        if allow_restart and not path.exists() and {r["epoch"] for r in self.records()} <= {1}:
             # killed before its first checkpoint was renamed into place (epoch 1's record, if
             # any, is written just before it): nothing to resume, nothing lost by starting over
             self._write_records([])

@@ -15,7 +15,10 @@ NaN and inf persist through the updates (``w - lr * (g + wd * w)``), so checking
 misses none; ``fit_epoch`` then finds the first bad batch by replaying the call one
 ``train_step`` at a time, or, with ``donate=True`` (the model before the call is gone), names the
 call's range of steps. Checking after every batch inside the scan instead cost 15% of the
-seeds' epoch time.
+seeds' epoch time. ``train_step`` does not wait for its flag: later ``train_step`` calls read
+the flags that are ready, and ``fit_epoch``, ``evaluate``, ``eval_step`` and
+:meth:`Trainer.check_weights` all of them; waiting in every call cost a ``train_step`` loop 30%
+(it could no longer dispatch ahead).
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class Trainer(ABC):
         self._jit_evaluate = eqx.filter_jit(type(self)._evaluate_core)
         #: Training batches done by this trainer (the step the non-finite check names).
         self.steps_done = 0
+        self._pending: list[tuple[jax.Array, int, int, str]] = []  # flags of train_step calls not read yet
 
     @classmethod
     def validate_ctx(cls, ctx: Ctx) -> Ctx:
@@ -210,17 +214,39 @@ class Trainer(ABC):
 
         Raises:
             ValueError: on non-finite inputs or shapes that do not fit the state.
-            NonFiniteWeightsError: when the update leaves a NaN or inf in a weight (the model
-                is rebound all the same, for inspection).
+            NonFiniteWeightsError: when an earlier update left a NaN or inf in a weight, naming
+                its step. A ``train_step``'s own flag is read once computed, by a later
+                ``train_step`` (or by ``fit_epoch``, ``eval_step``, ``evaluate``,
+                :meth:`check_weights`, which wait for it), so that a loop of ``train_step`` keeps
+                dispatching ahead; the model stays rebound, for inspection.
         """
-        return self._step(*self._check_batch(x, y), rng, "a train_step call")
+        x, y = self._check_batch(x, y)
+        self.check_weights(wait=len(self._pending) >= _MAX_PENDING)
+        return self._step(x, y, rng, "a train_step call")
 
     def _step(self, x: jax.Array, y: jax.Array, rng: jax.Array, where: str) -> jax.Array:
+        """One compiled training step; its non-finite flag is left for :meth:`check_weights`."""
         rng, orch, state, opt_state, finite = self._jit_train(x, y, rng, self.orchestrator, self._template, self.ctx)
         self.orchestrator, self.state = orch, state
         self.ctx = {**self.ctx, "optimizer_state": opt_state}
-        self._check_weights(finite, 1, where)
+        self._pending.append((finite, self.steps_done, 1, where))
+        self.steps_done += 1
         return rng
+
+    def check_weights(self, *, wait: bool = True) -> None:
+        """Read the non-finite flags that ``train_step`` calls left (only those already computed
+        unless ``wait``).
+
+        Raises:
+            NonFiniteWeightsError: naming the layer, the array and the first step that left a
+                NaN or inf in a weight.
+        """
+        while self._pending and (wait or self._pending[0][0].is_ready()):
+            try:
+                _raise_if_non_finite(self.orchestrator, *self._pending.pop(0))
+            except NonFiniteWeightsError:
+                self._pending.clear()  # later steps of the same failure
+                raise
 
     def eval_step(self, x: jax.Array, y: jax.Array, rng: jax.Array) -> tuple[jax.Array, Mapping[str, jax.Array]]:
         """Evaluate one batch (no learning); rebinds ``state`` (so ``state[-2]`` is the representation).
@@ -229,6 +255,7 @@ class Trainer(ABC):
             ``(next rng, {"accuracy": float32 scalar})``.
         """
         x, y = self._check_batch(x, y)
+        self.check_weights()
         rng, state, metrics = self._jit_eval(x, y, rng, self.orchestrator, self._template, self.ctx)
         self.state = state
         return rng, metrics
@@ -272,6 +299,7 @@ class Trainer(ABC):
                 the layer, the array and the batch (the model after the call is rebound).
         """
         (xs, ys), rest = self._epoch_batches(x, y, batch_size)
+        self.check_weights()
         if xs.shape[0]:
             before = (self.orchestrator, self.ctx, self.steps_done, rng)
             if donate:
@@ -290,14 +318,17 @@ class Trainer(ABC):
                 self.orchestrator, self.ctx, self.steps_done, key = before
                 for b in range(xs.shape[0]):
                     key = self._step(xs[b], ys[b], key, f"batch {b} of a fit_epoch call")
+                    self.check_weights()
                     if post_update is not None:
                         self.orchestrator = post_update(self.orchestrator)
                 self.orchestrator, self.ctx, self.state = after  # pragma: no cover - the replay raises
-            self._check_weights(finite, xs.shape[0], f"batches 0-{xs.shape[0] - 1} of a fit_epoch call")
+            first, self.steps_done = self.steps_done, self.steps_done + xs.shape[0]
+            _raise_if_non_finite(self.orchestrator, finite, first, xs.shape[0], f"batches 0-{xs.shape[0] - 1} of a fit_epoch call")
         if rest is not None:
             rng = self.train_step(*rest, rng)
             if post_update is not None:
                 self.orchestrator = post_update(self.orchestrator)
+            self.check_weights()
         return rng
 
     def evaluate(
@@ -322,6 +353,7 @@ class Trainer(ABC):
             ``"representations"``.
         """
         (xs, ys), rest = self._epoch_batches(x, y, batch_size)
+        self.check_weights()
         accs, reps = [], []
         if xs.shape[0]:
             rng, states, acc, rep = self._jit_evaluate(
@@ -343,22 +375,6 @@ class Trainer(ABC):
         return rng, out
 
     # ------------------------------------------------------------------ checks
-    def _check_weights(self, finite: jax.Array, n_steps: int, where: str) -> None:
-        """Count ``n_steps`` more training steps; raise :class:`NonFiniteWeightsError` if
-        ``finite`` (:func:`finite_weights` of the model after them) flags a weight array."""
-        ok = np.asarray(finite)
-        first = self.steps_done
-        self.steps_done += n_steps
-        if ok.all():
-            return
-        names = weight_names(self.orchestrator)
-        bad = "; ".join(names[k] for k in np.flatnonzero(~ok))
-        steps = f"training step {first}" if n_steps == 1 else f"training steps {first}-{first + n_steps - 1}"
-        raise NonFiniteWeightsError(
-            f"non-finite weights (NaN or inf) after {steps} ({where}): {bad}. The inputs were finite: "
-            "look for a learning rate or strength too large, or non-finite initial weights"
-        )
-
     def _check_batch(self, x: jax.typing.ArrayLike, y: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array]:
         x, y = jnp.asarray(x), jnp.asarray(y)
         self._template.check_batch(x.shape, y.shape)
@@ -394,6 +410,24 @@ class Trainer(ABC):
         check_finite("x", x)
         check_finite("y", y)
         return (xs, ys), rest
+
+
+#: ``train_step`` flags left unread before a ``train_step`` waits for the oldest.
+_MAX_PENDING = 8
+
+
+def _raise_if_non_finite(orchestrator: SequentialOrchestrator, finite: jax.Array, first: int, n_steps: int, where: str) -> None:
+    """Raise :class:`NonFiniteWeightsError` if ``finite`` (:func:`finite_weights` of
+    ``orchestrator``, the model after training steps ``first .. first + n_steps - 1``) flags an array."""
+    ok = np.asarray(finite)
+    if ok.all():
+        return
+    bad = "; ".join(name for name, good in zip(weight_names(orchestrator), ok) if not good)
+    steps = f"training step {first}" if n_steps == 1 else f"training steps {first}-{first + n_steps - 1}"
+    raise NonFiniteWeightsError(
+        f"non-finite weights (NaN or inf) after {steps} ({where}): {bad}. The inputs were finite: "
+        "look for a learning rate or strength too large, or non-finite initial weights"
+    )
 
 
 def _weight_modules(orchestrator: SequentialOrchestrator) -> list[tuple[str, Any]]:
