@@ -14,6 +14,8 @@ EPILOG = """examples:
   darnax train --preset deep-2 --dataset fashion-mnist --data-dir ../shared/datasets
   darnax train --resume runs/digits              # continue a stopped run
   darnax train --cpus 1                          # one CPU: faster on small (2-vCPU) machines
+  darnax train --processes 2 --batch-size 256    # data parallel over 2 local processes
+  srun darnax train --cluster --config run.toml  # one task per node under SLURM
   darnax probe runs/digits                       # linear probe on the last hidden layer
 """
 
@@ -36,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--cpus", type=int, help="run on this many of the CPUs the process may use (Linux; default: all)")
+    parallel = train.add_argument_group("data parallel (jax.distributed; the global batch is split over the processes)")
+    parallel.add_argument("--processes", type=int, help="launch this many local processes, each on its share of the CPUs")
+    parallel.add_argument("--cluster", action="store_true", help="join a run started by SLURM or another launcher jax detects")
+    parallel.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (with --num-processes, --process-id)")
+    parallel.add_argument("--num-processes", type=int, help="processes in the run")
+    parallel.add_argument("--process-id", type=int, help="this process's rank, 0 .. num-processes - 1")
     probe = commands.add_parser("probe", help="linear probe on a trained run's last hidden layer")
     probe.add_argument("run_dir")
     return parser
@@ -90,10 +98,31 @@ def return_freed_memory(threshold: int = 1 << 20) -> bool:
     return bool(mallopt(m_mmap_threshold, threshold))
 
 
-def _train(args: argparse.Namespace) -> int:
+def _without_processes(argv: list[str]) -> list[str]:
+    """``argv`` less its ``--processes N`` (the launched processes get the rest as it is)."""
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--processes":
+            skip = True
+        elif not token.startswith("--processes="):
+            out.append(token)
+    return out
+
+
+def _train(args: argparse.Namespace, argv: list[str]) -> int:
+    from darnax.cli import distributed
+
     return_freed_memory()
+    joins = args.cluster or args.coordinator is not None or args.num_processes is not None or args.process_id is not None
+    if args.processes is not None and args.processes != 1:
+        if joins or args.cpus is not None:
+            raise ConfigError("--processes launches the run itself: drop --cpus/--cluster/--coordinator/--num-processes/--process-id")
+        return distributed.launch(_without_processes(argv), args.processes)
     if args.cpus is not None:
         limit_cpus(args.cpus)
+    place = distributed.join(args.coordinator, args.num_processes, args.process_id, args.cluster) if joins else None
     from darnax.cli.run import Run
     from darnax.datasets import DatasetNotFoundError
 
@@ -110,7 +139,7 @@ def _train(args: argparse.Namespace) -> int:
         if (out / "metrics.jsonl").exists():
             raise ConfigError(f"--out {out}: already holds a run; pass --resume {out} or another --out")
     try:
-        run = Run(config, out, log=sys.stdout, quiet=args.quiet)
+        run = Run(config, out, log=sys.stdout, quiet=args.quiet, place=place)
     except DatasetNotFoundError as err:
         if not args.resume:
             raise
@@ -144,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     from darnax.datasets import DatasetNotFoundError, IdxFormatError
     from darnax.utils._checks import NonFiniteWeightsError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     try:
-        return _train(args) if args.command == "train" else _probe(args)
+        return _train(args, argv) if args.command == "train" else _probe(args)
     except (ConfigError, CheckpointError, DatasetNotFoundError, IdxFormatError, NonFiniteWeightsError) as err:
         print(f"darnax: error: {err}", file=sys.stderr)
         return 2

@@ -111,7 +111,7 @@ def save(
         identity: what the fingerprint digests (JSON), stored so that a refusal can name what differs.
     """
     payload = io.BytesIO()
-    tree = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(key), "epoch": jnp.asarray(epoch)}
+    tree = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(key), "epoch": jnp.asarray(epoch, jnp.int32)}
     eqx.tree_serialise_leaves(payload, tree)
     data = payload.getvalue()
     meta: dict[str, Any] = {"epoch": epoch, "fingerprint": fingerprint, "sha256": hashlib.sha256(data).hexdigest()}
@@ -191,7 +191,7 @@ def load(
     if meta.get("fingerprint") != fingerprint and meta.get("fingerprint") not in accept:
         raise CheckpointError(f"{path}: written for another configuration ({_differences(meta.get('identity'), identity)}); "
                               "resume with the run's own config.toml and the darnax/jax versions that started it")
-    like = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(jax.random.key(0)), "epoch": jnp.asarray(0)}
+    like = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(jax.random.key(0)), "epoch": jnp.asarray(0, jnp.int32)}
     try:
         tree = eqx.tree_deserialise_leaves(io.BytesIO(data), like)
     except Exception as err:  # noqa: BLE001 - any failure here means "does not fit"

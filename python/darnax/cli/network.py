@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 import equinox as eqx
 import jax
 import optax
+from jax.sharding import Mesh
 
 from darnax.cli.config import Config, layer_values
 from darnax.layer_maps.sparse import LayerMap
@@ -60,6 +61,7 @@ def build_trainer(
     *,
     backend: str = "compiled",
     patterns: Patterns | None = None,
+    mesh: Mesh | None = None,
 ) -> DynamicalTrainer:
     """The configured network (see the module doc) in a :class:`DynamicalTrainer` with ``optax.sgd(1.0)``.
 
@@ -84,6 +86,8 @@ def build_trainer(
         a sequence of ``(forward, recurrent)`` pairs, one per hidden layer, or a mapping
         ``{(receiver, sender): pattern}`` over any of the sparse edges (top-down ones
         included). Edges without a pattern draw theirs.
+    mesh
+        A one-axis mesh for data-parallel training (see :class:`~darnax.trainers._base.Trainer`).
 
     Returns
     -------
@@ -110,6 +114,7 @@ def build_trainer(
         train_clamped_n_iter=t.train_clamped_n_iter,
         train_free_n_iter=t.train_free_n_iter,
         eval_n_iter=t.eval_n_iter,
+        mesh=mesh,
     )
 
 

@@ -13,6 +13,11 @@ config field but ``run.epochs`` and ``data.data_dir`` (so data moved elsewhere r
 ``--data-dir``), ``run.master_seed`` included, and every sparsity pattern. Every file is written
 atomically (:func:`darnax.cli.checkpoint.atomic_write`); ``metrics.jsonl`` is rewritten whole
 after each epoch rather than appended to, so no crash leaves a torn line.
+
+Data parallel (``place`` given, see :mod:`darnax.cli.distributed`): every process builds the same
+dataset and key, trains on its rows of each global batch of ``data.batch_size`` and evaluates its
+rows of every full batch (a last, partial batch is evaluated whole by each process); the weights
+are checked equal across processes after every epoch; process 0 alone prints and writes.
 """
 
 from __future__ import annotations
@@ -33,10 +38,10 @@ from darnax.cli.config import Config, ConfigError, layer_values, resolve, to_tom
 from darnax.cli.data import make_dataset
 from darnax.cli.network import build_trainer
 from darnax.cli.plot import plot_accuracy
+from darnax.cli.distributed import Place, check_agreement, data_mesh
 from darnax.cli.progress import Progress
-from darnax.datasets.classification.base import ClassificationDataset
 from darnax.ops import SparsityPattern
-from darnax.trainers.dynamical import DynamicalTrainer
+from darnax.trainers._sharded import local_rows
 
 CHECKPOINT = "checkpoint.darnax"
 #: Training batches per compiled call: the progress bar moves between chunks (same results).
@@ -85,31 +90,27 @@ def pattern_digests(model: Any) -> dict[str, str]:
     return out
 
 
-def _accuracy(
-    trainer: DynamicalTrainer, ds: ClassificationDataset, split: str, key: jax.Array, batch: int
-) -> tuple[jax.Array, float]:
-    """Sample-weighted accuracy over every row of ``split`` (the last batch may be smaller),
-    evaluated ``EVAL_CHUNK`` batches per compiled call (the same key sequence as one call)."""
-    correct, n = 0.0, ds.spec()[f"num_{split}"]
-    for lo in range(0, n, EVAL_CHUNK * batch):
-        xs, ys = ds.rows(split, slice(lo, lo + EVAL_CHUNK * batch))
-        key, metrics = trainer.evaluate(xs, ys, key, batch_size=batch)
-        sizes = jnp.asarray([min(batch, xs.shape[0] - b) for b in range(0, xs.shape[0], batch)], jnp.float32)
-        correct += float(jnp.sum(metrics["batch_accuracy"] * sizes))
-    return key, correct / n
-
-
 class Run:
     """A training run bound to its directory."""
 
-    def __init__(self, config: Config, out: Path, *, log: TextIO, quiet: bool = False):
-        self.config, self.out, self.log, self.quiet = config, out, log, quiet
+    def __init__(self, config: Config, out: Path, *, log: TextIO, quiet: bool = False, place: Place | None = None):
+        self.place, self.lead = place, place is None or place.lead
+        self.config, self.out, self.log, self.quiet = config, out, log, quiet or not self.lead
         self.dataset = make_dataset(config.data)
         key = jax.random.key(config.run.master_seed)
         self.key, data_key = jax.random.split(key)
         self.dataset.build(data_key)
         spec = self.dataset.spec()
-        self.trainer = build_trainer(config, spec["input_dim"], spec["num_classes"])
+        mesh = data_mesh() if place is not None else None
+        self.trainer = build_trainer(config, spec["input_dim"], spec["num_classes"], mesh=mesh)
+        self._local = self.trainer.without_mesh() if mesh is not None else self.trainer
+        self.batch = config.data.batch_size
+        self.rows = slice(0, self.batch)  # this process's rows of every global batch
+        if mesh is not None:
+            try:
+                self.rows = local_rows(mesh, self.batch)
+            except ValueError as err:
+                raise ConfigError(f"data.batch_size: {err}; pick a multiple of {mesh.size}") from None
         self.identity = identity(config, self.trainer.orchestrator)
         self.fingerprint = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:16]
         self.epoch = 0
@@ -122,8 +123,9 @@ class Run:
         )
 
     def say(self, line: str) -> None:
-        """Print one log line."""
-        print(line, file=self.log, flush=True)
+        """Print one log line (process 0 only)."""
+        if self.lead:
+            print(line, file=self.log, flush=True)
 
     def resume(self, *, allow_restart: bool = False) -> None:
         """Restore the last checkpoint of ``out`` and drop metrics recorded after it.
@@ -136,7 +138,7 @@ class Run:
             CheckpointError: naming the file: missing while metrics exist, truncated, corrupted,
                 or written for another run (its fingerprint; what differs is named).
         """
-        for path in checkpoint.remove_leftovers(self.out) if self.out.is_dir() else ():
+        for path in checkpoint.remove_leftovers(self.out) if self.lead and self.out.is_dir() else ():
             self.say(f"darnax: removed {path.name}, left by an interrupted write")
         trainer, path = self.trainer, self.out / CHECKPOINT
         if allow_restart and not path.exists() and {r["epoch"] for r in self.records()} <= {1}:
@@ -208,31 +210,58 @@ class Run:
         return records
 
     def _write_records(self, records: list[dict[str, Any]]) -> None:
-        checkpoint.atomic_write(self.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+        if self.lead:  # process 0 alone writes
+            checkpoint.atomic_write(self.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
 
     def train(self) -> dict[str, Any]:
-        """Train the remaining epochs; returns the summary."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        checkpoint.atomic_write(self.out / "config.toml", to_toml(self.config))
+        """Train the remaining epochs; returns the summary (empty on processes other than 0)."""
+        if self.lead:
+            self.out.mkdir(parents=True, exist_ok=True)
+            checkpoint.atomic_write(self.out / "config.toml", to_toml(self.config))
         for epoch in range(self.epoch + 1, self.config.run.epochs + 1):
             self._epoch(epoch)
-        return self._summary()
+        return self._summary() if self.lead else {}
+
+    def _mine(self, rows: jax.Array) -> jax.Array:
+        """This process's share of ``rows`` (whole global batches, in order)."""
+        return rows if self.place is None else rows.reshape(-1, self.batch)[:, self.rows].reshape(-1)
+
+    def _accuracy(self, split: str, key: jax.Array) -> tuple[jax.Array, float]:
+        """Sample-weighted accuracy over every row of ``split``, ``EVAL_CHUNK`` batches per
+        compiled call (the same key sequence as one call); a last, partial batch separately."""
+        ds, batch, trainer = self.dataset, self.batch, self.trainer
+        n = ds.spec()[f"num_{split}"]
+        n_full, correct = n - n % batch, 0
+        for lo in range(0, n_full, EVAL_CHUNK * batch):
+            rows = self._mine(jnp.arange(lo, min(lo + EVAL_CHUNK * batch, n_full)))
+            key, metrics = trainer.evaluate(*ds.rows(split, rows), key, batch_size=self.rows.stop - self.rows.start)
+            correct += round(float(jnp.sum(metrics["batch_accuracy"])) * batch)  # counts are integers
+        if n_full < n:
+            self._local.orchestrator = trainer.orchestrator
+            key, metrics = self._local.evaluate(*ds.rows(split, slice(n_full, n)), key, batch_size=batch)
+            correct += round(float(metrics["batch_accuracy"][0]) * (n - n_full))
+        return key, correct / n
 
     def _epoch(self, epoch: int) -> None:
-        ds, trainer, batch = self.dataset, self.trainer, self.config.data.batch_size
+        ds, trainer, batch = self.dataset, self.trainer, self.batch
         order = ds.epoch_order()  # each chunk gathers its rows: no shuffled copy of the split
         n_batches = -(-order.shape[0] // batch)
+        mine, local = self._mine(order), self.rows.stop - self.rows.start
         bar = Progress(f"epoch {epoch}/{self.config.run.epochs}", n_batches, batch, quiet=self.quiet)
         key = self.key
         for lo in range(0, n_batches, CHUNK):
-            rows = order[lo * batch : (lo + CHUNK) * batch]
-            key = trainer.fit_epoch(*ds.rows("train", rows), key, batch_size=batch, donate=True)
+            rows = mine[lo * local : (lo + CHUNK) * local]
+            key = trainer.fit_epoch(*ds.rows("train", rows), key, batch_size=local, donate=self.place is None)
             bar.update(min(CHUNK, n_batches - lo))
             checkpoint.test_kill(epoch, "mid-epoch")  # the crash tests' hook (a no-op otherwise)
         train_time = bar.close()
-        key, train_acc = _accuracy(trainer, ds, "train", key, batch)
-        key, test_acc = _accuracy(trainer, ds, "test", key, batch)
+        key, train_acc = self._accuracy("train", key)
+        key, test_acc = self._accuracy("test", key)
+        if self.place is not None:
+            check_agreement((trainer.orchestrator, trainer.ctx["optimizer_state"], key), f"after epoch {epoch}")
         self.key, self.epoch = key, epoch
+        if not self.lead:
+            return
         record = {
             "epoch": epoch,
             "train_accuracy": train_acc,

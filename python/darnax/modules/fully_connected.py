@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from darnax.modules.interfaces import Adapter
 from darnax.modules.sparse_fully_connected import SparseFullyConnected
 from darnax.utils._checks import as_vector, positive_int
+from darnax.utils.data_parallel import batch_sum, global_batch_size
 from darnax.utils.perceptron_rule import perceptron_rule_backward
 
 
@@ -157,9 +158,9 @@ class CEFullyConnected(FullyConnected):
         self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None
     ) -> CEFullyConnected:
         """The cross-entropy update in ``W``, zeros elsewhere."""
-        n = x.shape[0]
+        n = global_batch_size(x.shape[0])
         p = jax.nn.softmax(y_hat, axis=-1)
-        grad = (x.T @ (p - (y + 1) / 2)) / n / math.sqrt(self.in_features)
+        grad = batch_sum(x.T @ (p - (y + 1) / 2)) / n / math.sqrt(self.in_features)
         dw = self.lr * grad + self.lr * self.weight_decay * self.W
         return eqx.tree_at(lambda m: m.W, self.zero_update(), dw)
 

@@ -21,6 +21,7 @@ from darnax.modules._weights import drawn_densely, normal_on_pattern
 from darnax.modules.interfaces import RecurrentSignLayer
 from darnax.ops import SparsityPattern
 from darnax.utils._checks import as_vector, backend_name, positive_int, sparsity_value
+from darnax.utils.data_parallel import batch_sum, global_batch_size
 from darnax.utils.perceptron_rule import perceptron_error, perceptron_rule_backward, perceptron_scale
 
 
@@ -220,7 +221,8 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
     ) -> SparseRecurrentDiscrete:
         """Perceptron update (plus decay) on the stored couplings, zeros elsewhere (``J_D`` too)."""
         e = perceptron_error(y, y_hat, self.threshold, gate)
-        grad = _kernels.outer(x, e, self.pattern, self.backend) * perceptron_scale(x.shape[0], self.features)
+        scale = perceptron_scale(global_batch_size(x.shape[0]), self.features)
+        grad = batch_sum(_kernels.outer(x, e, self.pattern, self.backend)) * scale
         dj = self.lr * grad + self.lr * self.weight_decay * self.J
         return eqx.tree_at(lambda m: m.J, self.zero_update(), dj)
 

@@ -13,6 +13,7 @@ from darnax.modules._weights import drawn_densely, normal_on_pattern
 from darnax.modules.interfaces import Adapter
 from darnax.ops import SparsityPattern
 from darnax.utils._checks import as_vector, backend_name, positive_int, sparsity_value
+from darnax.utils.data_parallel import batch_sum, global_batch_size
 from darnax.utils.perceptron_rule import perceptron_error, perceptron_scale
 
 
@@ -132,7 +133,8 @@ class SparseFullyConnected(Adapter):
     ) -> SparseFullyConnected:
         """Update ``lr' * dW|_M + lr' * wd' * W`` in ``W`` (``(nnz,)``), zeros elsewhere."""
         e = perceptron_error(y, y_hat, self.threshold, gate)
-        grad = _kernels.outer(x, e, self.pattern, self.backend) * perceptron_scale(x.shape[0], self.in_features)
+        scale = perceptron_scale(global_batch_size(x.shape[0]), self.in_features)
+        grad = batch_sum(_kernels.outer(x, e, self.pattern, self.backend)) * scale
         dw = self.lr * grad + self.lr * self.weight_decay * self.W
         return eqx.tree_at(lambda m: m.W, self.zero_update(), dw)
 

@@ -23,6 +23,7 @@ the flags that are ready, and ``fit_epoch``, ``evaluate``, ``eval_step`` and
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,9 +32,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
+from darnax.trainers._sharded import sharded
 from darnax.utils._checks import NonFiniteWeightsError, check_finite, non_negative_int, positive_int
 from darnax.utils.typing import PyTree
 
@@ -67,8 +70,17 @@ class Trainer(ABC):
 
     REQUIRED: tuple[str, ...] = ("optimizer", "optimizer_state")
 
-    def __init__(self, orchestrator: SequentialOrchestrator, state: SequentialState, ctx: Ctx) -> None:
-        """Store the model, a template of the state (for its layer sizes) and the context."""
+    def __init__(
+        self, orchestrator: SequentialOrchestrator, state: SequentialState, ctx: Ctx, *, mesh: Mesh | None = None
+    ) -> None:
+        """Store the model, a template of the state (for its layer sizes) and the context.
+
+        With a one-axis ``mesh`` over the devices of a ``jax.distributed`` run (or the local
+        devices of one process), training is data parallel: each process passes its own rows of
+        every global batch (``B / P`` each, the same count everywhere), the plasticity rules sum
+        their batch terms over the mesh, and every process applies the global batch's update, so
+        all hold the same weights (see :mod:`darnax.utils.data_parallel`). Metrics are global.
+        """
         if not isinstance(orchestrator, SequentialOrchestrator):
             raise TypeError(f"orchestrator: expected a SequentialOrchestrator, got {type(orchestrator).__name__}")
         if not isinstance(state, SequentialState):
@@ -77,14 +89,37 @@ class Trainer(ABC):
         self.state = state
         self._template = state
         self.ctx = self.validate_ctx(ctx)
-        self._jit_train = eqx.filter_jit(type(self)._checked_train)
-        self._jit_eval = eqx.filter_jit(type(self)._isolated_eval)
-        self._jit_fit = eqx.filter_jit(type(self)._fit_core)
-        self._jit_fit_in_place = eqx.filter_jit(type(self)._fit_in_place, donate="all-except-first")
-        self._jit_evaluate = eqx.filter_jit(type(self)._evaluate_core)
         #: Training batches done by this trainer (the step the non-finite check names).
         self.steps_done = 0
         self._pending: list[tuple[jax.Array, int, int, str]] = []  # flags of train_step calls not read yet
+        self._compile(mesh)
+
+    def _compile(self, mesh: Mesh | None) -> None:
+        """Set up the compiled calls: single-process, or data parallel on ``mesh``."""
+        self.mesh = mesh
+        cls = type(self)
+        if mesh is None:
+            self._jit_train = eqx.filter_jit(cls._checked_train)
+            self._jit_eval = eqx.filter_jit(cls._isolated_eval)
+            self._jit_fit = eqx.filter_jit(cls._fit_core)
+            self._jit_fit_in_place = eqx.filter_jit(cls._fit_in_place, donate="all-except-first")
+            self._jit_evaluate = eqx.filter_jit(cls._evaluate_core)
+        else:
+            self._jit_train = sharded(cls._checked_train, mesh, stacked=False, n_outputs=5, batch_outputs={2: 0})
+            self._jit_eval = sharded(
+                cls._isolated_eval, mesh, stacked=False, n_outputs=3, batch_outputs={1: 0}, mean_outputs=(2,)
+            )
+            self._jit_fit = sharded(cls._fit_core, mesh, stacked=True, n_outputs=5, batch_outputs={2: 0})
+            self._jit_evaluate = sharded(
+                cls._evaluate_core, mesh, stacked=True, n_outputs=4, batch_outputs={1: 0, 3: 1}, mean_outputs=(2,)
+            )
+
+    def without_mesh(self) -> Trainer:
+        """A copy of this trainer that runs in this process alone (same model, state and context),
+        e.g. for an evaluation batch that cannot be split evenly over the mesh."""
+        local = copy.copy(self)
+        local._compile(None)
+        return local
 
     @classmethod
     def validate_ctx(cls, ctx: Ctx) -> Ctx:
@@ -289,7 +324,7 @@ class Trainer(ABC):
             donate: hand the buffers of ``orchestrator`` and of the optimiser state to the
                 compiled call, which updates them in place (one copy of the weights less at peak
                 memory, same results). The previous model's arrays are deleted: keep no other
-                reference to them (jax raises on their use).
+                reference to them (jax raises on their use). Not with a ``mesh``.
 
         Returns:
             The next PRNG key.
@@ -298,6 +333,8 @@ class Trainer(ABC):
             NonFiniteWeightsError: when a batch's update leaves a NaN or inf in a weight, naming
                 the layer, the array and the batch (the model after the call is rebound).
         """
+        if donate and self.mesh is not None:
+            raise ValueError("fit_epoch: donate=True is for single-process training; this trainer has a mesh")
         (xs, ys), rest = self._epoch_batches(x, y, batch_size)
         self.check_weights()
         if xs.shape[0]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import optax
+from jax.sharding import Mesh
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
@@ -41,6 +42,8 @@ class DynamicalTrainer(Trainer):
         train_clamped_n_iter: int = 7,
         train_free_n_iter: int = 7,
         eval_n_iter: int = 14,
+        *,
+        mesh: Mesh | None = None,
     ) -> None:
         """Set up the trainer.
 
@@ -53,6 +56,7 @@ class DynamicalTrainer(Trainer):
             train_clamped_n_iter: steps with label feedback.
             train_free_n_iter: steps without label feedback before the update.
             eval_n_iter: inference steps after the warm-up during evaluation.
+            mesh: a one-axis mesh for data-parallel training (see :class:`~darnax.trainers._base.Trainer`).
         """
         super().__init__(
             orchestrator,
@@ -65,6 +69,7 @@ class DynamicalTrainer(Trainer):
                 "free_iter": train_free_n_iter,
                 "eval_iter": eval_n_iter,
             },
+            mesh=mesh,
         )
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import optax
+from jax.sharding import Mesh
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
@@ -36,6 +37,8 @@ class ContrastiveHebbianTrainer(Trainer):
         train_clamped_n_iter: int = 7,
         train_free_n_iter: int = 7,
         eval_n_iter: int = 14,
+        *,
+        mesh: Mesh | None = None,
     ) -> None:
         """Set up the trainer.
 
@@ -47,6 +50,7 @@ class ContrastiveHebbianTrainer(Trainer):
             train_clamped_n_iter: steps of the clamped phase.
             train_free_n_iter: steps of the free phase.
             eval_n_iter: inference steps during evaluation.
+            mesh: a one-axis mesh for data-parallel training (see :class:`~darnax.trainers._base.Trainer`).
         """
         super().__init__(
             orchestrator,
@@ -58,6 +62,7 @@ class ContrastiveHebbianTrainer(Trainer):
                 "free_iter": train_free_n_iter,
                 "eval_iter": eval_n_iter,
             },
+            mesh=mesh,
         )
 
     @staticmethod

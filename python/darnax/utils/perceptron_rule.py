@@ -16,6 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from darnax.utils.data_parallel import batch_sum, global_batch_size
+
 
 def perceptron_error(
     y: jax.Array,
@@ -86,7 +88,7 @@ def perceptron_rule_backward(
     if y.shape[0] != n:
         raise ValueError(f"x and y must share the batch size, got {n} and {y.shape[0]}")
     e = perceptron_error(y, y_hat, margin, gate)
-    return (x.T @ e) * perceptron_scale(n, d)
+    return batch_sum(x.T @ e) * perceptron_scale(global_batch_size(n), d)
 
 
 __all__ = ["perceptron_error", "perceptron_rule_backward", "perceptron_scale"]

@@ -1,0 +1,168 @@
+"""Benchmark: data-parallel training over 2 local processes against the fair baseline.
+
+For each network (the seed network, 2,000 hidden units; a wide one, 20,000 units at fan-in 100)
+and global batch B (16, 64, 256, 1024), three runs, each process pinned to its own CPU:
+
+- ``one``: one process trains at batch B (``fit_epoch`` over a fixed number of samples);
+- ``pair``: two independent single-process runs at batch B started together (no communication):
+  their combined samples/s is what this machine gives two processes (its two vCPUs share much of
+  their throughput, so this, not 2x ``one``, is the baseline);
+- ``dp2``: one data-parallel run over 2 processes (``jax.distributed`` on localhost, B/2 rows each).
+
+Reported: samples/s of each, ``dp2 / pair`` (the goal: >= 0.9 at B >= 256 and for the wide
+network), and the time of one allreduce of the network's update (every inexact parameter, as one
+float32 vector, ``psum`` across the 2 processes), median of 20. Each run is a fresh subprocess:
+warm-up call (compilation) first, then the timed calls.
+
+Usage::
+
+    python bench/data_parallel.py                       # both networks, B = 16, 64, 256, 1024
+    python bench/data_parallel.py --widths 2000 --batches 256
+
+Prints a table and writes ``bench/data_parallel.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SAMPLES = {2000: 16384, 20000: 2048}  # timed samples per run, per width
+
+
+def worker(width: int, batch: int, process_id: int, processes: int, port: int) -> dict:
+    """One process's measurement (``processes`` > 1: a data-parallel run)."""
+    import jax
+
+    if processes > 1:
+        jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=processes, process_id=process_id)
+    import equinox as eqx
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import PartitionSpec as P
+
+    from darnax.cli.config import Config, merge
+    from darnax.cli.network import build_trainer
+    from train_step import _data
+
+    samples = SAMPLES.get(width, 4096)
+    mesh = jax.make_mesh((jax.device_count(),), ("data",)) if processes > 1 else None
+    fields = {"dim_hidden": width}
+    if width > 2000:
+        fields.update(sparsity=1 - 100 / (width - 1), connectivity="fixed-fan-in")
+    trainer = build_trainer(merge(Config(), {"model": fields}), 784, 10, mesh=mesh)
+    local = batch // processes
+    x, y, source = _data(samples)
+    rows = np.concatenate([np.arange(k * batch + process_id * local, k * batch + (process_id + 1) * local)
+                           for k in range(samples // batch)])
+    x, y = jnp.asarray(x[rows]), jnp.asarray(y[rows])
+    key = jax.random.key(0)
+    t0 = time.perf_counter()
+    key = trainer.fit_epoch(x[: 4 * local], y[: 4 * local], key, batch_size=local)  # compiles
+    jax.block_until_ready(trainer.orchestrator)
+    out = {"width": width, "batch": batch, "processes": processes, "data": source,
+           "first_call_s": round(time.perf_counter() - t0, 2)}
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        key = trainer.fit_epoch(x, y, key, batch_size=local)
+        jax.block_until_ready(trainer.orchestrator)
+        times.append(time.perf_counter() - t0)
+    out["samples_per_s"] = round(samples / statistics.median(times), 1)  # global samples
+    n_params = sum(a.size for a in jax.tree.leaves(eqx.filter(trainer.orchestrator, eqx.is_inexact_array)))
+    out["update_floats"] = int(n_params)
+    if mesh is not None:
+        vec = jax.make_array_from_process_local_data(jax.NamedSharding(mesh, P()), np.ones(n_params, np.float32))
+        reduce = jax.jit(jax.shard_map(lambda v: jax.lax.psum(v, "data"), mesh=mesh, in_specs=P(), out_specs=P(),
+                                       check_vma=False))
+        jax.block_until_ready(reduce(vec))
+        ms = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            jax.block_until_ready(reduce(vec))
+            ms.append(1e3 * (time.perf_counter() - t0))
+        out["allreduce_ms"] = round(statistics.median(ms), 2)
+    return out
+
+
+def _start(width: int, batch: int, cpu: int, process_id: int = 0, processes: int = 1, port: int = 0):
+    cmd = [sys.executable, __file__, "--worker", "--widths", str(width), "--batches", str(batch),
+           "--process-id", str(process_id), "--processes", str(processes), "--port", str(port)]
+    return subprocess.Popen(cmd, cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+
+
+def _results(procs: list[subprocess.Popen], timeout: float) -> list[dict]:
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError(f"worker failed: {stderr.strip().splitlines()[-3:]}")
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out
+
+
+def measure(width: int, batch: int, timeout: float) -> dict:
+    """``one``, ``pair`` and ``dp2`` runs of one (width, batch)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    one = _results([_start(width, batch, cpus[0])], timeout)[0]
+    pair = _results([_start(width, batch, cpu) for cpu in cpus[:2]], timeout)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dp = _results([_start(width, batch, cpus[i], i, 2, port) for i in range(2)], timeout)
+    row = {"width": width, "batch": batch, "one": one["samples_per_s"],
+           "pair": sum(r["samples_per_s"] for r in pair), "dp2": dp[0]["samples_per_s"],
+           "allreduce_ms": dp[0]["allreduce_ms"], "update_floats": dp[0]["update_floats"], "data": one["data"]}
+    row["dp2_over_pair"] = round(row["dp2"] / row["pair"], 3)
+    return row
+
+
+COLUMNS = [("width", "width", "{:,}"), ("batch", "batch", "{}"), ("one s/s", "one", "{:,.0f}"),
+           ("pair s/s", "pair", "{:,.0f}"), ("dp2 s/s", "dp2", "{:,.0f}"), ("dp2/pair", "dp2_over_pair", "{:.2f}"),
+           ("allreduce ms", "allreduce_ms", "{:.2f}"), ("update floats", "update_floats", "{:,}")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--process-id", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--processes", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--widths", default="2000,20000")
+    parser.add_argument("--batches", default="16,64,256,1024")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
+    args = parser.parse_args()
+    widths = [int(w) for w in args.widths.split(",")]
+    batches = [int(b) for b in args.batches.split(",")]
+    if args.worker:
+        print(json.dumps(worker(widths[0], batches[0], args.process_id, args.processes, args.port)))
+        return
+    if len(os.sched_getaffinity(0)) < 2:
+        sys.exit("data_parallel.py needs 2 CPUs")
+    rows = []
+    print(" | ".join(f"{h:>13}" for h, _, _ in COLUMNS), flush=True)
+    for width in widths:
+        for batch in batches:
+            row = measure(width, batch, args.timeout)
+            rows.append(row)
+            print(" | ".join(f"{fmt.format(row[k]):>13}" for _, k, fmt in COLUMNS), flush=True)
+    import jax
+
+    meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "jax": jax.__version__, "samples_per_run": SAMPLES, "load_avg_at_end": os.getloadavg()}
+    (HERE / "data_parallel.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {HERE / 'data_parallel.json'}")
+
+
+if __name__ == "__main__":
+    main()
