@@ -109,7 +109,7 @@ def test_existing_run_dir_and_resume_overrides_are_refused(tmp_path, small_confi
     assert train("--config", small_config, "--out", out) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert train("--resume", out, "--dynamics", "async") == 2
-    assert "only --epochs may change" in capsys.readouterr().err
+    assert "only --epochs and --data-dir may change" in capsys.readouterr().err
 
 
 def test_corrupted_checkpoint_is_a_clear_error(tmp_path, small_config, capsys):

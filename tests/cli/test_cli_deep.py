@@ -9,7 +9,7 @@ import pytest
 
 from darnax.cli.config import PRESETS, Config, layer_values, merge, resolve, to_toml
 from darnax.cli.network import build_trainer
-from darnax.cli.run import fingerprint
+from darnax.cli.run import legacy_fingerprint as fingerprint
 
 from ..model._nets import assert_trees_equal, seed10_network
 from .test_cli import train

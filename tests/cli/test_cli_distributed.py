@@ -50,7 +50,8 @@ def _weights(out: Path):
     with jax.enable_x64(False):
         trainer = build_trainer(config, 64, 10)
         model, *_ = checkpoint.load(out / "checkpoint.darnax", model=trainer.orchestrator,
-                                    optimizer_state=trainer.ctx["optimizer_state"], fingerprint=fingerprint(config))
+                                    optimizer_state=trainer.ctx["optimizer_state"],
+                                    fingerprint=fingerprint(config, trainer.orchestrator))
     return model
 
 

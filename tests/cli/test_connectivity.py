@@ -6,7 +6,7 @@ import numpy as np
 
 from darnax.cli.config import Config, merge, resolve
 from darnax.cli.network import build_trainer
-from darnax.cli.run import fingerprint
+from darnax.cli.run import legacy_fingerprint as fingerprint
 
 from .test_cli import train
 

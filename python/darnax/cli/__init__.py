@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a network, epoch by epoch, with checkpoints")
     train.add_argument("--dataset", choices=DATASETS, help="default: digits (bundled)")
-    train.add_argument("--data-dir", help="folder with the IDX files (else DARNAX_DATA_DIR, caches)")
+    train.add_argument("--data-dir", help="folder with the IDX files (else DARNAX_DATA_DIR, caches); "
+                       "with --resume: where the run's data is now")
     train.add_argument("--config", help="TOML file with [model] [data] [optimizer] [trainer] [run] fields")
     train.add_argument("--preset", choices=tuple(PRESETS), default="default")
     train.add_argument("--epochs", type=int)
@@ -150,20 +151,32 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         limit_cpus(args.cpus)
     place = distributed.join(args.coordinator, args.num_processes, args.process_id, args.cluster) if joins else None
     from darnax.cli.run import Run
+    from darnax.datasets import DatasetNotFoundError
 
     if args.resume:
         out = Path(args.resume)
         if args.config or args.dataset or args.dynamics or args.batch_size or args.seed is not None or args.model_seed is not None:
-            raise ConfigError("--resume takes the run's own config.toml; only --epochs may change")
+            raise ConfigError("--resume takes the run's own config.toml; only --epochs and --data-dir may change")
         config = merge(resolve(file=out / "config.toml"), {"run": {k: v for k, v in {"epochs": args.epochs}.items() if v}})
+        if args.data_dir:  # the data moved: the files' content is checksummed, their folder is free
+            config = merge(config, {"data": {"data_dir": args.data_dir}})
     else:
         config = resolve(args.preset, args.config, **_flags(args))
         out = Path(args.out or f"runs/{config.data.dataset}-{config.trainer.dynamics}")
         if (out / "metrics.jsonl").exists():
             raise ConfigError(f"--out {out}: already holds a run; pass --resume {out} or another --out")
-    run = Run(config, out, log=sys.stdout, quiet=args.quiet, place=place)
+    try:
+        run = Run(config, out, log=sys.stdout, quiet=args.quiet, place=place)
+    except DatasetNotFoundError as err:
+        if not args.resume:
+            raise
+        where = f"--data-dir {config.data.data_dir}" if config.data.data_dir else "the default folders"
+        raise DatasetNotFoundError(
+            f"{err}\nThe run {out} read its data from {where}; if the files moved, resume with "
+            f"darnax train --resume {out} --data-dir NEW_FOLDER"
+        ) from err
     if args.resume:
-        run.resume()
+        run.resume(allow_restart=True)
     run.train()
     return 0
 
@@ -222,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``darnax`` console script; returns the exit status."""
     from darnax.cli.checkpoint import CheckpointError
     from darnax.datasets import DatasetNotFoundError, IdxFormatError
+    from darnax.utils._checks import NonFiniteWeightsError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
@@ -229,6 +243,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "tune":
             return _tune(args, argv)
         return _train(args, argv) if args.command == "train" else _probe(args)
-    except (ConfigError, CheckpointError, DatasetNotFoundError, IdxFormatError) as err:
+    except (ConfigError, CheckpointError, DatasetNotFoundError, IdxFormatError, NonFiniteWeightsError) as err:
         print(f"darnax: error: {err}", file=sys.stderr)
         return 2

@@ -6,7 +6,13 @@ matplotlib is installed). Keys: ``key = PRNGKey(master_seed)``; ``key, k_data = 
 builds the dataset; every epoch then threads ``key`` through ``fit_epoch`` (training batches in
 the dataset's per-epoch order) and ``evaluate``. A resumed run restores the model, optimiser
 state, key and the dataset's epoch counter, so it ends with exactly the weights and metrics of
-an uninterrupted run.
+an uninterrupted run, wherever it was killed (SIGKILL mid-epoch or mid-checkpoint, tested).
+
+Resuming is refused unless the checkpoint's :func:`fingerprint` is the run's: it digests every
+config field but ``run.epochs`` and ``data.data_dir`` (so data moved elsewhere resumes with
+``--data-dir``), ``run.master_seed`` included, and every sparsity pattern. Every file is written
+atomically (:func:`darnax.cli.checkpoint.atomic_write`); ``metrics.jsonl`` is rewritten whole
+after each epoch rather than appended to, so no crash leaves a torn line.
 
 Data parallel (``place`` given, see :mod:`darnax.cli.distributed`): every process builds the same
 dataset and key, trains on its rows of each global batch of ``data.batch_size`` and evaluates its
@@ -16,6 +22,7 @@ are checked equal across processes after every epoch; process 0 alone prints and
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -24,14 +31,16 @@ from typing import Any, TextIO
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from darnax.cli import checkpoint
-from darnax.cli.config import Config, ConfigError, layer_values, to_toml, training_sections
+from darnax.cli.config import Config, ConfigError, layer_values, resolve, to_toml, training_sections
 from darnax.cli.data import make_dataset
 from darnax.cli.network import build_trainer
 from darnax.cli.plot import plot_accuracy
 from darnax.cli.distributed import Place, check_agreement, data_mesh
 from darnax.cli.progress import Progress
+from darnax.ops import SparsityPattern
 from darnax.trainers._sharded import local_rows
 
 CHECKPOINT = "checkpoint.darnax"
@@ -41,9 +50,44 @@ CHUNK = 64
 EVAL_CHUNK = 256
 
 
-def fingerprint(config: Config) -> str:
-    """Hash of :func:`~darnax.cli.config.training_sections` (not ``run``: a resumed run may ask for more epochs)."""
+def identity(config: Config, model: Any) -> dict[str, Any]:
+    """Everything that makes the run what it is, as JSON: every config section but ``run``
+    (:func:`~darnax.cli.config.training_sections`) less ``data.data_dir`` (where the files are;
+    their content is checksummed), plus ``run.master_seed`` (data shuffle, projection, training
+    key) and a digest of every sparsity pattern of ``model`` (:func:`pattern_digests`). Only
+    ``run.epochs`` and the data's location may change on resume."""
+    sections = training_sections(config)
+    sections["data"].pop("data_dir", None)
+    sections["run"] = {"master_seed": config.run.master_seed}
+    return {"config": sections, "patterns": pattern_digests(model)}
+
+
+def fingerprint(config: Config, model: Any) -> str:
+    """The run's resume fingerprint: a hash of :func:`identity`."""
+    return hashlib.sha256(json.dumps(identity(config, model), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def legacy_fingerprint(config: Config) -> str:
+    """The fingerprint of checkpoints written before it covered the seed, the patterns and moved
+    data: a hash of :func:`~darnax.cli.config.training_sections` alone (``data_dir`` included)."""
     return hashlib.sha256(json.dumps(training_sections(config), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def pattern_digests(model: Any) -> dict[str, str]:
+    """``{"(receiver, sender).field": SHA-256 of the shape and index arrays}`` for every
+    :class:`~darnax.ops.SparsityPattern` of the orchestrator's modules. Patterns are rebuilt from
+    ``model.seed`` on resume (they are static, not in the checkpoint), so this catches a PRNG
+    stream that changed between jax versions."""
+    out = {}
+    for (i, j), module in model.lmap.edge_items():
+        for f in dataclasses.fields(module) if dataclasses.is_dataclass(module) else ():
+            pattern = getattr(module, f.name, None)
+            if isinstance(pattern, SparsityPattern):
+                digest = hashlib.sha256(repr(pattern.shape).encode())
+                digest.update(np.ascontiguousarray(pattern.col_ptr, "<i4").tobytes())
+                digest.update(np.ascontiguousarray(pattern.row_idx, "<i4").tobytes())
+                out[f"({i}, {j}).{f.name}"] = digest.hexdigest()[:16]
+    return out
 
 
 class Run:
@@ -67,6 +111,8 @@ class Run:
                 self.rows = local_rows(mesh, self.batch)
             except ValueError as err:
                 raise ConfigError(f"data.batch_size: {err}; pick a multiple of {mesh.size}") from None
+        self.identity = identity(config, self.trainer.orchestrator)
+        self.fingerprint = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:16]
         self.epoch = 0
         widths = (spec["input_dim"], *layer_values(config)["dim_hidden"], spec["num_classes"])
         self.say(
@@ -81,33 +127,97 @@ class Run:
         if self.lead:
             print(line, file=self.log, flush=True)
 
-    def resume(self) -> None:
-        """Restore the last checkpoint of ``out`` and drop metrics recorded after it."""
-        trainer = self.trainer
+    def resume(self, *, allow_restart: bool = False) -> None:
+        """Restore the last checkpoint of ``out`` and drop metrics recorded after it.
+
+        Half-written files of an interrupted write are deleted first. With ``allow_restart``
+        (``darnax train --resume``), a run killed before its first checkpoint (no checkpoint, at
+        most epoch 1's record) starts again from the beginning.
+
+        Raises:
+            CheckpointError: naming the file: missing while metrics exist, truncated, corrupted,
+                or written for another run (its fingerprint; what differs is named).
+        """
+        for path in checkpoint.remove_leftovers(self.out) if self.lead and self.out.is_dir() else ():
+            self.say(f"darnax: removed {path.name}, left by an interrupted write")
+        trainer, path = self.trainer, self.out / CHECKPOINT
+        if allow_restart and not path.exists() and {r["epoch"] for r in self.records()} <= {1}:
+            # killed before its first checkpoint was renamed into place (epoch 1's record, if
+            # any, is written just before it): nothing to resume, nothing lost by starting over
+            self._write_records([])
+            self.say("darnax: no finished epoch to resume from; starting from the beginning")
+            return
+        meta, _ = checkpoint.read_meta(path)
+        saved = meta.get("versions") or {}
+        if saved and saved != checkpoint.versions():
+            self.say(f"darnax: note: the checkpoint was written with {saved}, this is {checkpoint.versions()}; "
+                     "the continuation is bitwise equal only on the same versions")
         model, opt_state, key, epoch = checkpoint.load(
-            self.out / CHECKPOINT,
+            path,
             model=trainer.orchestrator,
             optimizer_state=trainer.ctx["optimizer_state"],
-            fingerprint=fingerprint(self.config),
+            fingerprint=self.fingerprint,
+            identity=self.identity,
+            accept=self._legacy_fingerprints(),
         )
+        if "identity" not in meta:
+            self.say("darnax: note: an older darnax wrote this checkpoint: its master seed and sparsity "
+                     "patterns are not recorded in it and could not be checked")
         trainer.orchestrator = model
         trainer.ctx = {**trainer.ctx, "optimizer_state": opt_state}
         self.key, self.epoch, self.dataset.epoch = key, epoch, epoch
-        records = [r for r in self.records() if r["epoch"] <= epoch]
-        if self.lead:
-            (self.out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        self._write_records([r for r in self.records() if r["epoch"] <= epoch])
         self.say(f"darnax: resuming after epoch {epoch}")
 
+    def _legacy_fingerprints(self) -> tuple[str, ...]:
+        """Fingerprints of older checkpoints of this run, with the data folder now configured or
+        the one in the run's ``config.toml`` (before a ``--data-dir`` that moved it)."""
+        configs = [self.config]
+        on_disk = self.out / "config.toml"
+        if on_disk.exists():
+            try:
+                configs.append(resolve(file=on_disk))
+            except ConfigError:
+                pass
+        return tuple(legacy_fingerprint(dataclasses.replace(self.config, data=c.data)) for c in configs)
+
     def records(self) -> list[dict[str, Any]]:
-        """The metrics recorded so far."""
+        """The metrics recorded so far.
+
+        ``metrics.jsonl`` is rewritten atomically after every epoch, so every line is whole; an
+        unterminated last line that does not parse (a torn append by an older darnax, which appended) is
+        dropped, as resuming would drop and redo that epoch anyway. Any other bad line is an error.
+
+        Raises:
+            CheckpointError: naming the file and line that is not a metrics record.
+        """
         path = self.out / "metrics.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        if not path.exists():
+            return []
+        text = path.read_text()
+        lines = text.splitlines()
+        records = []
+        for n, line in enumerate(lines, start=1):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+                    raise ValueError("expected a JSON object with an integer epoch")
+            except ValueError as err:
+                if n == len(lines) and not text.endswith("\n"):
+                    break  # a torn last line
+                raise checkpoint.CheckpointError(f"{path}:{n}: not a metrics record ({err})") from err
+            records.append(record)
+        return records
+
+    def _write_records(self, records: list[dict[str, Any]]) -> None:
+        if self.lead:  # process 0 alone writes
+            checkpoint.atomic_write(self.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
 
     def train(self) -> dict[str, Any]:
         """Train the remaining epochs; returns the summary (empty on processes other than 0)."""
         if self.lead:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.toml").write_text(to_toml(self.config))
+            checkpoint.atomic_write(self.out / "config.toml", to_toml(self.config))
         for epoch in range(self.epoch + 1, self.config.run.epochs + 1):
             self._epoch(epoch)
         return self._summary() if self.lead else {}
@@ -145,6 +255,7 @@ class Run:
             rows = mine[lo * local : (lo + CHUNK) * local]
             key = trainer.fit_epoch(*ds.rows("train", rows), key, batch_size=local, donate=self.place is None)
             bar.update(min(CHUNK, n_batches - lo))
+            checkpoint.test_kill(epoch, "mid-epoch")  # the crash tests' hook (a no-op otherwise)
         self.key = key
         return bar.close(), order.shape[0]
 
@@ -165,16 +276,17 @@ class Run:
             "train_seconds": round(train_time, 3),
             "samples_per_second": round(samples / train_time, 1),
         }
-        with (self.out / "metrics.jsonl").open("a") as stream:
-            stream.write(json.dumps(record) + "\n")
-        # After the record: a crash in between leaves a record that resume() drops and redoes.
+        # Whole file, atomically (no torn line); a crash between it and the checkpoint leaves a
+        # record that resume() drops and redoes.
+        self._write_records([*self.records(), record])
         checkpoint.save(
             self.out / CHECKPOINT,
             model=trainer.orchestrator,
             optimizer_state=trainer.ctx["optimizer_state"],
             key=key,
             epoch=epoch,
-            fingerprint=fingerprint(self.config),
+            fingerprint=self.fingerprint,
+            identity=self.identity,
         )
         self.say(
             f"epoch {epoch:3d}  train {100 * train_acc:6.2f}%  test {100 * test_acc:6.2f}%  "
@@ -194,7 +306,7 @@ class Run:
             "dynamics": self.config.trainer.dynamics,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        checkpoint.atomic_write(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
         note = plot_accuracy(records, self.out / "accuracy.png")
         if note:
             self.say(note)

@@ -60,6 +60,10 @@ def dynamics_name(dynamics: str) -> str:
     return dynamics
 
 
+class NonFiniteWeightsError(FloatingPointError):
+    """A training update left NaN or inf in a weight; the message names the layer, the array and the step."""
+
+
 def check_finite(name: str, x: jax.Array) -> jax.Array:
     """Raise a clear error if ``x`` holds NaN or inf.
 
