@@ -5,7 +5,6 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/string.h>
 
-#include <cxxabi.h>
 #include <unistd.h>
 
 #include <string>
@@ -53,7 +52,7 @@ class ReleaseGil {
   ~ReleaseGil() {
     try {
       PyEval_RestoreThread(state_);
-    } catch (abi::__forced_unwind&) {
+    } catch (...) {  // only abi::__forced_unwind comes from here (caught by `...`: it has no object)
       nb::set_leak_warnings(false);  // this thread's arguments stay referenced: not a leak
       for (;;) pause();              // never leaves: the process is exiting
     }
