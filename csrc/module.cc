@@ -5,11 +5,15 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/string.h>
 
+#include <unistd.h>
+
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "kernels/fault.h"
 #include "kernels/orders.h"
+#include "kernels/parallel.h"
 #include "kernels/shuffle.h"
 #include "kernels/table.h"
 #include "store/pattern_store.h"
@@ -35,6 +39,28 @@ XLA_FFI_DECLARE_HANDLER_SYMBOL(DenseAsyncSignSweeps);
 }  // namespace darnax
 
 namespace {
+
+// Releases the GIL around a kernel call, as nb::gil_scoped_release does, but survives
+// interpreter exit: CPython (before 3.14) ends a daemon thread that asks for the GIL back during
+// finalization with pthread_exit, a forced unwind that would reach a noexcept destructor and
+// call std::terminate. Such a thread parks here for good instead (as CPython 3.14 does).
+class ReleaseGil {
+ public:
+  ReleaseGil() : state_(PyEval_SaveThread()) {}
+  ReleaseGil(const ReleaseGil&) = delete;
+  ReleaseGil& operator=(const ReleaseGil&) = delete;
+  ~ReleaseGil() {
+    try {
+      PyEval_RestoreThread(state_);
+    } catch (...) {  // only abi::__forced_unwind comes from here (caught by `...`: it has no object)
+      nb::set_leak_warnings(false);  // this thread's arguments stay referenced: not a leak
+      for (;;) pause();              // never leaves: the process is exiting
+    }
+  }
+
+ private:
+  PyThreadState* state_;
+};
 
 template <typename T, int Rank>
 using In = nb::ndarray<const T, nb::ndim<Rank>, nb::c_contig, nb::device::cpu>;
@@ -63,13 +89,52 @@ darnax::Compressed compressed(const Index& ptr, const Index& idx, int64_t n_inne
                             n_inner, static_cast<int64_t>(idx.shape(0))};
 }
 
+// "" when each outer slot of `c` lists strictly increasing indices (sorted, no duplicates).
+std::string check_sorted(const darnax::Compressed& c, const char* name) {
+  for (int64_t o = 0; o < c.n_outer; ++o) {
+    uint32_t bad = 0;
+    for (int64_t p = c.ptr[o] + 1; p < c.ptr[o + 1]; ++p) bad |= c.idx[p] <= c.idx[p - 1];
+    if (bad != 0)
+      return std::string(name) + ": indices must be strictly increasing in each slot (sorted, "
+             "no duplicates); slot " + std::to_string(o) + " is not";
+  }
+  return "";
+}
+
+// Beyond check_pattern's bounds: both orientations sorted without duplicates, and csr_pos
+// sends each row-order entry (i, k) to the column-order entry (i, k): the row orientation is
+// exactly the transpose of the column one. (No two entries can map to one: an entry of the
+// column order is one (i, k), and the sorted rows list each (i, k) once.) O(nnz).
+std::string check_pattern_agrees(const darnax::Pattern& pat) {
+  std::string err = check_sorted(pat.by_col, "row_idx");
+  if (err.empty()) err = check_sorted(pat.by_row, "col_idx");
+  if (!err.empty()) return err;
+  const int32_t *col_ptr = pat.by_col.ptr, *row_idx = pat.by_col.idx;
+  for (int64_t i = 0; i < pat.by_row.n_outer; ++i) {
+    uint32_t bad = 0;
+    for (int64_t q = pat.by_row.ptr[i]; q < pat.by_row.ptr[i + 1]; ++q) {
+      const int32_t p = pat.csr_pos[q], k = pat.by_row.idx[q];
+      bad |= (row_idx[p] != i) | (p < col_ptr[k]) | (p >= col_ptr[k + 1]);
+    }
+    if (bad == 0) continue;
+    for (int64_t q = pat.by_row.ptr[i]; q < pat.by_row.ptr[i + 1]; ++q) {
+      const int32_t p = pat.csr_pos[q], k = pat.by_row.idx[q];
+      if (row_idx[p] != i || p < col_ptr[k] || p >= col_ptr[k + 1])
+        return "csr_pos: entry " + std::to_string(q) + " (row " + std::to_string(i) + ", column " +
+               std::to_string(k) + ") does not point at that entry of the column order (" +
+               std::to_string(p) + "): the two orientations disagree";
+    }
+  }
+  return "";
+}
+
 template <typename T>
 Out<T> sparse_matmul(In<T, 2> x, In<T, 1> values, Index col_ptr, Index row_idx) {
   const darnax::Compressed w = compressed(col_ptr, row_idx, x.shape(1));
   require_valid(darnax::check_compressed(w, "col_ptr/row_idx"));
   require(static_cast<int64_t>(values.shape(0)) == w.nnz, "values must have length nnz");
   Out<T> out = new_array<T>({x.shape(0), static_cast<size_t>(w.n_outer)});
-  nb::gil_scoped_release release;
+  ReleaseGil release;
   darnax::kernels<T>().sparse_matmul(x.data(), x.shape(0), values.data(), w, out.data());
   return out;
 }
@@ -81,7 +146,7 @@ Out<T> sparse_outer(In<T, 2> x, In<T, 2> e, Index col_ptr, Index row_idx) {
   require(e.shape(0) == x.shape(0) && static_cast<int64_t>(e.shape(1)) == w.n_outer,
           "e must have shape (B, K)");
   Out<T> out = new_array<T>({static_cast<size_t>(w.nnz)});
-  nb::gil_scoped_release release;
+  ReleaseGil release;
   darnax::kernels<T>().sparse_outer(x.data(), e.data(), x.shape(0), w, out.data());
   return out;
 }
@@ -105,6 +170,7 @@ darnax::Pattern layer(const In<T, 2>& h_ext, const In<T, 1>& values, const Index
   require(s0.shape(0) == h_ext.shape(0) && s0.shape(1) == h_ext.shape(1),
           "s0 must have the shape of h_ext");
   require_valid(darnax::check_pattern(pat));
+  require_valid(check_pattern_agrees(pat));
   return pat;
 }
 
@@ -128,7 +194,7 @@ std::tuple<Out<T>, Out<int32_t>, Out<T>> async_sign_sweeps(
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_sweeps)});
   Out<T> fields = new_array<T>({batch, n});
-  nb::gil_scoped_release release;
+  ReleaseGil release;
   darnax::kernels<T>().async_sign_sweeps(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
                                          order.data(), shared, sweeps, batch, n_sweeps, s.data(),
                                          flips.data(), fields.data());
@@ -146,7 +212,7 @@ std::tuple<Out<T>, Out<int32_t>, Out<T>> sync_sign_steps(In<T, 2> h_ext, In<T, 1
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_steps)});
   Out<T> fields = new_array<T>({batch, n});
-  nb::gil_scoped_release release;
+  ReleaseGil release;
   darnax::kernels<T>().sync_sign_steps(h_ext.data(), values.data(), pat, diag.data(), s0.data(),
                                    batch, n_steps, s.data(), flips.data(),
                                       fields.data());
@@ -168,7 +234,7 @@ std::tuple<Out<T>, Out<int32_t>, Out<T>> dense_async_sign_sweeps(
   Out<T> s = new_array<T>({batch, n});
   Out<int32_t> flips = new_array<int32_t>({batch, static_cast<size_t>(n_sweeps)});
   Out<T> fields = new_array<T>({batch, n});
-  nb::gil_scoped_release release;
+  ReleaseGil release;
   darnax::kernels<T>().dense_async_sign_sweeps(h_ext.data(), couplings.data(), s0.data(),
                                                order.data(), layout.shared, layout.sweeps, batch,
                                                n, n_sweeps, s.data(), flips.data(), fields.data());
@@ -205,7 +271,7 @@ StoredPatternHandle store_pattern(int64_t n_rows, int64_t n_cols, Index col_ptr,
   require(static_cast<int64_t>(col_ptr.shape(0)) == n_cols + 1 && n_cols >= 0,
           "col_ptr: expected shape (" + std::to_string(n_cols + 1) + ",), got (" +
               std::to_string(col_ptr.shape(0)) + ",)");
-  nb::gil_scoped_release release;
+  ReleaseGil release;
   return {darnax::store_pattern(n_rows, n_cols, col_ptr.data(), row_idx.data(),
                                 static_cast<int64_t>(row_idx.shape(0)))};
 }
@@ -241,6 +307,28 @@ void bind_store(nb::module_& m) {
         "Validate a column-compressed pattern and store it (shared with equal stored content).");
   m.def("stored_pattern_count", &darnax::stored_pattern_count,
         "How many patterns are alive in the store.");
+}
+
+// The kernel threads as the calling thread sees them now, for tests and diagnostics.
+nb::dict thread_info() {
+  const darnax::ThreadSettings& s = darnax::ThreadSettings::get();  // throws on a bad value
+  nb::dict d;
+  d["requested"] = s.requested;  // DARNAX_NUM_THREADS (0: unset)
+  d["threads"] = darnax::num_threads();
+  d["cpus"] = darnax::CallerCpus::local().count;
+  d["oversubscribe"] = s.oversubscribe;
+  {
+    ReleaseGil release;  // waits for a job in flight
+    d["workers"] = darnax::ThreadPool::instance().workers();
+  }
+  return d;
+}
+
+// Test-only: the next `count` scratch allocations (only those on pool workers if
+// `workers_only`) ask for 2^62 more bytes than they need, so they fail for real.
+void testing_fail_allocations(int64_t count, bool workers_only) {
+  darnax::FaultInjection::workers_only.store(workers_only);
+  darnax::FaultInjection::remaining.store(count);
 }
 
 template <typename Fn>
@@ -283,6 +371,11 @@ NB_MODULE(_ext, m) {
   m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);
   m.attr("built_with_jaxlib") = DARNAX_JAXLIB_VERSION;
   m.def("kernel_isa", &darnax::kernel_isa, "The instruction set of the kernels in use.");
+  m.def("thread_info", &thread_info,
+        "Kernel threads for the calling thread now: {requested, threads, cpus, oversubscribe, "
+        "workers}; raises ValueError for a bad DARNAX_NUM_THREADS.");
+  m.def("testing_fail_allocations", &testing_fail_allocations, "count"_a, "workers_only"_a = false,
+        "Test-only: make the next `count` kernel scratch allocations fail (std::bad_alloc).");
   bind_store(m);
   bind_direct<float>(m);
   bind_direct<double>(m);

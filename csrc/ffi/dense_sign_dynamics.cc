@@ -1,5 +1,5 @@
 // XLA FFI handler: asynchronous sweeps of a +-1 layer with dense (N, N) couplings.
-#include "ffi/common.h"
+#include "ffi/guard.h"
 #include "kernels/orders.h"
 #include "kernels/table.h"
 
@@ -40,16 +40,20 @@ static ffi::Error DenseAsyncSignSweepsImpl(ffi::AnyBuffer h_ext, ffi::AnyBuffer 
   });
 }
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(DenseAsyncSignSweeps, DenseAsyncSignSweepsImpl,
-                              ffi::Ffi::Bind()
-                                  .Arg<ffi::AnyBuffer>()   // h_ext (B, N): field from outside the layer
-                                  .Arg<ffi::AnyBuffer>()   // couplings (N, N): J, diagonal = self couplings
-                                  .Arg<ffi::AnyBuffer>()   // s0 (B, N): initial states
-                                  .Arg<IndexBuffer>()      // order (1 or B, [n_sweeps,] N)
-                                  .Attr<int64_t>("n_sweeps")
-                                  .Ret<ffi::AnyBuffer>()   // states (B, N)
-                                  .Ret<IndexBuffer>()      // flips (B, n_sweeps)
-                                  .Ret<ffi::AnyBuffer>()   // fields (B, N): final h_ext + s @ J
+// Target names, for the errors of the exception barrier (ffi/guard.h).
+static constexpr char kDenseAsyncSignSweeps[] = "darnax_dense_async_sign_sweeps";
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    DenseAsyncSignSweeps, (guarded<kDenseAsyncSignSweeps, DenseAsyncSignSweepsImpl>),
+    ffi::Ffi::Bind()
+        .Arg<ffi::AnyBuffer>()   // h_ext (B, N): field from outside the layer
+        .Arg<ffi::AnyBuffer>()   // couplings (N, N): J, diagonal = self couplings
+        .Arg<ffi::AnyBuffer>()   // s0 (B, N): initial states
+        .Arg<IndexBuffer>()      // order (1 or B, [n_sweeps,] N)
+        .Attr<int64_t>("n_sweeps")
+        .Ret<ffi::AnyBuffer>()   // states (B, N)
+        .Ret<IndexBuffer>()      // flips (B, n_sweeps)
+        .Ret<ffi::AnyBuffer>()   // fields (B, N): final h_ext + s @ J
 );
 
 }  // namespace darnax

@@ -1,13 +1,17 @@
 // XLA FFI handler: one random permutation of 0..n-1 per row of uint32 random words.
 #include <climits>
 
-#include "ffi/common.h"
+#include "ffi/guard.h"
 #include "kernels/shuffle.h"
 
 namespace darnax {
 
 static ffi::Error RandomPermutationsImpl(ffi::Buffer<ffi::DataType::U32> bits,
-                                         ffi::Result<IndexBuffer> out) {
+                                         ffi::Dictionary attrs, ffi::Result<IndexBuffer> out) {
+  // XLA ignores attributes when a handler binds none: take them all and refuse any.
+  if (attrs.size() != 0)
+    return invalid("random_permutations takes no attributes, got " + std::to_string(attrs.size()) +
+                   " (" + std::string(*attrs.begin()) + ", ...)");
   const auto bd = bits.dimensions();
   if (bd.size() != 2) return invalid("bits: expected rank 2 (rows, n), got " + shape_str(bd));
   if (bd[1] > INT32_MAX) return invalid("bits: n must fit int32, got " + std::to_string(bd[1]));
@@ -17,9 +21,13 @@ static ffi::Error RandomPermutationsImpl(ffi::Buffer<ffi::DataType::U32> bits,
   return ffi::Error::Success();
 }
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(RandomPermutations, RandomPermutationsImpl,
+// Target names, for the errors of the exception barrier (ffi/guard.h).
+static constexpr char kRandomPermutations[] = "darnax_random_permutations";
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(RandomPermutations, (guarded<kRandomPermutations, RandomPermutationsImpl>),
                               ffi::Ffi::Bind()
                                   .Arg<ffi::Buffer<ffi::DataType::U32>>()  // bits (rows, n)
+                                  .Attrs<ffi::Dictionary>()                // none allowed
                                   .Ret<IndexBuffer>()                      // out (rows, n)
 );
 

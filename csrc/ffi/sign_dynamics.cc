@@ -1,5 +1,6 @@
 // XLA FFI handlers: asynchronous sweeps and synchronous steps of a square +-1 layer whose
 // pattern is named by its store key.
+#include "ffi/guard.h"
 #include "ffi/pattern_attrs.h"
 #include "kernels/table.h"
 
@@ -139,18 +140,27 @@ static auto BindOutputs(Binding binding) {
       .template Ret<ffi::AnyBuffer>();  // fields (B, N): final h_ext + s @ J
 }
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(AsyncSignSweepsInstantiate, CheckLayerPattern,
-                              bind_pattern(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_sweeps"));
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SyncSignStepsInstantiate, CheckLayerPattern,
-                              bind_pattern(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_steps"));
+// Target names, for the errors of the exception barrier (ffi/guard.h).
+static constexpr char kAsyncSignSweeps[] = "darnax_async_sign_sweeps";
+static constexpr char kSyncSignSteps[] = "darnax_sync_sign_steps";
+static constexpr char kAsyncSignSweepsInstantiate[] = "darnax_async_sign_sweeps (instantiation)";
+static constexpr char kSyncSignStepsInstantiate[] = "darnax_sync_sign_steps (instantiation)";
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
-    AsyncSignSweeps, AsyncSignSweepsBound,
+    AsyncSignSweepsInstantiate, (guarded<kAsyncSignSweepsInstantiate, CheckLayerPattern>),
+    bind_pattern(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_sweeps"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    SyncSignStepsInstantiate, (guarded<kSyncSignStepsInstantiate, CheckLayerPattern>),
+    bind_pattern(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_steps"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    AsyncSignSweeps, (guarded<kAsyncSignSweeps, AsyncSignSweepsBound>),
     BindOutputs(bind_pattern(BindLayer().Arg<IndexBuffer>())  // order (1 or B, [n_sweeps,] N)
                     .Attr<int64_t>("n_sweeps")));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SyncSignSteps, SyncSignStepsBound,
-                              BindOutputs(bind_pattern(BindLayer()).Attr<int64_t>("n_steps")));
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    SyncSignSteps, (guarded<kSyncSignSteps, SyncSignStepsBound>),
+    BindOutputs(bind_pattern(BindLayer()).Attr<int64_t>("n_steps")));
 
 }  // namespace darnax

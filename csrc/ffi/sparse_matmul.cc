@@ -1,4 +1,5 @@
 // XLA FFI handlers: y = x @ W, W zero off a (d, K) pattern named by its store key.
+#include "ffi/guard.h"
 #include "ffi/pattern_attrs.h"
 #include "kernels/table.h"
 
@@ -24,10 +25,14 @@ static ffi::Error SparseMatmulImpl(ffi::AnyBuffer x, ffi::AnyBuffer values, int6
   });
 }
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseMatmulInstantiate, find_by_col,
+// Target names, for the errors of the exception barrier (ffi/guard.h).
+static constexpr char kSparseMatmul[] = "darnax_sparse_matmul";
+static constexpr char kSparseMatmulInstantiate[] = "darnax_sparse_matmul (instantiation)";
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseMatmulInstantiate, (guarded<kSparseMatmulInstantiate, find_by_col>),
                               bind_pattern(ffi::Ffi::BindInstantiate()));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseMatmul, SparseMatmulImpl,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseMatmul, (guarded<kSparseMatmul, SparseMatmulImpl>),
                               bind_pattern(ffi::Ffi::Bind()
                                                .Arg<ffi::AnyBuffer>()   // x (B, d)
                                                .Arg<ffi::AnyBuffer>())  // values (nnz,)

@@ -1,4 +1,5 @@
 // XLA FFI handlers: out[p] = sum_b x[b, i_p] e[b, k_p] on a (d, K) pattern named by its store key.
+#include "ffi/guard.h"
 #include "ffi/pattern_attrs.h"
 #include "kernels/table.h"
 
@@ -23,10 +24,14 @@ static ffi::Error SparseOuterImpl(ffi::AnyBuffer x, ffi::AnyBuffer e, int64_t ke
   });
 }
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseOuterInstantiate, find_by_col,
+// Target names, for the errors of the exception barrier (ffi/guard.h).
+static constexpr char kSparseOuter[] = "darnax_sparse_outer";
+static constexpr char kSparseOuterInstantiate[] = "darnax_sparse_outer (instantiation)";
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseOuterInstantiate, (guarded<kSparseOuterInstantiate, find_by_col>),
                               bind_pattern(ffi::Ffi::BindInstantiate()));
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseOuter, SparseOuterImpl,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(SparseOuter, (guarded<kSparseOuter, SparseOuterImpl>),
                               bind_pattern(ffi::Ffi::Bind()
                                                .Arg<ffi::AnyBuffer>()   // x (B, d)
                                                .Arg<ffi::AnyBuffer>())  // e (B, K)

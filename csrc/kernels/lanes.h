@@ -8,6 +8,7 @@
 #include <new>
 #include <vector>
 
+#include "kernels/fault.h"
 #include "kernels/isa.h"
 
 namespace darnax {
@@ -63,6 +64,12 @@ class ScratchCache {
   }
   // A buffer of at least `bytes` (the smallest cached one that fits, else a new one).
   void* take(size_t& bytes) {
+    const size_t request = FaultInjection::request(bytes);  // test-only: a size that fails
+    if (request != bytes) {  // nothrow, then throw as new would (sanitizers abort in new itself)
+      void* data = ::operator new[](request, std::align_val_t(kAlign), std::nothrow);
+      if (data == nullptr) throw std::bad_alloc();
+      return data;
+    }
     size_t best = free_.size();
     for (size_t f = 0; f < free_.size(); ++f)
       if (free_[f].bytes >= bytes && (best == free_.size() || free_[f].bytes < free_[best].bytes))

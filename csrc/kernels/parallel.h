@@ -8,68 +8,138 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "kernels/fault.h"
 
 namespace darnax {
 
 // Minimum work (multiply-adds or field updates) worth a thread of its own.
 constexpr double kMinWorkPerThread = 2e5;
 
-#ifdef __linux__
-// The CPUs this process may run on (its affinity mask); an empty set where it cannot be read.
-inline cpu_set_t process_cpus() {
-  cpu_set_t allowed;
-  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) CPU_ZERO(&allowed);
-  return allowed;
-}
-#endif
+// The environment, read once. DARNAX_NUM_THREADS: unset or empty for one thread per CPU the
+// caller may use, else a positive integer (capped at those CPUs unless
+// DARNAX_ALLOW_OVERSUBSCRIPTION=1, which tests use to run more chunks than this machine has
+// CPUs). Anything else throws std::invalid_argument naming the variable: an ImportError at
+// `import darnax.ops`, an FFI error at a kernel call.
+struct ThreadSettings {
+  int64_t requested = 0;  // 0: not set
+  bool oversubscribe = false;
 
-// Threads per call: DARNAX_NUM_THREADS if set (>= 1), else the CPUs this process may run on
-// (its affinity mask on Linux, as JAX sizes its own pool; the hardware concurrency elsewhere),
-// read at the first kernel call.
-inline int64_t num_threads() {
-  static const int64_t n = [] {
+  static const ThreadSettings& get() {
+    static const ThreadSettings settings = read();  // a throw leaves it unset: the next call throws
+    return settings;
+  }
+
+ private:
+  static ThreadSettings read() {
+    ThreadSettings s;
     const char* env = std::getenv("DARNAX_NUM_THREADS");
-    const long v = env ? std::strtol(env, nullptr, 10) : 0;
-    if (v >= 1) return static_cast<int64_t>(v);
+    if (env != nullptr && *env != '\0') {
+      errno = 0;
+      char* end = nullptr;
+      const long long v = std::strtoll(env, &end, 10);
+      while (end != nullptr && std::isspace(static_cast<unsigned char>(*end))) ++end;
+      if (errno != 0 || end == env || *end != '\0' || v < 1)
+        throw std::invalid_argument(std::string("DARNAX_NUM_THREADS=") + env +
+                                    ": expected a positive integer (kernel threads per call), "
+                                    "or unset for one per CPU this process may use");
+      s.requested = static_cast<int64_t>(v);
+    }
+    const char* over = std::getenv("DARNAX_ALLOW_OVERSUBSCRIPTION");
+    s.oversubscribe = over != nullptr && std::strcmp(over, "1") == 0;
+    return s;
+  }
+};
+
+// The CPUs the calling thread may run on (its affinity mask), as last read on this thread.
+struct CallerCpus {
 #ifdef __linux__
-    const cpu_set_t allowed = process_cpus();
-    if (CPU_COUNT(&allowed) > 0) return static_cast<int64_t>(CPU_COUNT(&allowed));
+  cpu_set_t set;
 #endif
+  int64_t count = 0;  // 0: not read, or unreadable
+
+  static CallerCpus& local() {
+    thread_local CallerCpus cpus;
+    return cpus;
+  }
+
+  // Reads the mask again (one system call, ~0.2 µs: asked only by calls big enough to split,
+  // so that an affinity change made at any time applies from the next such call).
+  static int64_t read() {
+    CallerCpus& c = local();
+    c.count = 0;
+#ifdef __linux__
+    if (sched_getaffinity(0, sizeof(c.set), &c.set) == 0) c.count = CPU_COUNT(&c.set);
+#endif
+    if (c.count > 0) return c.count;
     return std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()));
-  }();
-  return n;
+  }
+};
+
+// Threads for a call that splits now: DARNAX_NUM_THREADS capped at the CPUs the caller may use
+// (its affinity mask on Linux, as JAX sizes its own pool), or those CPUs when it is unset.
+inline int64_t num_threads() {
+  const ThreadSettings& s = ThreadSettings::get();
+  const int64_t cpus = CallerCpus::read();
+  if (s.requested == 0) return cpus;
+  return s.oversubscribe ? s.requested : std::min(s.requested, cpus);
 }
 
-// num_threads() - 1 workers that run the chunks of one job at a time alongside the caller.
-// A caller that finds the pool busy (another XLA thread's job, or its own: a chunk that calls
-// run() again), or runs in a forked child (where the workers do not exist), runs its chunks
-// itself: slower, same result.
-// Lifetime rule: run() returns only once every worker that joined the job has left it, so no
-// worker ever touches a finished job's function or counters.
+// Workers that run the chunks of one job at a time alongside the caller, started as jobs need
+// them. A caller that finds the pool busy (another XLA thread's job, or its own: a chunk that
+// calls run() again) runs its chunks itself: slower, same result.
+// Lifetime rules: run() returns only once every worker that joined the job has left it, so no
+// worker ever touches a finished job's function or counters. The pool is never destroyed:
+// threads of XLA or Python may still run kernels while the interpreter exits. A forked child
+// (which has none of the parent's workers, and may hold its locks in any state) gets a pool of
+// its own at its first job.
+// Exceptions: a chunk that throws (on any thread) ends the job early (chunks not yet started are
+// skipped) and run() rethrows the first exception on the caller's thread, once all have left.
 class ThreadPool {
  public:
   static ThreadPool& instance() {
-    static ThreadPool pool(num_threads() - 1);
-    return pool;
+    ThreadPool* pool = current().load(std::memory_order_acquire);
+    if (pool != nullptr) return *pool;
+    std::lock_guard<std::mutex> lock(creation_mutex());
+    pool = current().load(std::memory_order_acquire);
+    if (pool == nullptr) {
+      static const int registered = pthread_atfork(&before_fork, &after_fork_parent, &after_fork_child);
+      (void)registered;
+      pool = new ThreadPool();  // never deleted (see above)
+      current().store(pool, std::memory_order_release);
+    }
+    return *pool;
   }
+
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
 
   // Calls chunk(c) for every c in [0, chunks), the caller taking part; returns when all are done.
   void run(int64_t chunks, const std::function<void(int64_t)>& chunk) {
-    if (in_chunk_) {  // a nested job: the pool is ours already (try_lock on it would be UB)
-      for (int64_t c = 0; c < chunks; ++c) chunk(c);
-      return;
+    std::unique_lock<std::mutex> busy;
+    if (!in_chunk_ && chunks > 1) {  // a nested job: the pool is ours already (no try_lock)
+      busy = std::unique_lock<std::mutex>(job_mutex_, std::try_to_lock);
+      if (busy.owns_lock()) {
+        follow_caller_cpus();
+        grow(chunks - 1);
+      }
     }
-    std::unique_lock<std::mutex> busy(job_mutex_, std::try_to_lock);
-    if (!busy.owns_lock() || workers_.empty() || getpid() != owner_pid_) {
+    if (!busy.owns_lock() || workers_.empty()) {
       for (int64_t c = 0; c < chunks; ++c) chunk(c);
       return;
     }
@@ -91,30 +161,80 @@ class ThreadPool {
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return pending_.load() == 0 && inside_.load() == 0; });
     job_ = nullptr;
+    std::exception_ptr error = std::move(error_);
+    error_ = nullptr;
+    failed_.store(false, std::memory_order_relaxed);
+    lock.unlock();
+    if (error) std::rethrow_exception(error);
   }
 
-  ~ThreadPool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    for (auto& w : workers_) {
-      if (getpid() == owner_pid_) w.join();
-      else w.detach();
-    }
+  // Workers started so far (waits for a job in flight; for tests).
+  int64_t workers() {
+    std::lock_guard<std::mutex> lock(job_mutex_);
+    return static_cast<int64_t>(workers_.size());
   }
 
  private:
-  explicit ThreadPool(int64_t n_workers)
-      : owner_pid_(getpid()), worker_cpu_(new std::atomic<int>[static_cast<size_t>(n_workers)]) {
+  struct Worker {
+    std::thread thread;
+    std::atomic<int> cpu{-1};  // where it last spun (-1: unknown)
+  };
+
+  ThreadPool() {
 #ifdef __linux__
-    allowed_ = process_cpus();
+    CPU_ZERO(&allowed_);
 #endif
-    for (int64_t i = 0; i < n_workers; ++i) {
-      worker_cpu_[i].store(-1);
-      workers_.emplace_back([this, i] { loop(i); });
+  }
+  ~ThreadPool() = delete;
+
+  static std::atomic<ThreadPool*>& current() {
+    static std::atomic<ThreadPool*> pool{nullptr};
+    return pool;
+  }
+  static std::mutex& creation_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  // Fork handlers: no pool is being made while fork() copies the process; the child forgets
+  // (leaks) the parent's pool, whose workers do not exist in it.
+  static void before_fork() { creation_mutex().lock(); }
+  static void after_fork_parent() { creation_mutex().unlock(); }
+  static void after_fork_child() {
+    current().store(nullptr, std::memory_order_release);
+    creation_mutex().unlock();
+  }
+
+  // Starts workers until there are `n` (fewer if the system refuses threads: the caller then
+  // runs more chunks itself). Called with job_mutex_ held and no job in flight. New workers
+  // inherit the caller's affinity mask.
+  void grow(int64_t n) {
+    if (static_cast<int64_t>(workers_.size()) >= n) return;
+    try {
+      workers_.reserve(static_cast<size_t>(n));
+      while (static_cast<int64_t>(workers_.size()) < n) {
+        auto w = std::make_unique<Worker>();
+        Worker* self = w.get();
+        w->thread = std::thread([this, self] { loop(*self); });
+        workers_.push_back(std::move(w));  // no reallocation: reserved
+      }
+    } catch (...) {
     }
+  }
+
+  // Restricts the workers to the caller's CPUs when its mask changed since the last job
+  // (os.sched_setaffinity or taskset after import): one comparison per job, system calls only
+  // on a change.
+  void follow_caller_cpus() {
+#ifdef __linux__
+    CallerCpus& caller = CallerCpus::local();
+    if (caller.count == 0) CallerCpus::read();
+    if (caller.count == 0 || CPU_EQUAL(&caller.set, &allowed_)) return;
+    allowed_ = caller.set;
+    for (auto& w : workers_) {
+      pthread_setaffinity_np(w->thread.native_handle(), sizeof(allowed_), &allowed_);
+      w->cpu.store(-1, std::memory_order_relaxed);
+    }
+#endif
   }
 
   // The CPU the calling thread runs on, or -1 where unknown.
@@ -129,27 +249,36 @@ class ThreadPool {
   // Keeps each worker off the caller's CPU. The scheduler can leave a spinning worker on the
   // same CPU as the thread that posts the jobs for many jobs in a row (seen under XLA: the job
   // then runs on one CPU, the worker joining only once the caller is done); such a worker is
-  // restricted to the process's other CPUs, which costs one system call per collision.
+  // restricted to the caller's other CPUs, which costs one system call per collision.
   void move_workers_off_this_cpu() {
 #ifdef __linux__
     const int me = current_cpu();
     if (me < 0 || me >= CPU_SETSIZE || !CPU_ISSET(me, &allowed_) || CPU_COUNT(&allowed_) < 2) return;
-    for (size_t w = 0; w < workers_.size(); ++w) {
-      if (worker_cpu_[w].load(std::memory_order_relaxed) != me) continue;
+    for (auto& w : workers_) {
+      if (w->cpu.load(std::memory_order_relaxed) != me) continue;
       cpu_set_t others = allowed_;
       CPU_CLR(me, &others);
-      if (pthread_setaffinity_np(workers_[w].native_handle(), sizeof(others), &others) == 0)
-        worker_cpu_[w].store(-1, std::memory_order_relaxed);
+      if (pthread_setaffinity_np(w->thread.native_handle(), sizeof(others), &others) == 0)
+        w->cpu.store(-1, std::memory_order_relaxed);
     }
 #endif
   }
 
   // Takes chunks of the current job until none is left; the last one done wakes the caller.
+  // After a failure the remaining chunks are only counted off.
   void work(const std::function<void(int64_t)>& chunk) {
     for (int64_t c = next_.fetch_add(1); c < chunks_; c = next_.fetch_add(1)) {
-      in_chunk_ = true;
-      chunk(c);
-      in_chunk_ = false;
+      if (!failed_.load(std::memory_order_relaxed)) {
+        try {
+          in_chunk_ = true;
+          chunk(c);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(mutex_);
+          if (!error_) error_ = std::current_exception();
+          failed_.store(true, std::memory_order_relaxed);
+        }
+        in_chunk_ = false;
+      }
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_all();
@@ -169,18 +298,18 @@ class ThreadPool {
   // back during training, and waking a sleeping thread costs tens of microseconds. A worker
   // woken too late (its job already done) spins again rather than going back to sleep: else
   // every later wake-up would come too late as well, and the caller would work alone.
-  void loop(int64_t w) {
-    uint64_t seen = 0;
+  void loop(Worker& self) {
+    FaultInjection::on_worker = true;
+    uint64_t seen = generation_.load();
     for (;;) {
       const std::function<void(int64_t)>* job = nullptr;
       spin_while([&] {
-        worker_cpu_[w].store(current_cpu(), std::memory_order_relaxed);
+        self.cpu.store(current_cpu(), std::memory_order_relaxed);
         return generation_.load(std::memory_order_acquire) == seen;
       });
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
-        if (stop_) return;
+        wake_.wait(lock, [&] { return generation_.load() != seen; });
         seen = generation_.load();
         job = job_;
         if (job == nullptr) continue;  // too late: that job has ended
@@ -194,33 +323,32 @@ class ThreadPool {
 
   static constexpr int64_t kSpinMicros = 200;
   static inline thread_local bool in_chunk_ = false;  // this thread runs a chunk of a job
-  const pid_t owner_pid_;
-  std::vector<std::thread> workers_;
-  std::unique_ptr<std::atomic<int>[]> worker_cpu_;  // where each worker last spun (-1: unknown)
+  std::vector<std::unique_ptr<Worker>> workers_;  // grown under job_mutex_
 #ifdef __linux__
-  cpu_set_t allowed_;  // the process's CPUs when the pool started
+  cpu_set_t allowed_;  // the CPUs of the last job's caller; the workers' mask
 #endif
   std::mutex job_mutex_;  // one job at a time
-  std::mutex mutex_;      // guards job_, chunks_ and stop_, and orders joining and leaving
+  std::mutex mutex_;      // guards job_, chunks_ and error_, and orders joining and leaving
   std::condition_variable wake_, done_;
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t chunks_ = 0;
+  std::exception_ptr error_;         // the first exception of the current job
+  std::atomic<bool> failed_{false};  // error_ is set
   std::atomic<int64_t> pending_{0};  // chunks not yet finished
   std::atomic<int64_t> inside_{0};   // workers that joined the current job and have not left
   std::atomic<int64_t> next_{0};
   std::atomic<uint64_t> generation_{0};
-  bool stop_ = false;
 };
 
 // Calls fn(begin, end) on disjoint chunks covering [0, n). Work is split only when each chunk
-// gets at least kMinWorkPerThread-sized work (cost_per_item per item), so small calls stay on
-// the calling thread. Each item is processed by exactly one call in a fixed order, so results
-// never depend on the number of threads.
+// gets at least min_work (cost_per_item per item), so small calls stay on the calling thread
+// without asking how many threads there are. Each item is processed by exactly one call in a
+// fixed order, so results never depend on the number of threads.
 template <typename Fn>
 void parallel_for(int64_t n, double cost_per_item, double min_work, Fn&& fn) {
-  const double total = cost_per_item * static_cast<double>(n);
-  const int64_t by_work = static_cast<int64_t>(total / std::max(min_work, 1.0));
-  const int64_t chunks = std::max<int64_t>(1, std::min({num_threads(), n, by_work}));
+  const double by_work = cost_per_item * static_cast<double>(n) / std::max(min_work, 1.0);
+  const int64_t most = by_work >= static_cast<double>(n) ? n : static_cast<int64_t>(by_work);
+  const int64_t chunks = most >= 2 ? std::min(num_threads(), most) : 1;
   if (chunks == 1) {
     fn(int64_t{0}, n);
     return;

@@ -41,10 +41,12 @@ constexpr double kMinSplitStepWork = 4e6;
 // Chunks to split the units of each of `runs` lane blocks into: 1 (no split) when the blocks
 // already keep every thread busy (runs >= threads) or a step is too small.
 inline int64_t unit_chunks(const Pattern& pat, int64_t runs) {
-  const int64_t threads = num_threads();
-  if (runs == 0 || runs >= threads) return 1;
   const double step = static_cast<double>(kLanes) * static_cast<double>(pat.by_col.n_outer + pat.by_col.nnz);
-  return std::clamp<int64_t>(static_cast<int64_t>(step / kMinSplitStepWork), 1, threads);
+  const int64_t by_work = static_cast<int64_t>(std::min(step / kMinSplitStepWork, 1e9));
+  if (runs == 0 || by_work < 2) return 1;  // too small to split: no need to read the CPU mask
+  const int64_t threads = num_threads();
+  if (runs >= threads) return 1;
+  return std::clamp<int64_t>(by_work, 1, threads);
 }
 
 // Bounds of `chunks` contiguous unit ranges of about equal work, unit k costing its decision

@@ -219,3 +219,36 @@ def test_a_bad_index_in_the_last_column_of_a_large_pattern_is_found():
         direct.store_pattern(d, k, np.asarray(p.col_ptr), rows)
     with pytest.raises(ValueError, match="index -1"):
         direct.sparse_outer(np.ones((16, d), np.float32), np.ones((16, k), np.float32), p.col_ptr, rows)
+
+
+def _layer_arrays():
+    return {name: np.array(getattr(P, name)) for name in ("col_ptr", "row_idx", "row_ptr", "col_idx", "csr_pos")}
+
+
+def _swap(a, i, j):
+    a[[i, j]] = a[[j, i]]
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda a: _swap(a["csr_pos"], 0, 1), "csr_pos: entry 0 .* the two orientations disagree"),
+        (lambda a: a["csr_pos"].__setitem__(1, a["csr_pos"][0]), "csr_pos: entry 1 .* the two orientations disagree"),
+        (lambda a: _swap(a["col_idx"], 0, 1), "col_idx: indices must be strictly increasing"),
+        (lambda a: _swap(a["row_idx"], 0, 1), "row_idx: indices must be strictly increasing"),
+        (lambda a: a["row_idx"].__setitem__(1, a["row_idx"][0]), "row_idx: indices must be strictly increasing"),
+        (lambda a: a["row_ptr"].__setitem__(slice(1, 3), [1, 3]), "col_idx: indices must be strictly increasing"),
+        (lambda a: a["col_idx"].__setitem__(0, 1), "csr_pos: entry 0 .* the two orientations disagree"),
+    ],
+)
+def test_direct_layer_calls_refuse_orientations_that_disagree(change, match):
+    """The direct calls take both orientations and csr_pos from the caller: each must be the exact
+    transpose of the column order (sorted, no duplicates, csr_pos a matching permutation), not
+    merely in bounds."""
+    a = _layer_arrays()
+    change(a)
+    args = (a["col_ptr"], a["row_idx"], a["row_ptr"], a["col_idx"], a["csr_pos"], D, S)
+    with pytest.raises(ValueError, match=match):
+        direct.sync_sign_steps(H, V, *args, 1)
+    with pytest.raises(ValueError, match=match):
+        direct.async_sign_sweeps(H, V, *args, np.stack([O, O]), 1)

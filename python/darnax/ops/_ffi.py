@@ -10,6 +10,7 @@ program; each execution then checks only sizes (O(1)).
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 import jax
@@ -40,10 +41,18 @@ if _version_tuple(jaxlib.__version__) < _version_tuple(_ext.built_with_jaxlib):
         f"its handlers. Upgrade jaxlib or {_REBUILD[0].lower()}{_REBUILD[1:]}"
     )
 
-try:  # picks the kernel build now, so that a bad DARNAX_KERNELS fails here, not inside a jit call
+try:  # reads DARNAX_KERNELS and DARNAX_NUM_THREADS now: a bad value fails here, not in a jit call
     _ext.kernel_isa()
-except RuntimeError as err:
+    _threads = _ext.thread_info()
+except (RuntimeError, ValueError) as err:
     raise ImportError(f"darnax: {err}") from err
+if _threads["requested"] > _threads["threads"]:
+    warnings.warn(
+        f"DARNAX_NUM_THREADS={_threads['requested']} is more than the {_threads['cpus']} CPUs this "
+        f"process may use; darnax's kernels use {_threads['threads']} threads",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
 _registered = False
 _lock = threading.Lock()
