@@ -1,4 +1,4 @@
-"""The ``darnax`` command line: ``darnax train`` and ``darnax probe`` (also ``python -m darnax``)."""
+"""The ``darnax`` command line: ``darnax train``, ``darnax probe`` and ``darnax bench`` (also ``python -m darnax``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ EPILOG = """examples:
   darnax train --resume runs/digits              # continue a stopped run
   darnax train --cpus 1                          # one CPU: faster on small (2-vCPU) machines
   darnax probe runs/digits                       # linear probe on the last hidden layer
+  darnax bench --quick                           # kernel microbenchmarks (darnax bench --help)
 """
 
 
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--cpus", type=int, help="run on this many of the CPUs the process may use (Linux; default: all)")
     probe = commands.add_parser("probe", help="linear probe on a trained run's last hidden layer")
     probe.add_argument("run_dir")
+    commands.add_parser("bench", add_help=False, help="microbenchmarks of the kernels (darnax bench --help)")
     return parser
 
 
@@ -130,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     from darnax.cli.checkpoint import CheckpointError
     from darnax.datasets import DatasetNotFoundError, IdxFormatError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its own parser: darnax.bench is usable without the training CLI
+        from darnax.bench import main as bench
+
+        return bench(argv[1:])
     args = _parser().parse_args(argv)
     try:
         return _train(args) if args.command == "train" else _probe(args)
