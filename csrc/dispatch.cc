@@ -5,6 +5,10 @@
 #include <stdexcept>
 #include <string>
 
+#ifdef DARNAX_HAVE_AVX2
+#include <cpuid.h>
+#endif
+
 #include "kernels/table.h"
 
 namespace darnax {
@@ -19,9 +23,23 @@ KernelTable<T> make_table();
 }
 #endif
 
+// AVX2 is usable when the CPU has it (CPUID leaf 7, EBX bit 5) and the OS saves the YMM
+// registers on a context switch (CPUID leaf 1: OSXSAVE and AVX, then XGETBV's XCR0 bits 1-2).
+// Read from CPUID directly rather than through __builtin_cpu_supports, which needs the
+// compiler's runtime to have initialised its CPU model (zig's does not: it reports no AVX2).
 static bool avx2_available() {
 #ifdef DARNAX_HAVE_AVX2
-  return __builtin_cpu_supports("avx2");
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  constexpr unsigned kOsxsave = 1u << 27, kAvx = 1u << 28;
+  if ((ecx & kOsxsave) == 0 || (ecx & kAvx) == 0) return false;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  constexpr unsigned kXmmYmmState = 0x6;
+  if ((xcr0_lo & kXmmYmmState) != kXmmYmmState) return false;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  constexpr unsigned kAvx2 = 1u << 5;
+  return (ebx & kAvx2) != 0;
 #else
   return false;
 #endif

@@ -1,4 +1,4 @@
-"""The ``darnax`` command line: ``darnax train``, ``darnax tune`` and ``darnax probe`` (also ``python -m darnax``)."""
+"""The ``darnax`` command line: ``darnax train``, ``darnax tune``, ``darnax probe`` and ``darnax bench`` (also ``python -m darnax``)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ EPILOG = """examples:
   srun darnax train --cluster --config run.toml  # one task per node under SLURM
   darnax probe runs/digits                       # linear probe on the last hidden layer
   darnax tune --space space.toml --trials 40 --workers 2 --epochs 3 --out runs/tune
+  darnax bench --quick                           # kernel microbenchmarks (darnax bench --help)
 """
 
 
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--worker-trials", type=int, help=argparse.SUPPRESS)
     probe = commands.add_parser("probe", help="linear probe on a trained run's last hidden layer")
     probe.add_argument("run_dir")
+    commands.add_parser("bench", add_help=False, help="microbenchmarks of the kernels (darnax bench --help)")
     return parser
 
 
@@ -238,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     from darnax.utils._checks import NonFiniteWeightsError
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # its own parser: darnax.bench is usable without the training CLI
+        from darnax.bench import main as bench
+
+        return bench(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "tune":

@@ -9,8 +9,10 @@ program; each execution then checks only sizes (O(1)).
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -34,12 +36,52 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
 
 
+def runtime_ffi_api_version() -> tuple[int, int]:
+    """The XLA FFI API version ``(major, minor)`` of the installed jaxlib.
+
+    Read from the C header that jaxlib ships (``xla/ffi/api/c_api.h`` under
+    ``jax.ffi.include_dir()``), which is how it can be known at import without starting XLA's CPU
+    client (``jax.distributed.initialize`` must still be able to run after ``import darnax.ops``).
+
+    Raises:
+        ImportError: the header is missing or names no version.
+    """
+    header = Path(jax.ffi.include_dir()) / "xla" / "ffi" / "api" / "c_api.h"
+    try:
+        text = header.read_text()
+    except OSError as err:
+        raise ImportError(f"darnax: cannot read jaxlib {jaxlib.__version__}'s XLA FFI header {header} "
+                          f"to check that it can load darnax's handlers ({err}). {_REBUILD}") from err
+    found = {m[0]: int(m[1]) for m in re.findall(r"#define XLA_FFI_API_(MAJOR|MINOR) (\d+)", text)}
+    if set(found) != {"MAJOR", "MINOR"}:
+        raise ImportError(f"darnax: {header} defines no XLA_FFI_API_MAJOR/MINOR; cannot check that "
+                          f"jaxlib {jaxlib.__version__} can load darnax's handlers. {_REBUILD}")
+    return found["MAJOR"], found["MINOR"]
+
+
+def check_ffi_api(built: tuple[int, int], runtime: tuple[int, int], runtime_jaxlib: str) -> None:
+    """Raises ``ImportError`` unless XLA at FFI API ``runtime`` loads handlers built at ``built``.
+
+    XLA accepts a handler whose API has the same major version and a minor version no newer than
+    its own; it refuses any other when the handler is registered, and the op then fails only at
+    its first call ("No FFI handler registered"). This turns that into an import error.
+    """
+    if built[0] != runtime[0] or built[1] > runtime[1]:
+        raise ImportError(
+            f"darnax was built against jaxlib {_ext.built_with_jaxlib} (XLA FFI API {built[0]}.{built[1]}); "
+            f"the installed jaxlib {runtime_jaxlib} has FFI API {runtime[0]}.{runtime[1]} and would "
+            f"refuse darnax's handlers. Install a jax/jaxlib in darnax's supported range (README, "
+            f"'Install') or {_REBUILD[0].lower()}{_REBUILD[1:]}"
+        )
+
+
 if _version_tuple(jaxlib.__version__) < _version_tuple(_ext.built_with_jaxlib):
     raise ImportError(
         f"darnax was built against jaxlib {_ext.built_with_jaxlib} (XLA FFI API "
         f"{_ext.ffi_api_version}) but jaxlib {jaxlib.__version__} is installed; XLA would refuse "
         f"its handlers. Upgrade jaxlib or {_REBUILD[0].lower()}{_REBUILD[1:]}"
     )
+check_ffi_api(tuple(_ext.ffi_api_version), runtime_ffi_api_version(), jaxlib.__version__)
 
 try:  # reads DARNAX_KERNELS and DARNAX_NUM_THREADS now: a bad value fails here, not in a jit call
     _ext.kernel_isa()
