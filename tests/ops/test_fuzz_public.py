@@ -399,8 +399,6 @@ def test_a_legacy_integer_key_is_a_clear_error_or_a_valid_pattern():
     expect_pattern_or_error(lambda: SparsityPattern.fixed_fan_in(0, (4, 4), 2), lambda p: None, ("key",))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15, found by this file: SparsityPattern (ops/pattern.py) takes float "
-                   "coordinates without checking them, and None as a sparsity, with unclear errors or none")
 @pytest.mark.parametrize(
     ("build", "names"),
     [
@@ -411,7 +409,7 @@ def test_a_legacy_integer_key_is_a_clear_error_or_a_valid_pattern():
         (lambda: SparsityPattern.random(jax.random.key(0), (3, 3), "dense"), ("sparsity",)),
     ],
 )
-def test_known_constructor_defects(build, names):
+def test_float_coordinates_and_non_numeric_sparsities_are_refused(build, names):
     with pytest.raises((TypeError, ValueError)) as info:
         build()
     assert any(name in str(info.value) for name in names) and "int32" not in str(info.value), info.value

@@ -90,6 +90,9 @@ class SparsityPattern:
     def from_coo(cls, rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> SparsityPattern:
         """Pattern from coordinate lists (any order; duplicates are an error)."""
         rows, cols = np.asarray(rows).ravel(), np.asarray(cols).ravel()
+        for name, idx in (("rows", rows), ("cols", cols)):
+            if not np.issubdtype(idx.dtype, np.integer):
+                raise TypeError(f"{name}: expected integer coordinates, got dtype {idx.dtype}")
         if rows.shape != cols.shape:
             raise ValueError(f"rows and cols must have one length, got {rows.size} and {cols.size}")
         d, k = shape
@@ -120,6 +123,8 @@ class SparsityPattern:
             sparsity: fraction of entries dropped, in ``[0, 1]``.
             zero_diagonal: drop the diagonal (square recurrent couplings).
         """
+        if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.integer, np.floating)):
+            raise TypeError(f"sparsity: expected a number in [0, 1], got {sparsity!r}")
         if not 0.0 <= float(sparsity) <= 1.0:
             raise ValueError(f"sparsity: expected a value in [0, 1], got {sparsity}")
         if zero_diagonal and shape[0] != shape[1]:
