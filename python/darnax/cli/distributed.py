@@ -87,6 +87,12 @@ def check_agreement(tree: object, what: str) -> None:
         raise RuntimeError(f"{what}: process(es) {differ} hold different values from process 0")
 
 
+def cpu_shares(n: int) -> list[list[int]]:
+    """This process's CPUs cut into ``n`` contiguous shares (empty ones when ``n`` exceeds them)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return [cpus[i * len(cpus) // n : (i + 1) * len(cpus) // n] for i in range(n)]
+
+
 def launch(argv: list[str], n: int) -> int:
     """Run ``darnax <argv>`` as ``n`` local processes, each pinned to its share of this process's
     CPUs, meeting at a coordinator on a free localhost port. Returns 0, or the exit status of the
@@ -96,7 +102,7 @@ def launch(argv: list[str], n: int) -> int:
     cpus = sorted(os.sched_getaffinity(0))
     if n > len(cpus):
         raise ConfigError(f"--processes {n}: this process may use only {len(cpus)} CPUs ({cpus})")
-    shares = [cpus[i * len(cpus) // n : (i + 1) * len(cpus) // n] for i in range(n)]
+    shares = cpu_shares(n)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -143,4 +149,4 @@ def _status(code: int) -> str:
         return f"was stopped by signal {-code}"
 
 
-__all__ = ["Place", "check_agreement", "data_mesh", "join", "launch"]
+__all__ = ["Place", "check_agreement", "cpu_shares", "data_mesh", "join", "launch"]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from darnax.cli.config import Config, ConfigError
+from darnax.cli.distributed import cpu_shares
 
 METRICS = ("train_accuracy", "test_accuracy", "train_seconds", "samples_per_second")
 
@@ -30,7 +31,7 @@ def launch(argv: list[str], config: Config, out: Path, k: int, workers: int) -> 
         raise ConfigError(f"--seeds {k} --workers {workers}: expected at least 1 of each")
     cpus = sorted(os.sched_getaffinity(0))
     workers = min(workers, k, len(cpus))
-    shares = [cpus[i * len(cpus) // workers : (i + 1) * len(cpus) // workers] for i in range(workers)]
+    shares = cpu_shares(workers)
     slots: queue.Queue[list[int]] = queue.Queue()
     for share in shares:
         slots.put(share)

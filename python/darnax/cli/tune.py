@@ -216,10 +216,12 @@ def _plots(study: Any, out: Path) -> None:
 
 def launch_workers(argv: list[str], shares: list[int]) -> int:
     """Run ``darnax tune <argv> --worker-trials N_i`` once per share, each on its share of the CPUs."""
+    from darnax.cli.distributed import cpu_shares
+
     cpus = sorted(os.sched_getaffinity(0))
     procs = []
-    for i, n in enumerate(shares):
-        group = cpus[i * len(cpus) // len(shares) : (i + 1) * len(cpus) // len(shares)] or cpus
+    for n, group in zip(shares, cpu_shares(len(shares))):
+        group = group or cpus
         command = [sys.executable, "-m", "darnax", *argv, "--worker-trials", str(n)]
         procs.append(subprocess.Popen(command, preexec_fn=lambda group=group: os.sched_setaffinity(0, group)))
     codes = [p.wait() for p in procs]

@@ -41,11 +41,6 @@ def data_axis(name: str | None) -> Iterator[None]:
         _AXIS.reset(token)
 
 
-def current_data_axis() -> str | None:
-    """The mesh axis that splits the batch in the code being traced, or None."""
-    return _AXIS.get()
-
-
 def batch_sum(x: jax.Array) -> jax.Array:
     """``x`` (a sum over this shard's samples) summed over the shards of the data axis."""
     axis, sums = _AXIS.get(), _SUMS.get()
@@ -100,4 +95,4 @@ def _traced(fn: Callable[..., T], args: tuple, kwargs: dict, sums: tuple[str, li
         _SUMS.reset(token)
 
 
-__all__ = ["batch_sum", "current_data_axis", "data_axis", "global_batch_size", "with_fused_batch_sums"]
+__all__ = ["batch_sum", "data_axis", "global_batch_size", "with_fused_batch_sums"]
