@@ -3,7 +3,7 @@
 #   tools/build_wheel.sh [OUT_DIR]          (default: dist/)
 #
 # The C++ is compiled by zig's clang (the `ziglang` pip package) against glibc 2.17 with its own
-# libc++ linked in statically, so `auditwheel repair` can tag the wheel manylinux_2_17
+# libc++ linked in statically (and the system's libgcc_s as the unwinder, see below), so `auditwheel repair` can tag the wheel manylinux_2_17
 # (manylinux2014): it installs wherever jaxlib does (jaxlib 0.10.2 itself needs glibc 2.27).
 # With the system g++ the same wheel would need this machine's glibc and libstdc++ (on
 # Debian 12: manylinux_2_35). The kernels pick AVX2 or the baseline build at run time from
@@ -37,11 +37,25 @@ for tool in cc c++; do
   chmod +x "$work/zig-$tool"
 done
 
+# One unwinder in the process: zig links LLVM's libunwind into the module beside libc++abi, but
+# glibc's pthread_exit (Python 3.11-3.13 ends daemon threads with it at exit, inside our bindings'
+# frames) unwinds with libgcc_s, whose contexts our personality routine would then read with
+# libunwind's accessors (a segfault). Linked against libgcc_s.so.1 first, every _Unwind_* of the
+# module binds to libgcc_s (GCC_3.0 symbols, allowed by every manylinux policy) and zig's
+# libunwind is left out. Only the module is linked so (an executable, as CMake's compiler check
+# links, would also need this machine's glibc for libgcc_s's own references).
+libgcc_s="$("$python" -c 'import ctypes; ctypes.CDLL("libgcc_s.so.1"); print(next(l.split()[-1] for l in open("/proc/self/maps") if "/libgcc_s.so" in l))')"
+
 rm -rf build/zig-wheel
 CC="$work/zig-cc" CXX="$work/zig-c++" "$work/tools/bin/python" -m build --wheel \
-  --outdir "$work/raw" -Cbuild-dir=build/zig-wheel --installer pip .
+  --outdir "$work/raw" -Cbuild-dir=build/zig-wheel --installer pip \
+  -Ccmake.define.CMAKE_MODULE_LINKER_FLAGS="$libgcc_s" .
 mkdir -p "$out"
 auditwheel repair --wheel-dir "$out" "$work/raw"/darnax-*.whl
 wheel="$(ls -t "$out"/darnax-*manylinux*.whl | head -n 1)"
-auditwheel show "$wheel"
+auditwheel show "$wheel" | tee "$work/show.txt"
+if ! tr -s ' \n' ' ' < "$work/show.txt" | grep -q "libgcc_s.so.1 with versions"; then
+  echo "build_wheel.sh: the module does not take its unwinder from libgcc_s.so.1 (see above)" >&2
+  exit 1
+fi
 echo "build_wheel.sh: $wheel"
