@@ -161,7 +161,8 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.resume:
         out = Path(args.resume)
-        if args.config or args.dataset or args.dynamics or args.trainer or args.batch_size or args.seed is not None or args.model_seed is not None:
+        if (args.config or args.dataset or args.dynamics or args.trainer or args.batch_size
+                or args.seed is not None or args.model_seed is not None):
             raise ConfigError("--resume takes the run's own config.toml; only --epochs and --data-dir may change")
         config = merge(resolve(file=out / "config.toml"), {"run": {k: v for k, v in {"epochs": args.epochs}.items() if v}})
         if args.data_dir:  # the data moved: the files' content is checksummed, their folder is free
