@@ -6,12 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-
 from darnax.cli.config import resolve
 from darnax.cli.network import build_trainer
+from darnax.layer_maps.sparse import LayerMap
 from darnax.modules.fully_connected import FullyConnected
 from darnax.modules.input_output import OutputLayer
-from darnax.layer_maps.sparse import LayerMap
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
 from darnax.trainers.backprop import BackpropTrainer, cross_entropy, feedforward
@@ -21,14 +20,14 @@ from ._nets import pm1_data
 DIM, LABELS = 64, 5
 
 
-def backprop_trainer(dim_hidden=48, backend: str = "compiled") -> BackpropTrainer:
+def backprop_trainer(dim_hidden=48, backend: str = "compiled", mesh=None) -> BackpropTrainer:
     """The CLI's network (one or more hidden layers) with ``trainer.rule = "backprop"``."""
     config = resolve(
         model={"dim_hidden": dim_hidden, "sparsity": 0.8, "sparsity_win": 0.7},
         trainer={"rule": "backprop"},
         optimizer={"learning_rate_backprop": 0.01},
     )
-    return build_trainer(config, DIM, LABELS, backend=backend)
+    return build_trainer(config, DIM, LABELS, backend=backend, mesh=mesh)
 
 
 def test_a_few_epochs_reduce_the_loss_and_change_only_forward_couplings():
@@ -78,3 +77,13 @@ def test_a_network_without_a_forward_coupling_is_refused():
     opt = optax.adam(1e-3)
     with pytest.raises(ValueError, match=r"missing \[\(1, 0\)\]"):
         BackpropTrainer(orch, SequentialState((4, 8, 3)), opt, opt.init(eqx.filter(orch, eqx.is_inexact_array)))
+
+
+def test_the_sharded_path_trains_like_one_process():
+    """``mesh=`` (here one device): the batch sums and global batch size of the data-parallel path."""
+    x, y = pm1_data(jax.random.key(4), 32, DIM, LABELS)
+    plain, sharded = backprop_trainer(), backprop_trainer(mesh=jax.make_mesh((1,), ("data",)))
+    for trainer in (plain, sharded):
+        trainer.fit_epoch(x, y, jax.random.key(5), batch_size=16)
+    for a, b in zip(*(jax.tree_util.tree_leaves(eqx.filter(t.orchestrator, eqx.is_inexact_array)) for t in (plain, sharded))):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
