@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+
 from darnax.cli.config import resolve
 from darnax.cli.network import build_trainer
 from darnax.layer_maps.sparse import LayerMap

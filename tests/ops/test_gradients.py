@@ -4,10 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from darnax.ops import sparse_matmul, sparse_matmul_reference, sparse_outer, sparse_outer_reference
 from hypothesis import given
 from hypothesis import strategies as st
 from jax.test_util import check_grads
+
+from darnax.ops import sparse_matmul, sparse_matmul_reference, sparse_outer, sparse_outer_reference
 
 from .strategies import DENSITIES, dyadic, product_case, random_pattern, spins
 
