@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from darnax.cli.config import DATASETS, PRESETS, ConfigError, load_toml, merge, resolve
+from darnax.cli.config import DATASETS, PRESETS, ConfigError, load_toml, merge, method, resolve
 
 EPILOG = """examples:
   darnax train                                   # the seeds' network on the bundled digits
   darnax train --preset seed-sparse --dataset fashion-mnist --data-dir ../shared/datasets
   darnax train --preset deep-2 --dataset fashion-mnist --data-dir ../shared/datasets
+  darnax train --preset seed-sparse --trainer backprop   # the same network trained by backpropagation
   darnax train --resume runs/digits              # continue a stopped run
   darnax train --seeds 3 --workers 2 --out runs/s3  # 3 seeds, mean ± sd per epoch
   darnax train --cpus 1                          # one CPU: faster on small (2-vCPU) machines
@@ -36,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--dynamics", choices=("sync", "async"))
+    train.add_argument("--trainer", choices=("local", "backprop"),
+                       help="trainer.rule: local (the local learning rule, default) or backprop (the baseline: "
+                       "the same network's forward couplings trained by Adam on cross-entropy)")
     train.add_argument("--seed", type=int, help="the training key (run.master_seed)")
     train.add_argument("--model-seed", type=int, help="the key of the weights and patterns (model.seed)")
     train.add_argument("--seeds", type=int, help="train under this many seeds into OUT/seed-k; mean ± sd in OUT/seeds.jsonl")
@@ -73,7 +77,7 @@ def _flags(args: argparse.Namespace) -> dict[str, dict[str, object]]:
     pick = lambda **kv: {k: v for k, v in kv.items() if v is not None}  # noqa: E731
     return {
         "data": pick(dataset=args.dataset, data_dir=args.data_dir, batch_size=args.batch_size),
-        "trainer": pick(dynamics=args.dynamics),
+        "trainer": pick(dynamics=args.dynamics, rule=args.trainer),
         "model": pick(seed=args.model_seed),
         "run": pick(epochs=args.epochs, master_seed=args.seed),
     }
@@ -143,7 +147,7 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
         if args.resume or args.seed is not None or args.model_seed is not None or args.processes is not None:
             raise ConfigError("--seeds sets each run's seeds and directory: drop --resume/--seed/--model-seed/--processes")
         config = resolve(args.preset, args.config, **_flags(args))
-        out = Path(args.out or f"runs/{config.data.dataset}-{config.trainer.dynamics}-seeds")
+        out = Path(args.out or f"runs/{config.data.dataset}-{method(config)}-seeds")
         return seeds.launch(_without(argv, "--seeds", "--workers", "--out"), config, out, args.seeds, args.workers)
     if args.processes is not None and args.processes != 1:
         if joins or args.cpus is not None:
@@ -157,14 +161,15 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.resume:
         out = Path(args.resume)
-        if args.config or args.dataset or args.dynamics or args.batch_size or args.seed is not None or args.model_seed is not None:
+        if (args.config or args.dataset or args.dynamics or args.trainer or args.batch_size
+                or args.seed is not None or args.model_seed is not None):
             raise ConfigError("--resume takes the run's own config.toml; only --epochs and --data-dir may change")
         config = merge(resolve(file=out / "config.toml"), {"run": {k: v for k, v in {"epochs": args.epochs}.items() if v}})
         if args.data_dir:  # the data moved: the files' content is checksummed, their folder is free
             config = merge(config, {"data": {"data_dir": args.data_dir}})
     else:
         config = resolve(args.preset, args.config, **_flags(args))
-        out = Path(args.out or f"runs/{config.data.dataset}-{config.trainer.dynamics}")
+        out = Path(args.out or f"runs/{config.data.dataset}-{method(config)}")
         if (out / "metrics.jsonl").exists():
             raise ConfigError(f"--out {out}: already holds a run; pass --resume {out} or another --out")
     try:

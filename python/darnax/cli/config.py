@@ -102,6 +102,8 @@ class OptimizerConfig:
 
     ``*_win`` and ``*_j`` are per hidden layer (forward and recurrent couplings), ``*_back`` per
     top-down coupling between hidden layers (0 freezes them), as in :class:`ModelConfig`.
+    ``learning_rate_backprop`` is Adam's learning rate under ``trainer.rule = "backprop"`` (which
+    uses none of the others).
     """
 
     learning_rate_win: float | tuple[float, ...] = _field(0.159, ">=0", per=LAYER)
@@ -112,17 +114,23 @@ class OptimizerConfig:
     weight_decay_j: float | tuple[float, ...] = _field(0.00006, ">=0", per=LAYER)
     weight_decay_back: float | tuple[float, ...] = _field(0.01, ">=0", per=TOP_DOWN)
     weight_decay_wout: float = _field(0.02, ">=0")
+    learning_rate_backprop: float = _field(1e-3, ">=0", added=True)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
-    """Iterations per phase of ``DynamicalTrainer`` and the recurrent dynamics."""
+    """Iterations per phase of ``DynamicalTrainer`` and the recurrent dynamics, or (``rule``) the
+    backpropagation baseline instead: ``"local"`` trains with the local rule
+    (:class:`~darnax.trainers.dynamical.DynamicalTrainer`), ``"backprop"`` the same network's
+    forward couplings by gradient descent (:class:`~darnax.trainers.backprop.BackpropTrainer`,
+    Adam, no dynamics: the iteration counts and ``dynamics`` are then unused)."""
 
     warmup_n_iter: int = _field(1, ">=0")
     train_clamped_n_iter: int = _field(5, ">=0")
     train_free_n_iter: int = _field(5, ">=0")
     eval_n_iter: int = _field(5, ">=0")
     dynamics: str = _field("sync", "choice", choices=("sync", "async"))
+    rule: str = _field("local", "choice", choices=("local", "backprop"), added=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,6 +263,11 @@ def training_sections(config: Config) -> dict[str, dict[str, Any]]:
                 if f.metadata.get("per") == TOP_DOWN:
                     del sections[name][f.name]
     return sections
+
+
+def method(config: Config) -> str:
+    """How the run learns, for run names and logs: ``"backprop"``, else its dynamics (``"sync"``, ``"async"``)."""
+    return "backprop" if config.trainer.rule == "backprop" else config.trainer.dynamics
 
 
 def layer_values(config: Config) -> dict[str, tuple[Any, ...]]:

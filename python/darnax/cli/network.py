@@ -40,6 +40,7 @@ from darnax.modules.recurrent import SparseRecurrentDiscrete
 from darnax.ops import SparsityPattern
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
+from darnax.trainers.backprop import BackpropTrainer
 from darnax.trainers.dynamical import DynamicalTrainer
 
 #: The per-layer fields of the forward and top-down sparse couplings: strength, threshold,
@@ -62,8 +63,10 @@ def build_trainer(
     backend: str = "compiled",
     patterns: Patterns | None = None,
     mesh: Mesh | None = None,
-) -> DynamicalTrainer:
-    """The configured network (see the module doc) in a :class:`DynamicalTrainer` with ``optax.sgd(1.0)``.
+) -> DynamicalTrainer | BackpropTrainer:
+    """The configured network (see the module doc) in a :class:`DynamicalTrainer` with ``optax.sgd(1.0)``,
+    or, with ``trainer.rule = "backprop"``, in a :class:`BackpropTrainer` with
+    ``optax.adam(optimizer.learning_rate_backprop)`` (same network, same patterns and initial weights).
 
     Learning rates are module-internal, as in seed 10: every sparse coupling gets its configured
     rate divided by ``sqrt(1 - sparsity)`` (``lr_win / sqrt(1 - sparsity_win)``,
@@ -91,7 +94,7 @@ def build_trainer(
 
     Returns
     -------
-    DynamicalTrainer
+    DynamicalTrainer or BackpropTrainer
         The fresh model and optimiser state.
 
     Raises
@@ -104,10 +107,15 @@ def build_trainer(
     edges = _edge_patterns(patterns, len(widths))
     layers = LayerMap.from_dict(_layer_map(config, dim_data, num_labels, edges))
     orchestrator = SequentialOrchestrator(layers=layers, dynamics=t.dynamics, backend=backend)
+    state = SequentialState((dim_data, *widths, num_labels))
+    if t.rule == "backprop":
+        optimizer = optax.adam(config.optimizer.learning_rate_backprop)
+        opt_state = optimizer.init(eqx.filter(orchestrator, eqx.is_inexact_array))
+        return BackpropTrainer(orchestrator, state, optimizer, opt_state, mesh=mesh)
     optimizer = optax.sgd(learning_rate=1.0)
     return DynamicalTrainer(
         orchestrator=orchestrator,
-        state=SequentialState((dim_data, *widths, num_labels)),
+        state=state,
         optimizer=optimizer,
         optimizer_state=optimizer.init(eqx.filter(orchestrator, eqx.is_inexact_array)),
         warmup_n_iter=t.warmup_n_iter,

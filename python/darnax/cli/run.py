@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from darnax.cli import checkpoint
-from darnax.cli.config import Config, ConfigError, layer_values, resolve, to_toml, training_sections
+from darnax.cli.config import Config, ConfigError, layer_values, method, resolve, to_toml, training_sections
 from darnax.cli.data import make_dataset
 from darnax.cli.network import build_trainer
 from darnax.cli.plot import plot_accuracy
@@ -115,10 +115,13 @@ class Run:
         self.fingerprint = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:16]
         self.epoch = 0
         widths = (spec["input_dim"], *layer_values(config)["dim_hidden"], spec["num_classes"])
+        learning = f"{config.trainer.dynamics} dynamics"
+        if method(config) == "backprop":
+            learning = f"backprop (Adam, learning rate {config.optimizer.learning_rate_backprop:g})"
         self.say(
             f"darnax: {spec['name']}, {spec['num_train']} train / {spec['num_test']} test, "
             f"network {'-'.join(map(str, widths))} "
-            f"(sparsity {config.model.sparsity_win} / {config.model.sparsity}), {config.trainer.dynamics} dynamics, "
+            f"(sparsity {config.model.sparsity_win} / {config.model.sparsity}), {learning}, "
             f"batch {config.data.batch_size}, {config.run.epochs} epochs -> {out}"
         )
 

@@ -5,6 +5,8 @@ Importing this module loads the C++ extension (registering its targets with XLA 
 op); it raises ``ImportError`` (saying how to rebuild) when the extension is missing or
 incompatible.
 Each op has a pure ``jax.numpy`` oracle ``<op>_reference`` beside it.
+``sparse_matmul`` and ``sparse_outer`` are differentiable in reverse mode (``jax.grad``; see
+:mod:`darnax.ops._sparse_products`).
 """
 
 from darnax.ops import _ffi

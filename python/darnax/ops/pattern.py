@@ -45,7 +45,7 @@ class SparsityPattern:
         (3, (2, 2), [0, 1, 1])
     """
 
-    __slots__ = ("shape", "col_ptr", "row_idx", "_stored")
+    __slots__ = ("shape", "col_ptr", "row_idx", "_stored", "_transposed")
 
     def __init__(self, shape: tuple[int, int], col_ptr: np.ndarray, row_idx: np.ndarray):
         """Validate a column-compressed pattern, derive its row orientation and store it.
@@ -75,6 +75,7 @@ class SparsityPattern:
         self.shape = (d, k)
         self.col_ptr = self._stored.col_ptr
         self.row_idx = self._stored.row_idx
+        self._transposed: SparsityPattern | None = None
 
     @classmethod
     def from_mask(cls, mask: np.ndarray | jax.Array) -> SparsityPattern:
@@ -163,6 +164,22 @@ class SparsityPattern:
     def csr_pos(self) -> np.ndarray:
         """``(nnz,)`` position in the value array of each entry in row order."""
         return self._stored.csr_pos
+
+    def transpose(self) -> SparsityPattern:
+        """The ``(K, d)`` pattern of ``W^T``: this pattern's row orientation, stored once and cached.
+
+        Its value order (column order of ``W^T``) is this pattern's row order, so ``W^T`` holds
+        ``values[p.csr_pos]``. Built on first use in O(nnz) (the gradients of the sparse products
+        use it).
+
+        Example:
+            >>> p = SparsityPattern.from_mask(np.array([[0, 1], [1, 1], [0, 1]], bool))
+            >>> p.transpose().shape, p.transpose().row_idx.tolist(), p.csr_pos.tolist()
+            ((2, 3), [1, 0, 1, 1], [1, 0, 2, 3])
+        """
+        if self._transposed is None:
+            self._transposed = SparsityPattern(self.shape[::-1], self.row_ptr, self.col_idx)
+        return self._transposed
 
     @property
     def nnz(self) -> int:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from darnax.ops import _ffi
-from darnax.ops._batching import fold_vmap
 from darnax.ops._checks import float_array, same_dtype
+from darnax.ops._sparse_products import matmul
 from darnax.ops.pattern import SparsityPattern
 
 
@@ -16,6 +15,9 @@ def sparse_matmul(x: jax.Array, values: jax.Array, pattern: SparsityPattern) -> 
 
     Cost O(B * (d + nnz + K)), one compiled kernel (single-threaded per call), exact
     float accumulation in column order (results do not depend on thread count).
+    Differentiable in reverse mode (``jax.grad``, ``jax.vjp``): ``x_bar = y_bar @ W^T`` (a
+    product with the transposed pattern) and ``values_bar = sparse_outer(x, y_bar, pattern)``; no
+    forward mode (see :mod:`darnax.ops._sparse_products`).
 
     Args:
         x: ``(B, d)`` float32 or float64.
@@ -33,17 +35,11 @@ def sparse_matmul(x: jax.Array, values: jax.Array, pattern: SparsityPattern) -> 
         >>> sparse_matmul(jnp.ones((1, 2)), jnp.array([2.0, 3.0]), p).tolist()
         [[2.0, 3.0]]
     """
-    d, k = pattern.shape
+    d = pattern.shape[0]
     x = float_array("x", x, (None, d))
     values = float_array("values", values, (pattern.nnz,))
     same_dtype(x=x, values=values)
-
-    def call(x: jax.Array, values: jax.Array) -> tuple[jax.Array]:
-        out = jax.ShapeDtypeStruct((x.shape[0], k), x.dtype)
-        run = _ffi.ffi_call("sparse_matmul", out, vmap_method="sequential")
-        return (run(x, values, **_ffi.pattern_attrs(pattern)),)
-
-    return fold_vmap(call, n_sample=1)(x, values)[0]
+    return matmul(x, values, pattern)
 
 
 def sparse_matmul_reference(x: jax.Array, values: jax.Array, pattern: SparsityPattern) -> jax.Array:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import jax
 
-from darnax.ops import _ffi
-from darnax.ops._batching import fold_vmap
 from darnax.ops._checks import float_array, same_dtype
+from darnax.ops._sparse_products import outer
 from darnax.ops.pattern import SparsityPattern
 
 
 def sparse_outer(x: jax.Array, e: jax.Array, pattern: SparsityPattern) -> jax.Array:
     """Sampled dense-dense product: ``out[p] = sum_b x[b, i_p] e[b, k_p]`` for each stored ``(i_p, k_p)``.
 
-    Cost O(B * (d + K + nnz)), never O(B * d * K).
+    Cost O(B * (d + K + nnz)), never O(B * d * K). Differentiable in reverse mode (it is
+    linear in ``x`` and in ``e``; the gradients are two :func:`sparse_matmul` products, see
+    :mod:`darnax.ops._sparse_products`); no forward mode.
 
     Args:
         x: ``(B, d)`` presynaptic activity, float32 or float64.
@@ -32,14 +33,7 @@ def sparse_outer(x: jax.Array, e: jax.Array, pattern: SparsityPattern) -> jax.Ar
     x = float_array("x", x, (None, d))
     e = float_array("e", e, (x.shape[0], k))
     same_dtype(x=x, e=e)
-
-    def call(x: jax.Array, e: jax.Array) -> tuple[jax.Array]:
-        out = jax.ShapeDtypeStruct((pattern.nnz,), x.dtype)
-        run = _ffi.ffi_call("sparse_outer", out, vmap_method="sequential")
-        return (run(x, e, **_ffi.pattern_attrs(pattern)),)
-
-    # Under vmap the output has no batch axis to fold into: map slice by slice.
-    return fold_vmap(call, n_sample=0)(x, e)[0]
+    return outer(x, e, pattern)
 
 
 def sparse_outer_reference(x: jax.Array, e: jax.Array, pattern: SparsityPattern) -> jax.Array:
