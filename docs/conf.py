@@ -36,7 +36,7 @@ autodoc_typehints = "description"
 autodoc_class_signature = "separated"
 autodoc_inherit_docstrings = False
 napoleon_google_docstring = True
-napoleon_numpy_docstring = False
+napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 
 html_theme = "furo"
