@@ -35,7 +35,7 @@ class ConfigError(ValueError):
     """An invalid configuration; the message names the field."""
 
 
-#: ``per`` values: a scalar or one entry per hidden layer, or per top-down hidden coupling.
+#: The ``per`` values (a scalar or one entry per hidden layer, or per top-down hidden coupling).
 LAYER, TOP_DOWN = "layer", "top-down"
 
 

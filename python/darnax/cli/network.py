@@ -43,8 +43,8 @@ from darnax.states.sequential import SequentialState
 from darnax.trainers.backprop import BackpropTrainer
 from darnax.trainers.dynamical import DynamicalTrainer
 
-#: The per-layer fields of the forward and top-down sparse couplings: strength, threshold,
-#: sparsity, learning rate, weight decay.
+#: The per-layer fields of the forward and top-down sparse couplings (strength, threshold,
+#: sparsity, learning rate, weight decay).
 FORWARD_FIELDS = ("strength_forth", "threshold_in", "sparsity_win", "learning_rate_win", "weight_decay_win")
 TOP_DOWN_FIELDS = ("strength_back", "threshold_back", "sparsity_back", "learning_rate_back", "weight_decay_back")
 Edge = tuple[int, int]

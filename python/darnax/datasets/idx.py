@@ -33,7 +33,7 @@ IDX_DTYPES: dict[int, np.dtype] = {
 
 #: Magic number of a ``uint8`` label file (one dimension).
 LABELS_MAGIC = 0x00000801
-#: Magic number of a ``uint8`` image file (three dimensions: count, rows, columns).
+#: Magic number of a ``uint8`` image file (three dimensions, count x rows x columns).
 IMAGES_MAGIC = 0x00000803
 
 _GZIP_SIGNATURE = b"\x1f\x8b"

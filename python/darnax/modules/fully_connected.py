@@ -131,7 +131,7 @@ class FrozenRescaledFullyConnected(FullyConnected):
 
     @property
     def affine(self) -> tuple[float, float]:
-        """The label rescaling ``(a, b)``: ``y -> y * a + b``."""
+        """The label rescaling ``(a, b)``, as in ``y -> y * a + b``."""
         r = math.sqrt(self.in_features - 1)
         return 0.5 * (r / 2 + 1 / r), 0.5 * (r / 2 - 1 / r)
 

@@ -113,12 +113,12 @@ class SquareModule(AbstractModule):
 
     @property
     def in_features(self) -> int:
-        """``features``: the sender's width."""
+        """The sender's width (``features``)."""
         return self.features
 
     @property
     def out_features(self) -> int:
-        """``features``: the receiver's width."""
+        """The receiver's width (``features``)."""
         return self.features
 
 

@@ -228,7 +228,7 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
 
     @property
     def fuses_sync(self) -> bool:
-        """True with the compiled backend: a phase is one ``sync_sign_steps`` call."""
+        """True with the compiled backend, where a phase is one ``sync_sign_steps`` call."""
         return self.backend == "compiled"
 
     def sync_steps(self, h_ext: jax.Array, s0: jax.Array, n_steps: int) -> tuple[jax.Array, jax.Array]:

@@ -216,7 +216,7 @@ class SparsityPattern:
 
     @property
     def key(self) -> int:
-        """The pattern's content key in the store: what compiled programs name it by."""
+        """The pattern's content key in the store, by which compiled programs name it."""
         return int(self._stored.key)
 
     def __hash__(self) -> int:

@@ -70,11 +70,10 @@ class IdxDataset(ClassificationDataset):
         """Configure the dataset; the files are read by :meth:`build`.
 
         Args:
-            batch_size, linear_projection, num_images_per_class, label_mode, x_transform,
-                validation_fraction, flatten, shuffle, rescale, drop_last: see
-                :class:`ClassificationDataset`.
             data_dir: a folder searched first (``<data_dir>/<name>/``, then ``<data_dir>/``).
             download: allow downloading missing files (``None``: only if ``DARNAX_ALLOW_DOWNLOAD=1``).
+
+        The other arguments are those of :class:`ClassificationDataset`.
         """
         super().__init__(
             batch_size,

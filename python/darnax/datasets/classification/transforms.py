@@ -9,9 +9,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-#: ``label_mode`` values: ``"pm1"`` one-hot * 2 - 1; ``"ooe"`` one-hot; ``"c-rescale"`` one-hot * sqrt(C)/2 - 1/2.
+#: The ``label_mode`` values (``"pm1"`` one-hot * 2 - 1; ``"ooe"`` one-hot; ``"c-rescale"`` one-hot * sqrt(C)/2 - 1/2).
 LABEL_MODES = ("pm1", "ooe", "c-rescale")
-#: ``x_transform`` values: ``"sign"`` (x > 0 -> +1, else -1: zeros map to -1); ``"tanh"``; ``"identity"``.
+#: The ``x_transform`` values (``"sign"`` maps x > 0 to +1 and the rest, zeros included, to -1; ``"tanh"``; ``"identity"``).
 X_TRANSFORMS = ("sign", "tanh", "identity")
 
 
