@@ -14,6 +14,7 @@
 #include "kernels/fault.h"
 #include "kernels/orders.h"
 #include "kernels/parallel.h"
+#include "kernels/scratch.h"
 #include "kernels/shuffle.h"
 #include "kernels/table.h"
 #include "store/pattern_store.h"
@@ -324,6 +325,17 @@ nb::dict thread_info() {
   return d;
 }
 
+// The calling thread's kept scratch buffers (see ScratchCache), for tests and diagnostics.
+nb::dict scratch_info() {
+  const darnax::ScratchCache& cache = darnax::ScratchCache::local();
+  nb::dict d;
+  d["buffers"] = cache.kept();
+  d["bytes"] = cache.kept_bytes();
+  d["largest"] = cache.largest_kept();
+  d["max_kept"] = darnax::ScratchCache::kMaxKept;
+  return d;
+}
+
 // Test-only: the next `count` scratch allocations (only those on pool workers if
 // `workers_only`) ask for 2^62 more bytes than they need, so they fail for real.
 void testing_fail_allocations(int64_t count, bool workers_only) {
@@ -374,6 +386,8 @@ NB_MODULE(_ext, m) {
   m.def("thread_info", &thread_info,
         "Kernel threads for the calling thread now: {requested, threads, cpus, oversubscribe, "
         "workers}; raises ValueError for a bad DARNAX_NUM_THREADS.");
+  m.def("scratch_info", &scratch_info,
+        "The calling thread's kept kernel scratch buffers: {buffers, bytes, largest, max_kept}.");
   m.def("testing_fail_allocations", &testing_fail_allocations, "count"_a, "workers_only"_a = false,
         "Test-only: make the next `count` kernel scratch allocations fail (std::bad_alloc).");
   bind_store(m);

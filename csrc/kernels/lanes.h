@@ -5,11 +5,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <new>
-#include <vector>
 
-#include "kernels/fault.h"
 #include "kernels/isa.h"
+#include "kernels/scratch.h"
 
 namespace darnax {
 inline namespace DARNAX_ISA {
@@ -50,59 +48,6 @@ inline Vec<T> load_vec(const T* p) {
 }
 
 inline int64_t lane_blocks(int64_t batch) { return (batch + kLanes - 1) / kLanes; }
-
-// Freed scratch buffers of the calling thread, kept for its next calls: a large allocation would
-// otherwise be a fresh mmap whose pages fault in, zeroed, on every call (measured: 80 µs for
-// two 256 kB buffers, more than the kernel that uses them).
-class ScratchCache {
- public:
-  static constexpr size_t kAlign = 64;  // a cache line: a block of kLanes floats is one line
-
-  static ScratchCache& local() {
-    thread_local ScratchCache cache;
-    return cache;
-  }
-  // A buffer of at least `bytes` (the smallest cached one that fits, else a new one).
-  void* take(size_t& bytes) {
-    const size_t request = FaultInjection::request(bytes);  // test-only: a size that fails
-    if (request != bytes) {  // nothrow, then throw as new would (sanitizers abort in new itself)
-      void* data = ::operator new[](request, std::align_val_t(kAlign), std::nothrow);
-      if (data == nullptr) throw std::bad_alloc();
-      return data;
-    }
-    size_t best = free_.size();
-    for (size_t f = 0; f < free_.size(); ++f)
-      if (free_[f].bytes >= bytes && (best == free_.size() || free_[f].bytes < free_[best].bytes))
-        best = f;
-    if (best == free_.size()) return ::operator new[](bytes, std::align_val_t(kAlign));
-    const Buffer found = free_[best];
-    free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
-    bytes = found.bytes;
-    return found.data;
-  }
-  void give(void* data, size_t bytes) {
-    free_.push_back({data, bytes});
-    if (free_.size() > kKeep) {  // drop the smallest
-      auto smallest = std::min_element(free_.begin(), free_.end(), [](const Buffer& a, const Buffer& b) {
-        return a.bytes < b.bytes;
-      });
-      release(*smallest);
-      free_.erase(smallest);
-    }
-  }
-  ~ScratchCache() {
-    for (const Buffer& b : free_) release(b);
-  }
-
- private:
-  struct Buffer {
-    void* data;
-    size_t bytes;
-  };
-  static constexpr size_t kKeep = 8;
-  static void release(const Buffer& b) { ::operator delete[](b.data, std::align_val_t(kAlign)); }
-  std::vector<Buffer> free_;
-};
 
 // An uninitialised scratch array (std::vector would zero it first, which costs as much as
 // packing at these sizes), cache-line aligned, from and back to the thread's ScratchCache.
