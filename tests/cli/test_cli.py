@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from darnax.cli import main
+from darnax.cli import checkpoint, main
 from darnax.cli.config import ConfigError, merge, resolve
 
 from ..datasets._idx_files import write_tiny
@@ -45,7 +45,14 @@ def test_train_writes_a_complete_run(tmp_path, small_config, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == 3 and summary["final_test_accuracy"] == records[-1]["test_accuracy"]
     assert resolve(file=out / "config.toml").model.dim_hidden == 96
-    assert (out / "checkpoint.darnax").read_bytes().startswith(b"darnax-checkpoint 1 ")
+    assert (out / "checkpoint.darnax").read_bytes().startswith(b"darnax-checkpoint 2 ")
+
+
+def test_a_format_1_checkpoint_is_refused_with_a_reason(tmp_path):
+    old = tmp_path / "checkpoint.darnax"
+    old.write_bytes(b"darnax-checkpoint 1 2\n{}")
+    with pytest.raises(checkpoint.CheckpointError, match="checkpoint format 1"):
+        checkpoint.read_meta(old)
 
 
 def test_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, small_config):

@@ -11,7 +11,10 @@ import pytest
 from darnax.cli import main
 from darnax.cli.config import merge, resolve
 from darnax.cli.network import build_trainer
-from darnax.trainers._base import _MAX_PENDING, finite_weights, weight_names
+from darnax.modules._hyper import Constant
+from darnax.modules.interfaces import replace_static
+from darnax.trainers._base import _MAX_PENDING
+from darnax.trainers._finite import finite_weights, weight_names
 from darnax.utils._checks import NonFiniteWeightsError
 
 CONFIG = merge(resolve(), {"model": {"dim_hidden": 24, "sparsity": 0.8}})
@@ -26,7 +29,8 @@ def data(n: int = 80) -> tuple[np.ndarray, np.ndarray]:
 
 def overflowing(trainer):
     """The trainer with W_out's learning rate so large that its weights overflow within a few steps."""
-    trainer.orchestrator = eqx.tree_at(lambda o: o.lmap[2, 1].lr, trainer.orchestrator, jnp.asarray(1e37, jnp.float32))
+    w_out = replace_static(trainer.orchestrator.lmap[2, 1], _lr=Constant(np.float32(1e37)))  # a static hyper-parameter
+    trainer.orchestrator = eqx.tree_at(lambda o: o.lmap[2, 1], trainer.orchestrator, w_out)
     return trainer
 
 

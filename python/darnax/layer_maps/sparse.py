@@ -110,6 +110,11 @@ class LayerMap:
         i, j = key
         return i in self._data and j in self._data[i]
 
+    def get(self, edge: tuple[int, int], default: Any = None) -> Any:
+        """The module on ``edge`` ``(i, j)``, or ``default`` when there is none (as ``dict.get``)."""
+        i, j = edge
+        return self._data.get(i, {}).get(j, default)
+
     def __repr__(self) -> str:
         """One line per edge."""
         edges = ", ".join(f"({i}, {j}): {type(m).__name__}" for (i, j), m in self.edge_items())

@@ -8,17 +8,8 @@ the batches of an epoch for ``fit_epoch``/``evaluate``: the same function on the
 so the results equal the per-batch loop's, without Python dispatch per batch.
 
 Non-finite weights: every compiled training call also returns whether each weight array of
-the model it ends with is all finite (one reduction per array per call, read by the host after
-the call); a NaN or inf raises :class:`~darnax.utils._checks.NonFiniteWeightsError` naming the
-layer, the array and the step, instead of being turned into -1 states by the sign dynamics.
-NaN and inf persist through the updates (``w - lr * (g + wd * w)``), so checking once per call
-misses none; ``fit_epoch`` then finds the first bad batch by replaying the call one
-``train_step`` at a time, or, with ``donate=True`` (the model before the call is gone), names the
-call's range of steps. Checking after every batch inside the scan instead cost 15% of the
-seeds' epoch time. ``train_step`` does not wait for its flag: later ``train_step`` calls read
-the flags that are ready, and ``fit_epoch``, ``evaluate``, ``eval_step`` and
-:meth:`Trainer.check_weights` all of them; waiting in every call cost a ``train_step`` loop 30%
-(it could no longer dispatch ahead).
+the model it ends with is all finite; a NaN or inf raises
+:class:`~darnax.utils._checks.NonFiniteWeightsError` (see :mod:`darnax.trainers._finite`).
 """
 
 from __future__ import annotations
@@ -36,6 +27,7 @@ from jax.sharding import Mesh
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
+from darnax.trainers._finite import finite_weights, raise_if_non_finite
 from darnax.trainers._sharded import sharded
 from darnax.utils._checks import NonFiniteWeightsError, check_finite, non_negative_int, positive_int
 from darnax.utils.typing import PyTree
@@ -57,6 +49,21 @@ def apply_optimizer(
     grads = eqx.filter(updates, eqx.is_inexact_array)
     steps, opt_state = ctx["optimizer"].update(grads, ctx["optimizer_state"], params=params)
     return eqx.apply_updates(orchestrator, steps), opt_state
+
+
+def evaluate_batch(
+    x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, n: int
+) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
+    """One evaluation batch of every trainer: ``n`` inference steps, ``predict``, accuracy.
+
+    Returns:
+        ``(rng, state, {"accuracy": float32 scalar})``.
+    """
+    state = template.init(x, y)
+    cache = orchestrator.cache_messages(state)
+    state, rng = orchestrator.run(state, rng, n, filter_messages="inference", cache=cache)
+    state, rng = orchestrator.predict(state, rng, cache=cache)
+    return rng, state, {"accuracy": batch_accuracy(y, state.readout)}
 
 
 class Trainer(ABC):
@@ -278,7 +285,7 @@ class Trainer(ABC):
         """
         while self._pending and (wait or self._pending[0][0].is_ready()):
             try:
-                _raise_if_non_finite(self.orchestrator, *self._pending.pop(0))
+                raise_if_non_finite(self.orchestrator, *self._pending.pop(0))
             except NonFiniteWeightsError:
                 self._pending.clear()  # later steps of the same failure
                 raise
@@ -360,7 +367,7 @@ class Trainer(ABC):
                         self.orchestrator = post_update(self.orchestrator)
                 self.orchestrator, self.ctx, self.state = after  # pragma: no cover - the replay raises
             first, self.steps_done = self.steps_done, self.steps_done + xs.shape[0]
-            _raise_if_non_finite(self.orchestrator, finite, first, xs.shape[0], f"batches 0-{xs.shape[0] - 1} of a fit_epoch call")
+            raise_if_non_finite(self.orchestrator, finite, first, xs.shape[0], f"batches 0-{xs.shape[0] - 1} of a fit_epoch call")
         if rest is not None:
             rng = self.train_step(*rest, rng)
             if post_update is not None:
@@ -380,8 +387,10 @@ class Trainer(ABC):
         """Evaluate every batch inside one compiled call; equals the ``eval_step`` loop.
 
         Args:
-            x, y, batch_size: as in :meth:`fit_epoch`.
+            x: stacked batches or ``(N, *size)`` samples, as in :meth:`fit_epoch`.
+            y: targets laid out like ``x``.
             rng: PRNG key.
+            batch_size: as in :meth:`fit_epoch`.
             return_representations: also return ``state[-2]`` of every sample, ``(N, width)``.
 
         Returns:
@@ -453,52 +462,10 @@ class Trainer(ABC):
 _MAX_PENDING = 8
 
 
-def _raise_if_non_finite(orchestrator: SequentialOrchestrator, finite: jax.Array, first: int, n_steps: int, where: str) -> None:
-    """Raise :class:`NonFiniteWeightsError` if ``finite`` (:func:`finite_weights` of
-    ``orchestrator``, the model after training steps ``first .. first + n_steps - 1``) flags an array."""
-    ok = np.asarray(finite)
-    if ok.all():
-        return
-    bad = "; ".join(name for name, good in zip(weight_names(orchestrator), ok) if not good)
-    steps = f"training step {first}" if n_steps == 1 else f"training steps {first}-{first + n_steps - 1}"
-    raise NonFiniteWeightsError(
-        f"non-finite weights (NaN or inf) after {steps} ({where}): {bad}. The inputs were finite: "
-        "look for a learning rate or strength too large, or non-finite initial weights"
-    )
-
-
-def _weight_modules(orchestrator: SequentialOrchestrator) -> list[tuple[str, Any]]:
-    """``(name, module)`` for every module of the model, in a fixed order."""
-    return [(f"layer ({i}, {j}) {type(m).__name__}", m) for (i, j), m in orchestrator.lmap.edge_items()]
-
-
-def finite_weights(orchestrator: SequentialOrchestrator) -> jax.Array:
-    """``(n_arrays,)`` bool: whether each weight (inexact array) of every module is all finite.
-
-    One reduction per array, in the order of :func:`weight_names`; cheap next to a training
-    step, which reads every weight several times.
-    """
-    flags = [
-        jnp.all(jnp.isfinite(a))
-        for _, module in _weight_modules(orchestrator)
-        for a in jax.tree_util.tree_leaves(eqx.filter(module, eqx.is_inexact_array))
-    ]
-    return jnp.stack(flags) if flags else jnp.ones((0,), bool)
-
-
-def weight_names(orchestrator: SequentialOrchestrator) -> list[str]:
-    """A readable name per entry of :func:`finite_weights`: ``layer (1, 1) SparseRecurrentDiscrete.J``."""
-    names = []
-    for name, module in _weight_modules(orchestrator):
-        leaves, _ = jax.tree_util.tree_flatten_with_path(eqx.filter(module, eqx.is_inexact_array))
-        names += [f"{name}{jax.tree_util.keystr(path)}" for path, _ in leaves]
-    return names
-
-
 def _barrier(tree: PyTree) -> PyTree:
     """``lax.optimization_barrier`` on the array leaves of ``tree`` (other leaves pass through)."""
     dyn, static = eqx.partition(tree, eqx.is_array)
     return eqx.combine(jax.lax.optimization_barrier(dyn), static)
 
 
-__all__ = ["NonFiniteWeightsError", "Trainer", "apply_optimizer", "batch_accuracy", "finite_weights", "weight_names"]
+__all__ = ["Trainer", "apply_optimizer", "batch_accuracy", "evaluate_batch"]
