@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -46,6 +47,8 @@ def test_train_writes_a_complete_run(tmp_path, small_config, capsys):
     assert summary["epochs"] == 3 and summary["final_test_accuracy"] == records[-1]["test_accuracy"]
     assert resolve(file=out / "config.toml").model.dim_hidden == 96
     assert (out / "checkpoint.darnax").read_bytes().startswith(b"darnax-checkpoint 2 ")
+    plot = ElementTree.fromstring((out / "accuracy.svg").read_text())  # the plot, always, without matplotlib
+    assert plot.tag.endswith("svg") and len(plot.findall(".//{http://www.w3.org/2000/svg}polyline")) == 2
 
 
 def test_a_format_1_checkpoint_is_refused_with_a_reason(tmp_path):
@@ -158,7 +161,7 @@ def test_corrupted_idx_file_is_a_clear_error(tmp_path, capsys):
 def test_prototypes_and_merge_checks():
     config = merge(resolve(), {"data": {"dataset": "prototypes"}})
     assert config.data.dataset == "prototypes"
-    with pytest.raises(ConfigError, match="data.flatten"):
+    with pytest.raises(ConfigError, match=r"data\.flatten"):
         merge(resolve(), {"data": {"flatten": False}})
 
 

@@ -46,6 +46,7 @@ def test_two_seeds_on_two_workers(tmp_path):
     configs = [resolve(file=tmp_path / "s" / f"seed-{k}" / "config.toml") for k in range(2)]
     assert [(c.run.master_seed, c.model.seed) for c in configs] == [(0, 44), (1, 45)]
     rows = [json.loads(line) for line in (tmp_path / "s" / "seeds.jsonl").read_text().splitlines()]
+    assert (tmp_path / "s" / "seeds.svg").read_text().startswith("<svg")
     tests = [[json.loads(line)["test_accuracy"] for line in (tmp_path / "s" / f"seed-{k}" / "metrics.jsonl").read_text().splitlines()]
              for k in range(2)]
     assert [r["epoch"] for r in rows] == [1, 2]
