@@ -20,8 +20,8 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Case, Plan, Results, size_label
 
+from _harness import Case, Plan, Results, size_label
 from darnax.ops import SparsityPattern, async_sign_sweeps, dense_async_sign_sweeps, dense_async_sign_sweeps_reference
 
 B = 16
@@ -65,7 +65,7 @@ def bench_size(rng: np.random.Generator, n: int, plan: Plan, with_oracle: bool, 
                                                                               "hlo_chars": c, "compile_s": t}))
         if with_oracle and m == 1:
             oracle = jax.jit(lambda J, h, s, o: dense_async_sign_sweeps_reference(h, J, s, o, 1))
-            cases.append(Case("jnp oracle (lax.scan)", lambda o=order: oracle(Jj, h, s0, o), 1, DENSE))
+            cases.append(Case("jnp oracle (lax.scan)", lambda o=order, f=oracle: f(Jj, h, s0, o), 1, DENSE))
     results.run("dense async", size_label(n, n, 0.0), {"N": n, "B": B}, cases, plan)
     for (label, m), (chars, seconds) in sizes.items():
         print(f"{'':<36}{label:<38}{m:>3}  HLO {chars / 1e3:9.1f} kB  compile {seconds:6.2f} s")

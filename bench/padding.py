@@ -16,10 +16,10 @@ import argparse
 import os
 
 import numpy as np
-from _harness import Case, Plan, Results, size_label
-from kernels import random_pattern
 
+from _harness import Case, Plan, Results, size_label
 from darnax.ops import direct
+from kernels import random_pattern
 
 
 def cases_for(rng: np.random.Generator, d: int, k: int, sparsity: float, batches: list[int]) -> dict[str, list[Case]]:

@@ -142,6 +142,6 @@ def test_failed_download_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypat
 
 def test_no_download_unless_allowed(tmp_path):
     # The autouse fixture makes any network use fail loudly; without permission none is attempted.
-    with pytest.raises(DatasetNotFoundError, match="not found. Looked in"):
+    with pytest.raises(DatasetNotFoundError, match=r"not found\. Looked in"):
         locate.locate(SOURCE, tmp_path)
     assert not (tmp_path / "toy").exists()

@@ -34,6 +34,7 @@ from darnax.utils.typing import PyTree
 
 from ._data import batches, fashion_mnist
 
+
 # --------------------------------------------------------------------------- seed 06
 @pytest.mark.filterwarnings("ignore:step_inference is deprecated:DeprecationWarning")
 def test_seed06_simple_training_tutorial():
@@ -176,7 +177,7 @@ def make_lr_map_v2(model, overrides: Mapping[tuple[int, int], str] | None = None
     labels = jtu.tree_map(lambda _: default_label, params, is_leaf=eqx.is_array)
     if overrides:
         for (i, j), label in overrides.items():
-            labels = eqx.tree_at(lambda m: m.lmap[i][j], labels, replace=like(params.lmap[i][j], label))
+            labels = eqx.tree_at(lambda m: m.lmap[i][j], labels, replace=like(params.lmap[i][j], label))  # noqa: B023 - the seed's code
     return labels
 
 

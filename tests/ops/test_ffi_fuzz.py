@@ -190,7 +190,7 @@ def test_every_defect_is_refused(target):
     """Each defect once, on one fixed valid call (hypothesis above draws them at random)."""
     labels = [label for label, _, _ in _mutations(_build(target, np.random.default_rng(0), 3, 4, 5, np.float32))]
     assert len(labels) == len(set(labels)) >= 8
-    for index, label in enumerate(labels):
+    for index, _label in enumerate(labels):
         call = _build(target, np.random.default_rng(0), 3, 4, 5, np.float32)
         _, change, match = _mutations(call)[index]
         change()

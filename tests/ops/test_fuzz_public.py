@@ -179,7 +179,7 @@ def check_dynamics(case: Case, got, reference, n: int, batch: int, n_iter: int, 
     states, flips, fields = got
     assert states.shape == fields.shape == (batch, n) and flips.shape == (batch, n_iter) and flips.dtype == jnp.int32
     assert states.dtype == fields.dtype == dtype
-    assert np.all((0 <= np.asarray(flips)) & (np.asarray(flips) <= n))
+    assert np.all((np.asarray(flips) >= 0) & (np.asarray(flips) <= n))
     if n_iter == 0:  # nothing ran: the initial states, whatever they hold
         same(states, case.args["s0"])
     else:
@@ -244,7 +244,7 @@ def outcome_with_orders(mode: str, fn, case: Case, static: tuple[str, ...]):
     if case.error != "non-permutation":
         return outcome(mode, fn, case, static)
     error = ValueError if mode == "eager" else jax.errors.JaxRuntimeError
-    with pytest.raises(error, match="order: (every row must be a permutation|not a permutation)"):
+    with pytest.raises(error, match=r"order: (every row must be a permutation|not a permutation)"):
         jax.block_until_ready(call(mode, fn, case, static))
     return None
 

@@ -10,8 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from darnax.ops import SparsityPattern, direct, sparse_matmul
-from darnax.ops import _ffi
+from darnax.ops import SparsityPattern, _ffi, direct, sparse_matmul
 
 
 def _pattern(n, density, seed):

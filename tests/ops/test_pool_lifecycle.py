@@ -158,8 +158,10 @@ print("exiting")
 
 
 def test_interpreter_exit_while_daemon_threads_run_kernels():
-    """The pool outlives the interpreter's teardown (daemon threads inside direct calls, XLA
-    threads inside compiled ones): no crash, hang or terminate at exit. (Python daemon threads
+    """No crash, hang or terminate at exit while the pool runs kernels.
+
+    The pool outlives the interpreter's teardown (daemon threads inside direct calls, XLA
+    threads inside compiled ones). (Python daemon threads
     blocked in jax calls at exit abort inside jaxlib 0.10.2 on CPython 3.11 even without darnax,
     so they are not part of this test.)"""
     for _ in range(5):

@@ -193,7 +193,7 @@ def bench_sign(rng: np.random.Generator, s: Setup, ops: set[str], sweeps: tuple[
             Case("sync darnax direct", lambda m=m: direct.sync_sign_steps(h, v, *pat, diag, s0, m), m,
                  "sync darnax jit", check=_flips),
             Case("sync darnax jit", lambda fn=fn: fn(hj, vj, diagj, s0j), m, "sync darnax jit", check=_flips),
-            Case("sync dense jnp step", (lambda f=via_matmul: f(hj, s0j, w_dense, diagj)) if w_dense is not None
+            Case("sync dense jnp step", (lambda f=via_matmul, w=w_dense: f(hj, s0j, w, diagj)) if w_dense is not None
                  else None, m, "sync darnax jit", dense_status, _agreement(want)),
             Case("sync BCOO jit step", lambda f=via_matmul: f(hj, s0j, w_bcoo, diagj), m, "sync darnax jit",
                  check=_agreement(want)),

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from darnax.cli.config import DATASETS, PRESETS, ConfigError, load_toml, merge, resolve
+from darnax.cli.config import DATASETS, PRESETS, ConfigError, merge, resolve
 
 EPILOG = """examples:
   darnax train                                   # the seeds' network on the bundled digits
