@@ -13,4 +13,15 @@ from darnax.bench._harness import (
     size_label,
 )
 
-__all__ = ["JIT", "SKIP_MEMORY", "Case", "Plan", "Results", "dense_fits", "failure_status", "fmt_time", "rel_err", "size_label"]
+__all__ = [
+    "JIT",
+    "SKIP_MEMORY",
+    "Case",
+    "Plan",
+    "Results",
+    "dense_fits",
+    "failure_status",
+    "fmt_time",
+    "rel_err",
+    "size_label",
+]

@@ -60,9 +60,19 @@ def bench_size(rng: np.random.Generator, n: int, plan: Plan, with_oracle: bool, 
             out = jax.block_until_ready(program(Jj, h, s0, order))
             want = out if want is None else want
             same = all(np.array_equal(a, b) for a, b in zip(out, want))
-            cases.append(Case(label, lambda p=program, o=order: p(Jj, h, s0, o), m, DENSE,
-                              check=lambda _, same=same, c=chars, t=seconds: {"bitwise_equal_to_dense": same,
-                                                                              "hlo_chars": c, "compile_s": t}))
+            cases.append(
+                Case(
+                    label,
+                    lambda p=program, o=order: p(Jj, h, s0, o),
+                    m,
+                    DENSE,
+                    check=lambda _, same=same, c=chars, t=seconds: {
+                        "bitwise_equal_to_dense": same,
+                        "hlo_chars": c,
+                        "compile_s": t,
+                    },
+                )
+            )
         if with_oracle and m == 1:
             oracle = jax.jit(lambda J, h, s, o: dense_async_sign_sweeps_reference(h, J, s, o, 1))
             cases.append(Case("jnp oracle (lax.scan)", lambda o=order, f=oracle: f(Jj, h, s0, o), 1, DENSE))
@@ -76,8 +86,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few repeats")
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000, 2000])
     args = parser.parse_args()
-    print(f"# B={B}, float32, DARNAX_NUM_THREADS={os.environ.get('DARNAX_NUM_THREADS')}, load {os.getloadavg()[0]:.2f}; "
-          f"'vs darnax' = time / time of {DENSE}\n")
+    print(
+        f"# B={B}, float32, DARNAX_NUM_THREADS={os.environ.get('DARNAX_NUM_THREADS')}, load {os.getloadavg()[0]:.2f}; "
+        f"'vs darnax' = time / time of {DENSE}\n"
+    )
     plan = Plan(2, 6, 2, 1.0) if args.quick else Plan(3, 30, 6, 6.0)
     rng = np.random.default_rng(0)
     results = Results()

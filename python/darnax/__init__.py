@@ -39,8 +39,10 @@ def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'darnax' has no attribute {name!r}")
     module, attribute = _EXPORTS[name]
-    value = importlib.import_module(f"{module}.{attribute}") if module == "darnax" else getattr(
-        importlib.import_module(module), attribute
+    value = (
+        importlib.import_module(f"{module}.{attribute}")
+        if module == "darnax"
+        else getattr(importlib.import_module(module), attribute)
     )
     globals()[name] = value
     return value

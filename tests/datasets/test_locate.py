@@ -128,8 +128,10 @@ def test_download_enabled_by_environment(tmp_path, monkeypatch):
 
 
 def test_failed_download_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
-    contents = {"https://one.invalid/a.gz": b"bad", "https://two.invalid/a.gz": urllib.error.HTTPError(
-        "https://two.invalid/a.gz", 404, "Not Found", {}, None)}
+    contents = {
+        "https://one.invalid/a.gz": b"bad",
+        "https://two.invalid/a.gz": urllib.error.HTTPError("https://two.invalid/a.gz", 404, "Not Found", {}, None),
+    }
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen(contents, []))
     with pytest.raises(DatasetNotFoundError) as err:
         locate.locate(SOURCE, tmp_path, download=True, progress=False)

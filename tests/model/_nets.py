@@ -39,7 +39,13 @@ def seed10_network(
         {
             1: {
                 0: SparseFullyConnected(
-                    dim_data, dim_hidden, 5.0, 1.78, sparsity_win, keys[0], dtype,
+                    dim_data,
+                    dim_hidden,
+                    5.0,
+                    1.78,
+                    sparsity_win,
+                    keys[0],
+                    dtype,
                     **kw(0.159 / (1 - sparsity_win) ** 0.5, 0.01),
                 ),
                 1: SparseRecurrentDiscrete(
@@ -47,7 +53,10 @@ def seed10_network(
                 ),
                 2: FrozenRescaledFullyConnected(num_labels, dim_hidden, 1.3, 0.0, keys[2], dtype),
             },
-            2: {1: FullyConnected(dim_hidden, num_labels, 1.0, 7.0, keys[3], dtype, **kw(0.17, 0.02)), 2: OutputLayer()},
+            2: {
+                1: FullyConnected(dim_hidden, num_labels, 1.0, 7.0, keys[3], dtype, **kw(0.17, 0.02)),
+                2: OutputLayer(),
+            },
         }
     )
     orch = SequentialOrchestrator(lm, dynamics=dynamics, backend=backend)
@@ -69,10 +78,14 @@ def dyadic(tree, denominator: int = 64):
         if not isinstance(module, AbstractModule):
             return module
         constants = {f.name: getattr(module, f.name) for f in dataclasses.fields(module)}
-        return replace_static(module, **{
-            name: Constant(np.round(np.asarray(c.array) * denominator) / denominator, np.asarray(c.array).dtype)
-            for name, c in constants.items() if isinstance(c, Constant)
-        })
+        return replace_static(
+            module,
+            **{
+                name: Constant(np.round(np.asarray(c.array) * denominator) / denominator, np.asarray(c.array).dtype)
+                for name, c in constants.items()
+                if isinstance(c, Constant)
+            },
+        )
 
     return jax.tree.map(hyper, tree, is_leaf=lambda m: isinstance(m, AbstractModule))
 

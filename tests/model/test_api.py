@@ -29,9 +29,15 @@ MODULES = {
     "FrozenFullyConnected": (lambda k: dx.FrozenFullyConnected(6, 5, 1.0, 0.5, k), ["W"]),
     "FrozenRescaledFullyConnected": (lambda k: dx.FrozenRescaledFullyConnected(3, 5, 1.0, 0.0, k), ["W"]),
     "CEFullyConnected": (lambda k: dx.CEFullyConnected(6, 5, 1.0, 0.0, k), ["W"]),
-    "SparseFullyConnected": (lambda k: dx.SparseFullyConnected(6, 5, 1.0, 0.5, 0.5, k, lr=0.2, weight_decay=0.1), ["W"]),
+    "SparseFullyConnected": (
+        lambda k: dx.SparseFullyConnected(6, 5, 1.0, 0.5, 0.5, k, lr=0.2, weight_decay=0.1),
+        ["W"],
+    ),
     "RecurrentDiscrete": (lambda k: dx.RecurrentDiscrete(5, 0.5, 0.5, k, lr=0.4, weight_decay=0.2), ["J"]),
-    "SparseRecurrentDiscrete": (lambda k: dx.SparseRecurrentDiscrete(5, 0.5, 0.5, 0.5, k, lr=0.4, weight_decay=0.2), ["J"]),
+    "SparseRecurrentDiscrete": (
+        lambda k: dx.SparseRecurrentDiscrete(5, 0.5, 0.5, 0.5, k, lr=0.4, weight_decay=0.2),
+        ["J"],
+    ),
     "Ferromagnetic": (lambda k: dx.Ferromagnetic(5, 0.7), ["strength"]),  # its fixed coupling
     "OutputLayer": (lambda k: dx.OutputLayer(), []),
 }
@@ -42,7 +48,13 @@ MODULES = {
 def test_reduce_sums_any_pytree_of_messages(name):
     layer = MODULES[name][0](KEY)
     a, b, c = (jnp.full((2, 4), v, F32) for v in (1.0, 2.0, 4.0))
-    for h in ({0: a, 1: b, 2: c}, [a, b, c], (a, (b, [c])), {"x": a, "y": {"z": (b, c)}}, MappingProxyType({0: a, 5: (b, c)})):
+    for h in (
+        {0: a, 1: b, 2: c},
+        [a, b, c],
+        (a, (b, [c])),
+        {"x": a, "y": {"z": (b, c)}},
+        MappingProxyType({0: a, 5: (b, c)}),
+    ):
         np.testing.assert_array_equal(layer.reduce(h), np.full((2, 4), 7.0))
     np.testing.assert_array_equal(layer.reduce(a), a)
     with pytest.raises(ValueError, match="empty"):
@@ -70,9 +82,11 @@ def test_a_sparse_recurrent_layer_exposes_only_its_couplings():
 def _network(dynamics="sync"):
     keys = jax.random.split(KEY, 4)
     lm = {
-        1: {0: dx.SparseFullyConnected(8, 12, 1.0, 0.5, 0.5, keys[0], lr=0.5, weight_decay=0.1),
+        1: {
+            0: dx.SparseFullyConnected(8, 12, 1.0, 0.5, 0.5, keys[0], lr=0.5, weight_decay=0.1),
             1: dx.RecurrentDiscrete(12, 0.5, 0.25, keys[1], lr=0.5, weight_decay=0.1),
-            2: dx.FrozenFullyConnected(3, 12, 0.5, 0.0, keys[2])},
+            2: dx.FrozenFullyConnected(3, 12, 0.5, 0.0, keys[2]),
+        },
         2: {1: dx.FullyConnected(12, 3, 1.0, 1.0, keys[3], lr=0.25, weight_decay=0.1), 2: dx.OutputLayer()},
     }
     return dx.SequentialOrchestrator(dx.LayerMap.from_dict(lm), dynamics=dynamics), dx.SequentialState((8, 12, 3))
@@ -87,16 +101,29 @@ def _data(n=8):
 
 def _hyper(orch):
     """Every static hyper-parameter of the network, as arrays, by edge and name."""
-    return {(e, n): np.asarray(getattr(m, n)) for e, m in orch.lmap.edge_items()
-            for n in ("strength", "threshold", "lr", "weight_decay", "J_D") if hasattr(m, n)}
+    return {
+        (e, n): np.asarray(getattr(m, n))
+        for e, m in orch.lmap.edge_items()
+        for n in ("strength", "threshold", "lr", "weight_decay", "J_D")
+        if hasattr(m, n)
+    }
 
 
-@pytest.mark.parametrize("optimizer", [optax.sgd(0.5), optax.adam(1e-2), optax.adamw(1e-2, weight_decay=0.5),
-                                       optax.masked(optax.adamw(1e-2, weight_decay=0.5), lambda p: jax.tree.map(lambda _: True, p))])
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        optax.sgd(0.5),
+        optax.adam(1e-2),
+        optax.adamw(1e-2, weight_decay=0.5),
+        optax.masked(optax.adamw(1e-2, weight_decay=0.5), lambda p: jax.tree.map(lambda _: True, p)),
+    ],
+)
 def test_any_optax_optimiser_trains_the_couplings_only(optimizer):
     orch, state = _network()
     with jax.numpy_dtype_promotion("standard"):
-        trainer = dx.DynamicalTrainer(orch, state, optimizer, optimizer.init(eqx.filter(orch, eqx.is_inexact_array)), 1, 3, 3, 3)
+        trainer = dx.DynamicalTrainer(
+            orch, state, optimizer, optimizer.init(eqx.filter(orch, eqx.is_inexact_array)), 1, 3, 3, 3
+        )
         trainer.train_step(*_data(), jax.random.key(1))
     after = trainer.orchestrator
     before, now = _hyper(orch), _hyper(after)
@@ -122,8 +149,9 @@ def test_a_schedule_drives_the_local_updates():
         for edge in ((1, 0), (1, 1), (2, 1)):
             name = "J" if edge == (1, 1) else "W"
             step = np.asarray(getattr(new.lmap[edge], name)) - np.asarray(getattr(orch.lmap[edge], name))
-            np.testing.assert_allclose(step, -float(schedule(t)) * np.asarray(getattr(updates.lmap[edge], name)),
-                                       rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(
+                step, -float(schedule(t)) * np.asarray(getattr(updates.lmap[edge], name)), rtol=1e-5, atol=1e-7
+            )
         np.testing.assert_array_equal(new.lmap[1, 2].W, orch.lmap[1, 2].W)  # frozen: zero updates
         orch = new
 
@@ -135,7 +163,12 @@ def test_constant_is_hashable_immutable_and_compact():
     assert a._value.shape == ()  # a uniform vector is stored as one scalar
     np.testing.assert_array_equal(a.array, np.full(1000, 0.5, np.float32))
     c = Constant(np.arange(3.0, dtype=np.float32))
-    assert c != a and c.array.dtype == F32 and "Constant([0.0, 1.0, 2.0]" in repr(c) and repr(a) == "Constant(0.5, shape=(1000,), dtype=float32)"
+    assert (
+        c != a
+        and c.array.dtype == F32
+        and "Constant([0.0, 1.0, 2.0]" in repr(c)
+        and repr(a) == "Constant(0.5, shape=(1000,), dtype=float32)"
+    )
     with pytest.raises(ValueError):
         c._value[0] = 1.0
     assert Constant(np.float32(np.nan)) == Constant(np.float32(np.nan))  # compared bit for bit

@@ -175,7 +175,12 @@ def test_equinox_and_optax_interoperate(tmp_path):
             replace=jax.tree.map(lambda _, lab=lab: lab, params.lmap[i][j], is_leaf=eqx.is_array),
         )
     opt = optax.multi_transform(
-        {"default": optax.sgd(0.0), "w_in": optax.sgd(0.5), "j": optax.sgd(0.25), "w_out": optax.sgd(0.1, momentum=0.9)},
+        {
+            "default": optax.sgd(0.0),
+            "w_in": optax.sgd(0.5),
+            "j": optax.sgd(0.25),
+            "w_out": optax.sgd(0.1, momentum=0.9),
+        },
         labels,
     )
     opt_state = opt.init(params)

@@ -115,7 +115,12 @@ def save(
         identity: what the fingerprint digests (JSON), stored so that a refusal can name what differs.
     """
     payload = io.BytesIO()
-    tree = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(key), "epoch": jnp.asarray(epoch, jnp.int32)}
+    tree = {
+        "model": model,
+        "optimizer_state": optimizer_state,
+        "key": jax.random.key_data(key),
+        "epoch": jnp.asarray(epoch, jnp.int32),
+    }
     eqx.tree_serialise_leaves(payload, tree)
     data = payload.getvalue()
     meta: dict[str, Any] = {"epoch": epoch, "fingerprint": fingerprint, "sha256": hashlib.sha256(data).hexdigest()}
@@ -150,14 +155,18 @@ def read_meta(path: Path) -> tuple[dict[str, Any], bytes]:
     head, newline, rest = raw.partition(b"\n")
     words = head.decode("ascii", "replace").rsplit(" ", 1)
     if words[0] == _FORMAT_1:
-        raise CheckpointError(f"{path}: written by an older darnax (checkpoint format 1, whose models held their "
-                              "hyper-parameters as arrays); this version reads format 2: resume it with the darnax "
-                              "that wrote it, or start the run again")
+        raise CheckpointError(
+            f"{path}: written by an older darnax (checkpoint format 1, whose models held their "
+            "hyper-parameters as arrays); this version reads format 2: resume it with the darnax "
+            "that wrote it, or start the run again"
+        )
     if not newline or len(words) != 2 or words[0] != MAGIC or not words[1].isdigit():
         raise CheckpointError(f"{path}: not a darnax checkpoint, or truncated in its header (header {head[:40]!r})")
     size = int(words[1])
     if len(rest) < size:
-        raise CheckpointError(f"{path}: truncated ({len(raw)} bytes, its metadata alone should take {size}); delete it or restore a copy")
+        raise CheckpointError(
+            f"{path}: truncated ({len(raw)} bytes, its metadata alone should take {size}); delete it or restore a copy"
+        )
     try:
         meta = json.loads(rest[:size])
     except ValueError as err:
@@ -197,9 +206,16 @@ def load(
     """
     meta, data = read_meta(path)
     if meta.get("fingerprint") != fingerprint and meta.get("fingerprint") not in accept:
-        raise CheckpointError(f"{path}: written for another configuration ({_differences(meta.get('identity'), identity)}); "
-                              "resume with the run's own config.toml and the darnax/jax versions that started it")
-    like = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(jax.random.key(0)), "epoch": jnp.asarray(0, jnp.int32)}
+        raise CheckpointError(
+            f"{path}: written for another configuration ({_differences(meta.get('identity'), identity)}); "
+            "resume with the run's own config.toml and the darnax/jax versions that started it"
+        )
+    like = {
+        "model": model,
+        "optimizer_state": optimizer_state,
+        "key": jax.random.key_data(jax.random.key(0)),
+        "epoch": jnp.asarray(0, jnp.int32),
+    }
     try:
         tree = eqx.tree_deserialise_leaves(io.BytesIO(data), like)
     except Exception as err:

@@ -139,7 +139,8 @@ def _layer_map(config: Config, dim_data: int, num_labels: int, patterns: dict[Ed
                 key=keys[i][1],
                 lr=v["learning_rate_j"][i] / (1.0 - v["sparsity"][i]) ** 0.5,
                 weight_decay=v["weight_decay_j"][i],
-                pattern=patterns.get((k, k)) or _drawn(config, keys[i][1], (width, width), v["sparsity"][i], recurrent=True),
+                pattern=patterns.get((k, k))
+                or _drawn(config, keys[i][1], (width, width), v["sparsity"][i], recurrent=True),
             ),
         }
         if k < depth:
@@ -170,8 +171,14 @@ def _layer_map(config: Config, dim_data: int, num_labels: int, patterns: dict[Ed
 
 
 def _sparse(
-    v: dict[str, tuple], names: tuple[str, ...], i: int, in_features: int, out_features: int,
-    key: jax.Array, pattern: SparsityPattern | None, config: Config,
+    v: dict[str, tuple],
+    names: tuple[str, ...],
+    i: int,
+    in_features: int,
+    out_features: int,
+    key: jax.Array,
+    pattern: SparsityPattern | None,
+    config: Config,
 ) -> SparseFullyConnected:
     """The sparse coupling into hidden layer ``i + 1`` whose per-layer fields are ``names``."""
     strength, threshold, sparsity, lr, weight_decay = (v[name][i] for name in names)

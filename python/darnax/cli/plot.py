@@ -98,8 +98,10 @@ def line_chart(series: Sequence[Series], *, title: str, ylabel: str, xlabel: str
         out.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
         out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>' for x, y in zip(s.xs, s.ys)]
         ly = _TOP + 12 + 20 * k
-        out.append(f'<line x1="{_W - _RIGHT + 12}" x2="{_W - _RIGHT + 32}" y1="{ly}" y2="{ly}" stroke="{colour}" '
-                   'stroke-width="2"/>')
+        out.append(
+            f'<line x1="{_W - _RIGHT + 12}" x2="{_W - _RIGHT + 32}" y1="{ly}" y2="{ly}" stroke="{colour}" '
+            'stroke-width="2"/>'
+        )
         out.append(f'<text x="{_W - _RIGHT + 38}" y="{ly + 4}">{escape(s.label)}</text>')
     out.append("</svg>\n")
     return "\n".join(out)

@@ -151,8 +151,10 @@ class Run:
         meta, _ = checkpoint.read_meta(path)
         saved = meta.get("versions") or {}
         if saved and saved != checkpoint.versions():
-            self.say(f"darnax: note: the checkpoint was written with {saved}, this is {checkpoint.versions()}; "
-                     "the continuation is bitwise equal only on the same versions")
+            self.say(
+                f"darnax: note: the checkpoint was written with {saved}, this is {checkpoint.versions()}; "
+                "the continuation is bitwise equal only on the same versions"
+            )
         model, opt_state, key, epoch = checkpoint.load(
             path,
             model=trainer.orchestrator,
@@ -162,8 +164,10 @@ class Run:
             accept=self._legacy_fingerprints(),
         )
         if "identity" not in meta:
-            self.say("darnax: note: an older darnax wrote this checkpoint: its master seed and sparsity "
-                     "patterns are not recorded in it and could not be checked")
+            self.say(
+                "darnax: note: an older darnax wrote this checkpoint: its master seed and sparsity "
+                "patterns are not recorded in it and could not be checked"
+            )
         trainer.orchestrator = model
         trainer.ctx = {**trainer.ctx, "optimizer_state": opt_state}
         self.key, self.epoch, self.dataset.epoch = key, epoch, epoch
@@ -300,7 +304,9 @@ class Run:
             "final_test_accuracy": records[-1]["test_accuracy"] if records else None,
             "best_test_accuracy": best["test_accuracy"] if best else None,
             "best_epoch": best["epoch"] if best else None,
-            "median_samples_per_second": sorted(r["samples_per_second"] for r in records)[len(records) // 2] if records else None,
+            "median_samples_per_second": sorted(r["samples_per_second"] for r in records)[len(records) // 2]
+            if records
+            else None,
             "dataset": self.config.data.dataset,
             "dynamics": self.config.trainer.dynamics,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),

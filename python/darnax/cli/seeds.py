@@ -39,8 +39,18 @@ def launch(argv: list[str], config: Config, out: Path, k: int, workers: int) -> 
         slots.put(share)
 
     def train(seed: int) -> int:
-        command = [sys.executable, "-m", "darnax", *argv, "--seed", str(config.run.master_seed + seed),
-                   "--model-seed", str(config.model.seed + seed), "--out", str(out / f"seed-{seed}")]
+        command = [
+            sys.executable,
+            "-m",
+            "darnax",
+            *argv,
+            "--seed",
+            str(config.run.master_seed + seed),
+            "--model-seed",
+            str(config.model.seed + seed),
+            "--out",
+            str(out / f"seed-{seed}"),
+        ]
         share = slots.get()
         try:
             return subprocess.run(command, preexec_fn=lambda: os.sched_setaffinity(0, share)).returncode
@@ -57,8 +67,10 @@ def launch(argv: list[str], config: Config, out: Path, k: int, workers: int) -> 
     (out / "seeds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in summary))
     _plot(summary, out / "seeds.svg", k)
     last = summary[-1]
-    print(f"darnax: {k} seeds, epoch {last['epoch']}: test {100 * last['test_accuracy_mean']:.2f} "
-          f"± {100 * last['test_accuracy_sd']:.2f}% -> {out / 'seeds.jsonl'}")
+    print(
+        f"darnax: {k} seeds, epoch {last['epoch']}: test {100 * last['test_accuracy_mean']:.2f} "
+        f"± {100 * last['test_accuracy_sd']:.2f}% -> {out / 'seeds.jsonl'}"
+    )
     return 0
 
 
@@ -84,8 +96,9 @@ def _plot(summary: list[dict], path: Path, k: int) -> None:
     def series(split: str) -> Series:
         mean = [100 * r[f"{split}_accuracy_mean"] for r in summary]
         sd = [100 * r[f"{split}_accuracy_sd"] for r in summary]
-        return Series(f"{split} (mean of {k})", epochs, mean, [m - d for m, d in zip(mean, sd)],
-                      [m + d for m, d in zip(mean, sd)])
+        return Series(
+            f"{split} (mean of {k})", epochs, mean, [m - d for m, d in zip(mean, sd)], [m + d for m, d in zip(mean, sd)]
+        )
 
     chart = line_chart([series("train"), series("test")], title=f"darnax: {k} seeds", ylabel="accuracy (%)")
     atomic_write(path, chart)

@@ -83,7 +83,9 @@ class LayerMap:
         return children, (self._rows, cols)
 
     @classmethod
-    def tree_unflatten(cls, aux: tuple[tuple[int, ...], tuple[tuple[int, ...], ...]], children: Iterable[Any]) -> LayerMap:
+    def tree_unflatten(
+        cls, aux: tuple[tuple[int, ...], tuple[tuple[int, ...], ...]], children: Iterable[Any]
+    ) -> LayerMap:
         """Rebuild from :meth:`tree_flatten`'s output (no validation: leaves may be anything)."""
         rows, cols = aux
         it = iter(children)

@@ -157,9 +157,7 @@ class CEFullyConnected(FullyConnected):
     ``lr * dW + lr * wd * W`` (targets ±1 one-vs-all; ``threshold`` and ``gate`` unused).
     """
 
-    def backward(
-        self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None
-    ) -> CEFullyConnected:
+    def backward(self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None) -> CEFullyConnected:
         """The cross-entropy update in ``W``, zeros elsewhere."""
         n = global_batch_size(x.shape[0])
         p = jax.nn.softmax(y_hat, axis=-1)

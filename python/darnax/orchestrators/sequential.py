@@ -119,7 +119,9 @@ class SequentialOrchestrator(eqx.Module):
         Returns:
             ``(new_state, new_rng)``.
         """
-        return self.run(state, rng, 1, filter_messages=filter_messages, skip_output_state=skip_output_state, cache=cache)
+        return self.run(
+            state, rng, 1, filter_messages=filter_messages, skip_output_state=skip_output_state, cache=cache
+        )
 
     def step_inference(self, state: SequentialState, rng: jax.Array) -> tuple[SequentialState, jax.Array]:
         """Deprecated alias of ``step(state, rng, filter_messages="inference")``."""
@@ -180,8 +182,9 @@ class SequentialOrchestrator(eqx.Module):
             cache.check_updates({i for i, _ in rows})
         fused = fusable_row(self.lmap, rows, cache, self.backend, self.dynamics)
         if fused is not None:
-            state, rng, fields = run_fused(self.lmap, self.dynamics, self.backend, state, rng, n_steps, fused, cache,
-                                           return_fields)
+            state, rng, fields = run_fused(
+                self.lmap, self.dynamics, self.backend, state, rng, n_steps, fused, cache, return_fields
+            )
         else:
             for _ in range(n_steps):
                 for i, senders in rows:
@@ -335,7 +338,9 @@ class SequentialOrchestrator(eqx.Module):
         if self.dynamics == "async" and isinstance(layer, RecurrentSignLayer) and i in senders:
             others = {j: m for j, m in senders.items() if j != i}
             h_ext = row_field(layer, self._messages(i, others, state, msg_key, cache), state[i])
-            return layer.async_sweeps(h_ext, state[i], visiting_orders([dyn_key], state[i].shape[-1], self.backend), 1)[0]
+            return layer.async_sweeps(h_ext, state[i], visiting_orders([dyn_key], state[i].shape[-1], self.backend), 1)[
+                0
+            ]
         return layer.activation(row_field(layer, self._messages(i, senders, state, msg_key, cache), state[i]))
 
 

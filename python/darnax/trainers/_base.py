@@ -144,20 +144,36 @@ class Trainer(ABC):
     @staticmethod
     @abstractmethod
     def _train_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
         """One training batch: returns ``(rng, orchestrator, state, optimizer_state)``."""
 
     @staticmethod
     @abstractmethod
     def _eval_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
         """One evaluation batch: returns ``(rng, state, {"accuracy": ...})``."""
 
     @classmethod
     def _isolated_train(
-        cls, x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        cls,
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
         """``_train_core`` between optimisation barriers, in ``train_step`` and in the epoch scan alike.
 
@@ -171,7 +187,13 @@ class Trainer(ABC):
 
     @classmethod
     def _checked_train(
-        cls, x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        cls,
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree, jax.Array]:
         """:meth:`_isolated_train` plus :func:`finite_weights` of the updated model."""
         rng, orch, state, opt_state = cls._isolated_train(x, y, rng, orchestrator, template, ctx)
@@ -179,7 +201,13 @@ class Trainer(ABC):
 
     @classmethod
     def _isolated_eval(
-        cls, x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        cls,
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
         """``_eval_core`` between optimisation barriers (see :meth:`_isolated_train`)."""
         x, y, rng, orchestrator, ctx = _barrier((x, y, rng, orchestrator, ctx))
@@ -203,10 +231,17 @@ class Trainer(ABC):
         def body(carry: tuple, batch: tuple[jax.Array, jax.Array]) -> tuple[tuple, None]:
             params, opt_dyn, rng, _ = carry
             c = {**ctx, "optimizer_state": eqx.combine(opt_dyn, opt_static)}
-            rng, orch, state, opt_state = cls._isolated_train(batch[0], batch[1], rng, eqx.combine(params, static), template, c)
+            rng, orch, state, opt_state = cls._isolated_train(
+                batch[0], batch[1], rng, eqx.combine(params, static), template, c
+            )
             if post_update is not None:
                 orch = _barrier(post_update(orch))
-            return (eqx.partition(orch, eqx.is_array)[0], eqx.partition(opt_state, eqx.is_array)[0], rng, state.states), None
+            return (
+                eqx.partition(orch, eqx.is_array)[0],
+                eqx.partition(opt_state, eqx.is_array)[0],
+                rng,
+                state.states,
+            ), None
 
         init = (params, opt_dyn, rng, [jnp.zeros_like(a) for a in first.states])
         (params, opt_dyn, rng, states), _ = jax.lax.scan(body, init, (xs, ys))
@@ -214,7 +249,9 @@ class Trainer(ABC):
         return rng, orchestrator, states, eqx.combine(opt_dyn, opt_static), finite_weights(orchestrator)
 
     @classmethod
-    def _fit_in_place(cls, kept: tuple, donated: tuple) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree, jax.Array]:
+    def _fit_in_place(
+        cls, kept: tuple, donated: tuple
+    ) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree, jax.Array]:
         """``_fit_core`` with ``(orchestrator, optimizer_state)`` as its own, donated argument."""
         xs, ys, rng, template, ctx, post_update = kept
         orchestrator, opt_state = donated
@@ -367,7 +404,9 @@ class Trainer(ABC):
                         self.orchestrator = post_update(self.orchestrator)
                 self.orchestrator, self.ctx, self.state = after  # pragma: no cover - the replay raises
             first, self.steps_done = self.steps_done, self.steps_done + xs.shape[0]
-            raise_if_non_finite(self.orchestrator, finite, first, xs.shape[0], f"batches 0-{xs.shape[0] - 1} of a fit_epoch call")
+            raise_if_non_finite(
+                self.orchestrator, finite, first, xs.shape[0], f"batches 0-{xs.shape[0] - 1} of a fit_epoch call"
+            )
         if rest is not None:
             rng = self.train_step(*rest, rng)
             if post_update is not None:

@@ -27,7 +27,9 @@ from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.utils._checks import NonFiniteWeightsError
 
 
-def raise_if_non_finite(orchestrator: SequentialOrchestrator, finite: jax.Array, first: int, n_steps: int, where: str) -> None:
+def raise_if_non_finite(
+    orchestrator: SequentialOrchestrator, finite: jax.Array, first: int, n_steps: int, where: str
+) -> None:
     """Raise :class:`NonFiniteWeightsError` if ``finite`` (:func:`finite_weights` of
     ``orchestrator``, the model after training steps ``first .. first + n_steps - 1``) flags an array."""
     ok = np.asarray(finite)

@@ -75,7 +75,12 @@ class DynamicalTrainer(Trainer):
 
     @staticmethod
     def _train_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
         state = template.init(x, y)
         cache = orchestrator.cache_messages(state)
@@ -91,7 +96,12 @@ class DynamicalTrainer(Trainer):
 
     @staticmethod
     def _eval_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
         return evaluate_batch(x, y, rng, orchestrator, template, ctx["warmup_iter"] + ctx["eval_iter"])
 
