@@ -62,15 +62,24 @@ def worker(width: int, batch: int, process_id: int, processes: int, port: int) -
     trainer = build_trainer(merge(Config(), {"model": fields}), 784, 10, mesh=mesh)
     local = batch // processes
     x, y, source = _data(samples)
-    rows = np.concatenate([np.arange(k * batch + process_id * local, k * batch + (process_id + 1) * local)
-                           for k in range(samples // batch)])
+    rows = np.concatenate(
+        [
+            np.arange(k * batch + process_id * local, k * batch + (process_id + 1) * local)
+            for k in range(samples // batch)
+        ]
+    )
     x, y = jnp.asarray(x[rows]), jnp.asarray(y[rows])
     key = jax.random.key(0)
     t0 = time.perf_counter()
     key = trainer.fit_epoch(x[: 4 * local], y[: 4 * local], key, batch_size=local)  # compiles
     jax.block_until_ready(trainer.orchestrator)
-    out = {"width": width, "batch": batch, "processes": processes, "data": source,
-           "first_call_s": round(time.perf_counter() - t0, 2)}
+    out = {
+        "width": width,
+        "batch": batch,
+        "processes": processes,
+        "data": source,
+        "first_call_s": round(time.perf_counter() - t0, 2),
+    }
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
@@ -82,8 +91,9 @@ def worker(width: int, batch: int, process_id: int, processes: int, port: int) -
     out["update_floats"] = int(n_params)
     if mesh is not None:
         vec = jax.make_array_from_process_local_data(jax.NamedSharding(mesh, P()), np.ones(n_params, np.float32))
-        reduce = jax.jit(jax.shard_map(lambda v: jax.lax.psum(v, "data"), mesh=mesh, in_specs=P(), out_specs=P(),
-                                       check_vma=False))
+        reduce = jax.jit(
+            jax.shard_map(lambda v: jax.lax.psum(v, "data"), mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False)
+        )
         jax.block_until_ready(reduce(vec))
         ms = []
         for _ in range(20):
@@ -95,10 +105,29 @@ def worker(width: int, batch: int, process_id: int, processes: int, port: int) -
 
 
 def _start(width: int, batch: int, cpu: int, process_id: int = 0, processes: int = 1, port: int = 0):
-    cmd = [sys.executable, __file__, "--worker", "--widths", str(width), "--batches", str(batch),
-           "--process-id", str(process_id), "--processes", str(processes), "--port", str(port)]
-    return subprocess.Popen(cmd, cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--widths",
+        str(width),
+        "--batches",
+        str(batch),
+        "--process-id",
+        str(process_id),
+        "--processes",
+        str(processes),
+        "--port",
+        str(port),
+    ]
+    return subprocess.Popen(
+        cmd,
+        cwd=HERE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+    )
 
 
 def _results(procs: list[subprocess.Popen], timeout: float) -> list[dict]:
@@ -120,16 +149,30 @@ def measure(width: int, batch: int, timeout: float) -> dict:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     dp = _results([_start(width, batch, cpus[i], i, 2, port) for i in range(2)], timeout)
-    row = {"width": width, "batch": batch, "one": one["samples_per_s"],
-           "pair": sum(r["samples_per_s"] for r in pair), "dp2": dp[0]["samples_per_s"],
-           "allreduce_ms": dp[0]["allreduce_ms"], "update_floats": dp[0]["update_floats"], "data": one["data"]}
+    row = {
+        "width": width,
+        "batch": batch,
+        "one": one["samples_per_s"],
+        "pair": sum(r["samples_per_s"] for r in pair),
+        "dp2": dp[0]["samples_per_s"],
+        "allreduce_ms": dp[0]["allreduce_ms"],
+        "update_floats": dp[0]["update_floats"],
+        "data": one["data"],
+    }
     row["dp2_over_pair"] = round(row["dp2"] / row["pair"], 3)
     return row
 
 
-COLUMNS = [("width", "width", "{:,}"), ("batch", "batch", "{}"), ("one s/s", "one", "{:,.0f}"),
-           ("pair s/s", "pair", "{:,.0f}"), ("dp2 s/s", "dp2", "{:,.0f}"), ("dp2/pair", "dp2_over_pair", "{:.2f}"),
-           ("allreduce ms", "allreduce_ms", "{:.2f}"), ("update floats", "update_floats", "{:,}")]
+COLUMNS = [
+    ("width", "width", "{:,}"),
+    ("batch", "batch", "{}"),
+    ("one s/s", "one", "{:,.0f}"),
+    ("pair s/s", "pair", "{:,.0f}"),
+    ("dp2 s/s", "dp2", "{:,.0f}"),
+    ("dp2/pair", "dp2_over_pair", "{:.2f}"),
+    ("allreduce ms", "allreduce_ms", "{:.2f}"),
+    ("update floats", "update_floats", "{:,}"),
+]
 
 
 def main() -> None:
@@ -158,8 +201,14 @@ def main() -> None:
             print(" | ".join(f"{fmt.format(row[k]):>13}" for _, k, fmt in COLUMNS), flush=True)
     import jax
 
-    meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-            "jax": jax.__version__, "samples_per_run": SAMPLES, "load_avg_at_end": os.getloadavg()}
+    meta = {
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "samples_per_run": SAMPLES,
+        "load_avg_at_end": os.getloadavg(),
+    }
     (HERE / "data_parallel.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     print(f"wrote {HERE / 'data_parallel.json'}")
 

@@ -20,8 +20,8 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _harness import Case, Plan, Results, size_label
 
+from _harness import Case, Plan, Results, size_label
 from darnax.ops import SparsityPattern, async_sign_sweeps, dense_async_sign_sweeps, dense_async_sign_sweeps_reference
 
 B = 16
@@ -60,12 +60,22 @@ def bench_size(rng: np.random.Generator, n: int, plan: Plan, with_oracle: bool, 
             out = jax.block_until_ready(program(Jj, h, s0, order))
             want = out if want is None else want
             same = all(np.array_equal(a, b) for a, b in zip(out, want))
-            cases.append(Case(label, lambda p=program, o=order: p(Jj, h, s0, o), m, DENSE,
-                              check=lambda _, same=same, c=chars, t=seconds: {"bitwise_equal_to_dense": same,
-                                                                              "hlo_chars": c, "compile_s": t}))
+            cases.append(
+                Case(
+                    label,
+                    lambda p=program, o=order: p(Jj, h, s0, o),
+                    m,
+                    DENSE,
+                    check=lambda _, same=same, c=chars, t=seconds: {
+                        "bitwise_equal_to_dense": same,
+                        "hlo_chars": c,
+                        "compile_s": t,
+                    },
+                )
+            )
         if with_oracle and m == 1:
             oracle = jax.jit(lambda J, h, s, o: dense_async_sign_sweeps_reference(h, J, s, o, 1))
-            cases.append(Case("jnp oracle (lax.scan)", lambda o=order: oracle(Jj, h, s0, o), 1, DENSE))
+            cases.append(Case("jnp oracle (lax.scan)", lambda o=order, f=oracle: f(Jj, h, s0, o), 1, DENSE))
     results.run("dense async", size_label(n, n, 0.0), {"N": n, "B": B}, cases, plan)
     for (label, m), (chars, seconds) in sizes.items():
         print(f"{'':<36}{label:<38}{m:>3}  HLO {chars / 1e3:9.1f} kB  compile {seconds:6.2f} s")
@@ -76,8 +86,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few repeats")
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000, 2000])
     args = parser.parse_args()
-    print(f"# B={B}, float32, DARNAX_NUM_THREADS={os.environ.get('DARNAX_NUM_THREADS')}, load {os.getloadavg()[0]:.2f}; "
-          f"'vs darnax' = time / time of {DENSE}\n")
+    print(
+        f"# B={B}, float32, DARNAX_NUM_THREADS={os.environ.get('DARNAX_NUM_THREADS')}, load {os.getloadavg()[0]:.2f}; "
+        f"'vs darnax' = time / time of {DENSE}\n"
+    )
     plan = Plan(2, 6, 2, 1.0) if args.quick else Plan(3, 30, 6, 6.0)
     rng = np.random.default_rng(0)
     results = Results()

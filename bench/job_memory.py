@@ -64,9 +64,17 @@ def measure(preset: str, dataset: str, data_dir: str | None) -> dict:
     def phase(name: str) -> None:
         live = sum(a.nbytes for a in jax.live_arrays()) >> 20
         status = _status()
-        rows.append({"phase": name, "seconds": round(time.perf_counter() - t0, 1), "peak_mib": status["VmHWM"],
-                     "rss_mib": status["VmRSS"], "live_arrays_mib": live, "rss_trimmed_mib": _trimmed_rss(),
-                     "scratch_kept_main_thread_mib": round(direct.scratch_info()["bytes"] / 2**20, 1)})
+        rows.append(
+            {
+                "phase": name,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "peak_mib": status["VmHWM"],
+                "rss_mib": status["VmRSS"],
+                "live_arrays_mib": live,
+                "rss_trimmed_mib": _trimmed_rss(),
+                "scratch_kept_main_thread_mib": round(direct.scratch_info()["bytes"] / 2**20, 1),
+            }
+        )
 
     phase("imports")
     with open(os.devnull, "w") as log:
@@ -76,21 +84,31 @@ def measure(preset: str, dataset: str, data_dir: str | None) -> dict:
     x, y = ds.rows("train", ds.epoch_order()[: CHUNK * batch])
     (xs, ys), _ = trainer._epoch_batches(x, y, batch)
     kept = {k: v for k, v in trainer.ctx.items() if k != "optimizer_state"}
-    fit = trainer._jit_fit_in_place.lower((xs, ys, run.key, trainer._template, kept, None),
-                                          (trainer.orchestrator, trainer.ctx["optimizer_state"])).compile()
+    fit = trainer._jit_fit_in_place.lower(
+        (xs, ys, run.key, trainer._template, kept, None), (trainer.orchestrator, trainer.ctx["optimizer_state"])
+    ).compile()
     for name in ("fit chunk 1", "fit chunk 2"):
         run.key = trainer.fit_epoch(x, y, run.key, batch_size=batch, donate=True)
         jax.block_until_ready(run.key)
         phase(name)
     xt, yt = ds.rows("test", np.arange(min(EVAL_CHUNK * batch, ds.spec()["num_test"] // batch * batch)))
     (xts, yts), _ = trainer._epoch_batches(xt, yt, batch)
-    evaluate = trainer._jit_evaluate.lower(xts, yts, run.key, trainer.orchestrator, trainer._template,
-                                           trainer.ctx, False).compile()
+    evaluate = trainer._jit_evaluate.lower(
+        xts, yts, run.key, trainer.orchestrator, trainer._template, trainer.ctx, False
+    ).compile()
     run.key, _ = trainer.evaluate(xt, yt, run.key, batch_size=batch)
     jax.block_until_ready(run.key)
     phase("eval chunk")
-    return {"preset": preset, "dataset": dataset, "fit_batches": CHUNK, "eval_batches": int(xts.shape[0]),
-            "batch": batch, "xla_fit_mib": _xla_mib(fit), "xla_eval_mib": _xla_mib(evaluate), "phases": rows}
+    return {
+        "preset": preset,
+        "dataset": dataset,
+        "fit_batches": CHUNK,
+        "eval_batches": int(xts.shape[0]),
+        "batch": batch,
+        "xla_fit_mib": _xla_mib(fit),
+        "xla_eval_mib": _xla_mib(evaluate),
+        "phases": rows,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,14 +120,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = measure(args.preset, args.dataset, args.data_dir)
     result.update(machine=platform.node(), cpus=len(os.sched_getaffinity(0)), load=os.getloadavg()[0])
-    print(f"{args.preset} on {args.dataset}: fit chunks of {result['fit_batches']} batches, eval chunk of "
-          f"{result['eval_batches']} (batch {result['batch']}); XLA's own buffers, MiB: fit {result['xla_fit_mib']}, "
-          f"eval {result['xla_eval_mib']}")
+    print(
+        f"{args.preset} on {args.dataset}: fit chunks of {result['fit_batches']} batches, eval chunk of "
+        f"{result['eval_batches']} (batch {result['batch']}); XLA's own buffers, MiB: fit {result['xla_fit_mib']}, "
+        f"eval {result['xla_eval_mib']}"
+    )
     print("| phase | s | peak MiB | RSS MiB | live arrays MiB | RSS after trim MiB | scratch kept (this thread) MiB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in result["phases"]:
-        print(f"| {r['phase']} | {r['seconds']} | {r['peak_mib']} | {r['rss_mib']} | {r['live_arrays_mib']} | "
-              f"{r['rss_trimmed_mib']} | {r['scratch_kept_main_thread_mib']} |")
+        print(
+            f"| {r['phase']} | {r['seconds']} | {r['peak_mib']} | {r['rss_mib']} | {r['live_arrays_mib']} | "
+            f"{r['rss_trimmed_mib']} | {r['scratch_kept_main_thread_mib']} |"
+        )
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -16,10 +16,10 @@ import argparse
 import os
 
 import numpy as np
-from _harness import Case, Plan, Results, size_label
-from kernels import random_pattern
 
+from _harness import Case, Plan, Results, size_label
 from darnax.ops import direct
+from kernels import random_pattern
 
 
 def cases_for(rng: np.random.Generator, d: int, k: int, sparsity: float, batches: list[int]) -> dict[str, list[Case]]:
@@ -31,8 +31,12 @@ def cases_for(rng: np.random.Generator, d: int, k: int, sparsity: float, batches
     groups: dict[str, list[Case]] = {"sparse_matmul": [], "sparse_outer": []}
     ref = f"B={batches[0]}"
     for b in batches:
-        groups["sparse_matmul"].append(Case(f"B={b}", lambda b=b: direct.sparse_matmul(x[:b], v, p.col_ptr, p.row_idx), ref=ref))
-        groups["sparse_outer"].append(Case(f"B={b}", lambda b=b: direct.sparse_outer(x[:b], e[:b], p.col_ptr, p.row_idx), ref=ref))
+        groups["sparse_matmul"].append(
+            Case(f"B={b}", lambda b=b: direct.sparse_matmul(x[:b], v, p.col_ptr, p.row_idx), ref=ref)
+        )
+        groups["sparse_outer"].append(
+            Case(f"B={b}", lambda b=b: direct.sparse_outer(x[:b], e[:b], p.col_ptr, p.row_idx), ref=ref)
+        )
     if d != k:
         return groups
     pat = (p.col_ptr, p.row_idx, p.row_ptr, p.col_idx, p.csr_pos)
@@ -55,8 +59,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few repeats")
     parser.add_argument("--batches", type=int, nargs="+", default=[16, 17, 32])
     args = parser.parse_args()
-    print(f"# kernels {direct.kernel_isa()}, DARNAX_NUM_THREADS={os.environ.get('DARNAX_NUM_THREADS')}, "
-          f"load {os.getloadavg()[0]:.2f}; 'vs darnax' = time / time at B={args.batches[0]}\n")
+    print(
+        f"# kernels {direct.kernel_isa()}, DARNAX_NUM_THREADS={os.environ.get('DARNAX_NUM_THREADS')}, "
+        f"load {os.getloadavg()[0]:.2f}; 'vs darnax' = time / time at B={args.batches[0]}\n"
+    )
     plan = Plan(2, 6, 2, 1.0) if args.quick else Plan(3, 60, 6, 6.0)
     rng = np.random.default_rng(0)
     results = Results()

@@ -54,16 +54,25 @@ def worker(width: int, fan_in: int, steps: int) -> dict:
     x, y, source = _data(BATCH * (steps + 1))
     import_s = time.perf_counter() - t_start
     t0 = time.perf_counter()
-    config = merge(Config(), {"model": {"dim_hidden": width, "sparsity": 1 - fan_in / (width - 1),
-                                        "connectivity": "fixed-fan-in"}})
+    config = merge(
+        Config(), {"model": {"dim_hidden": width, "sparsity": 1 - fan_in / (width - 1), "connectivity": "fixed-fan-in"}}
+    )
     trainer = build_trainer(config, 784, 10)
     jax.block_until_ready(trainer.orchestrator)
-    out = {"width": width, "fan_in": fan_in, "threads": int(os.environ.get("DARNAX_NUM_THREADS", "0")),
-           "data": source, "import_s": round(import_s, 2), "build_s": round(time.perf_counter() - t0, 2)}
+    out = {
+        "width": width,
+        "fan_in": fan_in,
+        "threads": int(os.environ.get("DARNAX_NUM_THREADS", "0")),
+        "data": source,
+        "import_s": round(import_s, 2),
+        "build_s": round(time.perf_counter() - t0, 2),
+    }
     modules = jax.tree_util.tree_leaves(trainer.orchestrator, is_leaf=lambda m: hasattr(m, "pattern"))
     out["stored_couplings"] = sum(m.pattern.nnz for m in modules if hasattr(m, "pattern"))
-    batches = [(jnp.asarray(x[i * BATCH:(i + 1) * BATCH]), jnp.asarray(y[i * BATCH:(i + 1) * BATCH]))
-               for i in range(steps + 1)]
+    batches = [
+        (jnp.asarray(x[i * BATCH : (i + 1) * BATCH]), jnp.asarray(y[i * BATCH : (i + 1) * BATCH]))
+        for i in range(steps + 1)
+    ]
     key = jax.random.key(0)
     lowered = trainer._jit_train.lower(*batches[0], key, trainer.orchestrator, trainer._template, trainer.ctx)
     out["hlo_chars"] = len(lowered.as_text())
@@ -86,8 +95,7 @@ def worker(width: int, fan_in: int, steps: int) -> dict:
 
 
 def _spawn(width: int, fan_in: int, steps: int, threads: int, timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--worker", "--widths", str(width), "--fan-in", str(fan_in),
-           "--steps", str(steps)]
+    cmd = [sys.executable, __file__, "--worker", "--widths", str(width), "--fan-in", str(fan_in), "--steps", str(steps)]
     env = {**os.environ, "DARNAX_NUM_THREADS": str(threads)}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE)
@@ -99,12 +107,19 @@ def _spawn(width: int, fan_in: int, steps: int, threads: int, timeout: float) ->
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-COLUMNS = [("width", "width", "{:,}"), ("threads", "threads", "{}"), ("couplings", "stored_couplings", "{:,}"),
-           ("build s", "build_s", "{:.2f}"), ("HLO chars", "hlo_chars", "{:,}"),
-           ("first step s", "first_step_s", "{:.2f}"), ("compile s", "compile_s", "{:.2f}"),
-           ("step ms", "step_ms", "{:.1f}"),
-           ("samples/s", "samples_per_s", "{:,.0f}"), ("peak MB", "peak_rss_mb", "{:,.0f}"),
-           ("B/coupling", "bytes_per_coupling", "{:.1f}")]
+COLUMNS = [
+    ("width", "width", "{:,}"),
+    ("threads", "threads", "{}"),
+    ("couplings", "stored_couplings", "{:,}"),
+    ("build s", "build_s", "{:.2f}"),
+    ("HLO chars", "hlo_chars", "{:,}"),
+    ("first step s", "first_step_s", "{:.2f}"),
+    ("compile s", "compile_s", "{:.2f}"),
+    ("step ms", "step_ms", "{:.1f}"),
+    ("samples/s", "samples_per_s", "{:,.0f}"),
+    ("peak MB", "peak_rss_mb", "{:,.0f}"),
+    ("B/coupling", "bytes_per_coupling", "{:.1f}"),
+]
 
 
 def _print_table(results: list[dict]) -> None:
@@ -134,9 +149,16 @@ def main() -> None:
             results.append(_spawn(width, args.fan_in, args.steps, threads, args.timeout))
     import jax
 
-    meta = {"machine": platform.machine(), "processor": platform.processor() or platform.platform(),
-            "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
-            "batch": BATCH, "fan_in": args.fan_in, "train_iters": "1 + 5 + 5"}
+    meta = {
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "batch": BATCH,
+        "fan_in": args.fan_in,
+        "train_iters": "1 + 5 + 5",
+    }
     _print_table(results)
     (HERE / "scale.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print(f"wrote {HERE / 'scale.json'}")

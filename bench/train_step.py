@@ -76,8 +76,9 @@ def _median_time(fn, reps: int) -> float:
     return statistics.median(times)
 
 
-def worker(hidden: int, sparsity: float, backend: str, reps: int, epoch_batches: int, parts: list[str],
-           cpus: int) -> dict:
+def worker(
+    hidden: int, sparsity: float, backend: str, reps: int, epoch_batches: int, parts: list[str], cpus: int
+) -> dict:
     """Measure one configuration in this process (on ``cpus`` CPUs, 0: all); returns a JSON-able dict."""
     if cpus:
         from darnax.cli import limit_cpus
@@ -88,11 +89,16 @@ def worker(hidden: int, sparsity: float, backend: str, reps: int, epoch_batches:
     x, y, source = _data(BATCH * max(epoch_batches, 64))
     t0 = time.perf_counter()
     trainer = _build(hidden, sparsity, backend)
-    out = {"hidden": hidden, "sparsity": sparsity, "backend": backend, "data": source,
-           "cpus": len(os.sched_getaffinity(0)),
-           "build_s": round(time.perf_counter() - t0, 2)}
+    out = {
+        "hidden": hidden,
+        "sparsity": sparsity,
+        "backend": backend,
+        "data": source,
+        "cpus": len(os.sched_getaffinity(0)),
+        "build_s": round(time.perf_counter() - t0, 2),
+    }
     key = jax.random.key(0)
-    xb = [(x[i * BATCH:(i + 1) * BATCH], y[i * BATCH:(i + 1) * BATCH]) for i in range(64)]
+    xb = [(x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH]) for i in range(64)]
     state = {"key": key, "i": 0}
 
     def one_train():
@@ -121,6 +127,7 @@ def worker(hidden: int, sparsity: float, backend: str, reps: int, epoch_batches:
     n = epoch_batches * BATCH
     xe, ye = x[:n], y[:n]
     if "fit_epoch" in parts:
+
         def fit():
             state["key"] = trainer.fit_epoch(xe, ye, state["key"], batch_size=BATCH)
             jax.block_until_ready(trainer.orchestrator)
@@ -130,6 +137,7 @@ def worker(hidden: int, sparsity: float, backend: str, reps: int, epoch_batches:
         out["fit_epoch_samples"] = n
         out["fit_epoch_sps"] = n / t
     if "evaluate" in parts:
+
         def evaluate():
             state["key"], m = trainer.evaluate(xe, ye, state["key"], batch_size=BATCH)
             jax.block_until_ready(m)
@@ -167,18 +175,43 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per configuration")
     args = parser.parse_args()
     if args.worker:
-        res = worker(args.hidden, args.sparsity, args.backend, args.reps, args.epoch_batches,
-                     args.parts.split(","), args.cpus)
+        res = worker(
+            args.hidden, args.sparsity, args.backend, args.reps, args.epoch_batches, args.parts.split(","), args.cpus
+        )
         print(json.dumps(res))
         return
 
     q = args.quick
-    seed_compiled = ["--hidden", "2000", "--sparsity", "0.99", "--reps", "10" if q else "40",
-                     "--epoch-batches", "100" if q else "400"]
-    seed_jax = ["--hidden", "2000", "--sparsity", "0.99", "--reps", "5" if q else "15",
-                "--epoch-batches", "20" if q else "40"]
-    large = ["--hidden", "20000", "--sparsity", "0.999", "--reps", "5" if q else "15",
-             "--epoch-batches", "20" if q else "100"]
+    seed_compiled = [
+        "--hidden",
+        "2000",
+        "--sparsity",
+        "0.99",
+        "--reps",
+        "10" if q else "40",
+        "--epoch-batches",
+        "100" if q else "400",
+    ]
+    seed_jax = [
+        "--hidden",
+        "2000",
+        "--sparsity",
+        "0.99",
+        "--reps",
+        "5" if q else "15",
+        "--epoch-batches",
+        "20" if q else "40",
+    ]
+    large = [
+        "--hidden",
+        "20000",
+        "--sparsity",
+        "0.999",
+        "--reps",
+        "5" if q else "15",
+        "--epoch-batches",
+        "20" if q else "100",
+    ]
     runs = [
         ("2000 / 0.99", "compiled", seed_compiled),
         ("2000 / 0.99", "compiled", [*seed_compiled, "--cpus", "1"]),
@@ -188,8 +221,24 @@ def main() -> None:
         ("20000 / 0.999", "compiled", [*large, "--cpus", "1"]),
     ]
     if not args.skip_dense_large:
-        runs.append(("20000 / 0.999", "jax", ["--hidden", "20000", "--sparsity", "0.999", "--reps", "3",
-                                              "--epoch-batches", "4", "--parts", "train_step,eval_step"]))
+        runs.append(
+            (
+                "20000 / 0.999",
+                "jax",
+                [
+                    "--hidden",
+                    "20000",
+                    "--sparsity",
+                    "0.999",
+                    "--reps",
+                    "3",
+                    "--epoch-batches",
+                    "4",
+                    "--parts",
+                    "train_step,eval_step",
+                ],
+            )
+        )
     import jax
 
     results = []
@@ -200,9 +249,14 @@ def main() -> None:
         res.setdefault("backend", backend)
         results.append(res)
     meta = {
-        "machine": platform.machine(), "processor": platform.processor() or platform.platform(),
-        "cpus": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
-        "batch": BATCH, "train_iters": "1 + 5 + 5", "eval_iters": "1 + 5",
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.platform(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "batch": BATCH,
+        "train_iters": "1 + 5 + 5",
+        "eval_iters": "1 + 5",
     }
     _print_table(results)
     seed = [r for r in results if r.get("hidden") == 2000]
@@ -210,18 +264,28 @@ def main() -> None:
     steps = [r["train_step_sps"] for r in seed if r.get("backend") == "jax" and r.get("train_step_sps")]
     if fits and steps:
         meta["speedup_fit_epoch_vs_jax_train_step"] = {
-            "best_vs_best": max(fits) / max(steps), "best_vs_median": max(fits) / statistics.median(steps)}
-        print(f"\nbest compiled fit_epoch / jax train_step (2000 units): {max(fits) / max(steps):.1f}x against "
-              f"the fastest jax row, {max(fits) / statistics.median(steps):.1f}x against the median jax row")
+            "best_vs_best": max(fits) / max(steps),
+            "best_vs_median": max(fits) / statistics.median(steps),
+        }
+        print(
+            f"\nbest compiled fit_epoch / jax train_step (2000 units): {max(fits) / max(steps):.1f}x against "
+            f"the fastest jax row, {max(fits) / statistics.median(steps):.1f}x against the median jax row"
+        )
     (HERE / "train_step.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print(f"wrote {HERE / 'train_step.json'}")
 
 
 def _print_table(results: list[dict]) -> None:
-    cols = [("config", "config", "{}"), ("backend", "backend", "{}"), ("CPUs", "cpus", "{}"),
-            ("train_step", "train_step_sps", "{:,.0f}"),
-            ("eval_step", "eval_step_sps", "{:,.0f}"), ("fit_epoch", "fit_epoch_sps", "{:,.0f}"),
-            ("evaluate", "evaluate_sps", "{:,.0f}"), ("peak MB", "peak_rss_mb", "{:,.0f}")]
+    cols = [
+        ("config", "config", "{}"),
+        ("backend", "backend", "{}"),
+        ("CPUs", "cpus", "{}"),
+        ("train_step", "train_step_sps", "{:,.0f}"),
+        ("eval_step", "eval_step_sps", "{:,.0f}"),
+        ("fit_epoch", "fit_epoch_sps", "{:,.0f}"),
+        ("evaluate", "evaluate_sps", "{:,.0f}"),
+        ("peak MB", "peak_rss_mb", "{:,.0f}"),
+    ]
     print("\nsamples/s (median after warm-up), peak resident memory per configuration")
     print(" | ".join(f"{h:>14}" for h, _, _ in cols))
     for r in results:

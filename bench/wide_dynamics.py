@@ -75,8 +75,13 @@ def size_cases(n: int, fan_in: int) -> list[tuple[str, dict, object]]:
     cases = []
     for batch, phase, s0 in ((B, "from sign(h)", first), (B, "settling", settled), (B + 1, "from sign(h)", first)):
         if batch == B or n >= 100_000:
-            cases.append((f"sync x{N_STEPS} {phase}", meta | {"B": batch, "n_iter": N_STEPS},
-                          lambda hb=h[:batch], sb=s0[:batch]: sync(hb, sb, N_STEPS)))
+            cases.append(
+                (
+                    f"sync x{N_STEPS} {phase}",
+                    meta | {"B": batch, "n_iter": N_STEPS},
+                    lambda hb=h[:batch], sb=s0[:batch]: sync(hb, sb, N_STEPS),
+                )
+            )
     cases.append(("async x1 from sign(h)", meta | {"B": B, "n_iter": 1}, lambda: asyn(h[:B], first[:B])))
     return cases
 
@@ -163,10 +168,21 @@ def report(variants: list[Worker], single: Worker | None, cases: list[dict], tim
             a = np.asarray(times[(i, w.label)])
             med = float(np.median(a))
             first = first or med
-            rows.append({**case, "variant": w.label, "threads": w.threads, "median_s": med,
-                         "p25_s": float(np.percentile(a, 25)), "p75_s": float(np.percentile(a, 75)), "repeats": a.size})
-            print(f"{case['name']:<24}{case['size']:<22}{case['B']:>3}  {w.label:<26}{fmt(med):>10}"
-                  f"{fmt(rows[-1]['p25_s']):>10}{fmt(rows[-1]['p75_s']):>10}{first / med:>8.2f}x")
+            rows.append(
+                {
+                    **case,
+                    "variant": w.label,
+                    "threads": w.threads,
+                    "median_s": med,
+                    "p25_s": float(np.percentile(a, 25)),
+                    "p75_s": float(np.percentile(a, 75)),
+                    "repeats": a.size,
+                }
+            )
+            print(
+                f"{case['name']:<24}{case['size']:<22}{case['B']:>3}  {w.label:<26}{fmt(med):>10}"
+                f"{fmt(rows[-1]['p25_s']):>10}{fmt(rows[-1]['p75_s']):>10}{first / med:>8.2f}x"
+            )
         ceiling = ""
         if single and (i, PAIR) in times:  # the best speed-up two threads could reach on this machine, now
             one, both = (np.median(times[(i, label)]) for label in (single.label, PAIR))
@@ -181,8 +197,12 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--extension", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="no 100,000-unit layer, few rounds")
-    parser.add_argument("--sizes", nargs="+", metavar="N:FAN_IN", help="layers (default: " +
-                        " ".join(f"{n}:{f}" for n, f in SIZES) + ")")
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        metavar="N:FAN_IN",
+        help="layers (default: " + " ".join(f"{n}:{f}" for n, f in SIZES) + ")",
+    )
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--before", help="another build's extension module (.so), timed beside this one")
     parser.add_argument("--rounds", type=int, default=None)
@@ -194,8 +214,9 @@ def main() -> None:
         return worker([tuple(int(x) for x in size.split(":")) for size in sizes], args.extension)
 
     builds = [("this build", None)] + ([("before", os.path.abspath(args.before))] if args.before else [])
-    workers = [Worker(f"{label}, {t} thread{'s' * (t > 1)}", t, ext, sizes) for label, ext in builds
-               for t in args.threads]
+    workers = [
+        Worker(f"{label}, {t} thread{'s' * (t > 1)}", t, ext, sizes) for label, ext in builds for t in args.threads
+    ]
     pair = [] if args.no_pair else [Worker(PAIR, 1, None, sizes) for _ in range(2)]
     infos = [w.ready() for w in workers + pair]
     cases = infos[0]["cases"]
@@ -209,13 +230,21 @@ def main() -> None:
     times = measure(workers, pair, cases, rounds)
     for w in workers + pair:
         w.close()
-    single = next((w for w in workers[:len(args.threads)] if w.threads == 1), None)
+    single = next((w for w in workers[: len(args.threads)] if w.threads == 1), None)
     rows = report(workers + pair[:1], single, cases, times)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"cpu_count": os.cpu_count(), "loadavg_end": os.getloadavg(), "rounds": rounds,
-                       "extensions": {w.label: info["extension"] for w, info in zip(workers, infos)}, "rows": rows},
-                      f, indent=1)
+            json.dump(
+                {
+                    "cpu_count": os.cpu_count(),
+                    "loadavg_end": os.getloadavg(),
+                    "rounds": rounds,
+                    "extensions": {w.label: info["extension"] for w, info in zip(workers, infos)},
+                    "rows": rows,
+                },
+                f,
+                indent=1,
+            )
         print(f"# wrote {args.out}")
 
 

@@ -4,7 +4,7 @@ import os
 
 project = "darnax"
 author = "the darnax authors"
-copyright = "2026, the darnax authors"  # noqa: A001 (Sphinx's name)
+copyright = "2026, the darnax authors"
 
 extensions = [
     "sphinx.ext.autodoc",

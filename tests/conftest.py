@@ -10,9 +10,7 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-settings.register_profile(
-    "default", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("default", deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", deadline=None, max_examples=300)
 settings.load_profile(os.environ.get("DARNAX_HYPOTHESIS_PROFILE", "default"))
 

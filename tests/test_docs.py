@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-pytestmark = pytest.mark.skipif(not (DOCS / "api").is_dir(), reason="docs/ is not beside tests/ (a copy of tests/ alone)")
+pytestmark = pytest.mark.skipif(
+    not (DOCS / "api").is_dir(), reason="docs/ is not beside tests/ (a copy of tests/ alone)"
+)
 
 #: Packages whose every public module is reference material, and the command's public modules
 #: (its other modules are the command's own machinery: checkpoints, launching, progress).
@@ -32,8 +33,10 @@ def _public_modules() -> list[str]:
 def _defined_in(module_name: str) -> dict[str, object]:
     module = importlib.import_module(module_name)
     return {
-        name: obj for name, obj in vars(module).items()
-        if not name.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj))
+        name: obj
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isclass(obj) or inspect.isfunction(obj))
         and obj.__module__ == module_name
     }
 
@@ -64,11 +67,13 @@ def _documented() -> set[int]:
 
 def test_every_public_name_is_in_the_api_reference():
     objects = _documented()
-    missing = [f"{m}.{name}" for m in _public_modules() for name, obj in _defined_in(m).items() if id(obj) not in objects]
+    missing = [
+        f"{m}.{name}" for m in _public_modules() for name, obj in _defined_in(m).items() if id(obj) not in objects
+    ]
     assert not missing, f"add these to docs/api/*.md: {missing}"
 
 
 def test_every_public_name_has_a_docstring():
-    """autodoc leaves out members without a docstring, so an undocumented name would vanish."""
+    """Autodoc leaves out members without a docstring, so an undocumented name would vanish."""
     bare = [f"{m}.{name}" for m in _public_modules() for name, obj in _defined_in(m).items() if not inspect.getdoc(obj)]
     assert not bare, f"write docstrings for: {bare}"

@@ -60,3 +60,9 @@ def test_readme_seed_style_example_learns():
     code = _readme_block("DynamicalTrainer(") + "\nassert float(metrics['accuracy']) > 0.6"
     result = _run(code)
     assert result.returncode == 0, result.stderr
+
+
+def test_readme_api_example_runs():
+    code = _readme_block("cosine_decay_schedule(") + "\nassert sum(a.size for a in jax.tree.leaves(params)) > 0"
+    result = _run(code)
+    assert result.returncode == 0, result.stderr

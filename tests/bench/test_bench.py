@@ -48,8 +48,15 @@ def test_tiny_run_times_every_op_and_writes_json(tmp_path, capsys):
 
 
 def test_compare_matches_rows_and_reports_the_change(tmp_path, capsys):
-    row = {"op": "sparse_matmul", "size": "4x4 s=0.5", "B": 2, "dtype": "float32", "threads": 1,
-           "impl": "darnax jit (XLA FFI)", "n_iter": None}
+    row = {
+        "op": "sparse_matmul",
+        "size": "4x4 s=0.5",
+        "B": 2,
+        "dtype": "float32",
+        "threads": 1,
+        "impl": "darnax jit (XLA FFI)",
+        "n_iter": None,
+    }
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps({"machine": {}, "rows": [{**row, "median_s": 2e-3}]}))
     b.write_text(json.dumps({"machine": {}, "rows": [{**row, "median_s": 3e-3}, {**row, "B": 4, "median_s": 1.0}]}))
@@ -69,8 +76,20 @@ def test_compare_of_a_foreign_file_is_a_clear_error(tmp_path, capsys):
 def test_installed_command_runs_per_thread_count(tmp_path):
     """``darnax bench`` from the console entry point, two thread counts in two child processes."""
     out = tmp_path / "threads.json"
-    cmd = [sys.executable, "-m", "darnax", "bench", *TINY, "--ops", "sparse_matmul", "--threads", "1", "2",
-           "--json", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "darnax",
+        "bench",
+        *TINY,
+        "--ops",
+        "sparse_matmul",
+        "--threads",
+        "1",
+        "2",
+        "--json",
+        str(out),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     _, rows = load_rows(str(out))

@@ -33,6 +33,11 @@ def test_backprop_run_writes_the_same_files_and_resumes_exactly(tmp_path, capsys
     assert [r["epoch"] for r in records] == [1, 2]
     keys = set(json.loads((local / "metrics.jsonl").read_text().splitlines()[0]))
     assert set(records[0]) == keys  # the local-learning runs' record format
-    strip = lambda p: [{k: v for k, v in json.loads(l).items() if "second" not in k} for l in p.read_text().splitlines()]  # noqa: E731,E741
-    assert strip(part / "metrics.jsonl") == strip(full / "metrics.jsonl")
+
+    def untimed(path):
+        return [
+            {k: v for k, v in json.loads(line).items() if "second" not in k} for line in path.read_text().splitlines()
+        ]
+
+    assert untimed(part / "metrics.jsonl") == untimed(full / "metrics.jsonl")
     assert all(0.0 <= r["test_accuracy"] <= 1.0 and r["samples_per_second"] > 0 for r in records)

@@ -6,10 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
-from darnax.cli import main
+from darnax.cli import checkpoint, main
 from darnax.cli.config import ConfigError, merge, resolve
 
 from ..datasets._idx_files import write_tiny
@@ -45,7 +46,16 @@ def test_train_writes_a_complete_run(tmp_path, small_config, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epochs"] == 3 and summary["final_test_accuracy"] == records[-1]["test_accuracy"]
     assert resolve(file=out / "config.toml").model.dim_hidden == 96
-    assert (out / "checkpoint.darnax").read_bytes().startswith(b"darnax-checkpoint 1 ")
+    assert (out / "checkpoint.darnax").read_bytes().startswith(b"darnax-checkpoint 2 ")
+    plot = ElementTree.fromstring((out / "accuracy.svg").read_text())  # the plot, always, without matplotlib
+    assert plot.tag.endswith("svg") and len(plot.findall(".//{http://www.w3.org/2000/svg}polyline")) == 2
+
+
+def test_a_format_1_checkpoint_is_refused_with_a_reason(tmp_path):
+    old = tmp_path / "checkpoint.darnax"
+    old.write_bytes(b"darnax-checkpoint 1 2\n{}")
+    with pytest.raises(checkpoint.CheckpointError, match="checkpoint format 1"):
+        checkpoint.read_meta(old)
 
 
 def test_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, small_config):
@@ -53,7 +63,10 @@ def test_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, small_config):
     assert train("--config", small_config, "--out", full, "--dynamics", "async") == 0
     assert train("--config", small_config, "--out", part, "--dynamics", "async", "--epochs", 1) == 0
     assert train("--resume", part, "--epochs", 3) == 0
-    strip = lambda p: [{k: v for k, v in json.loads(l).items() if "second" not in k} for l in p.read_text().splitlines()]  # noqa: E731,E741
+
+    def strip(p):
+        return [{k: v for k, v in json.loads(line).items() if "second" not in k} for line in p.read_text().splitlines()]
+
     assert strip(full / "metrics.jsonl") == strip(part / "metrics.jsonl")
     payload = lambda p: p.read_bytes().split(b"\n", 1)[1].split(b"}", 1)[1]  # noqa: E731
     assert payload(full / "checkpoint.darnax") == payload(part / "checkpoint.darnax")
@@ -81,17 +94,26 @@ def test_probe_reports_accuracies(tmp_path, small_config, capsys):
         # per-layer fields (several hidden layers)
         ("[model]\ndim_hidden = []\n", "model.dim_hidden: expected a width or a non-empty list of widths, got []"),
         ("[model]\ndim_hidden = [100, 0]\n", "model.dim_hidden[1]: expected a value >0, got 0"),
-        ("[model]\ndim_hidden = [100, 50]\nsparsity = [0.9, 1.0]\n", "model.sparsity[1]: expected a value [0,1), got 1.0"),
-        ("[model]\ndim_hidden = [100, 50]\nsparsity = [0.9, 0.9, 0.9]\n",
-         "model.sparsity: expected a scalar or 2 value(s), one per hidden layer (model.dim_hidden has 2 layer(s)), got 3"),
-        ("[model]\ndim_hidden = [100, 50]\nsparsity_back = [0.9, 0.9]\n",
-         "model.sparsity_back: expected a scalar or 1 value(s), one per top-down coupling between hidden layers"),
+        (
+            "[model]\ndim_hidden = [100, 50]\nsparsity = [0.9, 1.0]\n",
+            "model.sparsity[1]: expected a value [0,1), got 1.0",
+        ),
+        (
+            "[model]\ndim_hidden = [100, 50]\nsparsity = [0.9, 0.9, 0.9]\n",
+            "model.sparsity: expected a scalar or 2 value(s), one per hidden layer (model.dim_hidden has 2 layer(s)), got 3",
+        ),
+        (
+            "[model]\ndim_hidden = [100, 50]\nsparsity_back = [0.9, 0.9]\n",
+            "model.sparsity_back: expected a scalar or 1 value(s), one per top-down coupling between hidden layers",
+        ),
         ("[model]\nsparsity_back = [0.5]\n", "model.sparsity_back: expected a scalar or 0 value(s)"),
         ("[model]\nj_d = ['a']\n", "model.j_d[0]: expected float, got str 'a'"),
         ("[model]\nthreshold_j = 'high'\n", "model.threshold_j: expected float or a list of float, got str 'high'"),
         ("[model]\nthreshold_out = [1.0]\n", "model.threshold_out: expected float, got list"),
-        ("[optimizer]\nlearning_rate_win = [0.1, 0.2]\n",
-         "optimizer.learning_rate_win: expected a scalar or 1 value(s), one per hidden layer"),
+        (
+            "[optimizer]\nlearning_rate_win = [0.1, 0.2]\n",
+            "optimizer.learning_rate_win: expected a scalar or 1 value(s), one per hidden layer",
+        ),
         ("[optimizer]\nweight_decay_back = -1.0\n", "optimizer.weight_decay_back: expected a value >=0, got -1.0"),
     ],
 )
@@ -151,7 +173,7 @@ def test_corrupted_idx_file_is_a_clear_error(tmp_path, capsys):
 def test_prototypes_and_merge_checks():
     config = merge(resolve(), {"data": {"dataset": "prototypes"}})
     assert config.data.dataset == "prototypes"
-    with pytest.raises(ConfigError, match="data.flatten"):
+    with pytest.raises(ConfigError, match=r"data\.flatten"):
         merge(resolve(), {"data": {"flatten": False}})
 
 

@@ -66,7 +66,10 @@ def test_deep_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, capsys):
     assert "network 64-48-32-10" in log and "epoch   2" in log
     assert train("--config", path, "--out", part, "--epochs", 1) == 0
     assert train("--resume", part, "--epochs", 2) == 0
-    strip = lambda p: [{k: v for k, v in json.loads(l).items() if "second" not in k} for l in p.read_text().splitlines()]  # noqa: E731,E741
+
+    def strip(p):
+        return [{k: v for k, v in json.loads(line).items() if "second" not in k} for line in p.read_text().splitlines()]
+
     records = strip(full / "metrics.jsonl")
     assert records == strip(part / "metrics.jsonl") and len(records) == 2
     assert records[-1]["test_accuracy"] > 0.3  # 10 classes: chance is 0.1
@@ -78,5 +81,7 @@ def test_deep_resume_ends_exactly_like_an_uninterrupted_run(tmp_path, capsys):
 def test_deep_preset_has_two_hidden_layers():
     config = resolve("deep-2")
     assert config.model.depth == 2 and "deep-2" in PRESETS
-    assert all(len(v) == (2 if k not in ("sparsity_back", "learning_rate_back", "weight_decay_back") else 1)
-               for k, v in layer_values(config).items())
+    assert all(
+        len(v) == (2 if k not in ("sparsity_back", "learning_rate_back", "weight_decay_back") else 1)
+        for k, v in layer_values(config).items()
+    )

@@ -35,8 +35,14 @@ TIMEOUT = 600
 
 
 def _darnax(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "darnax", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=TIMEOUT, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    return subprocess.run(
+        [sys.executable, "-m", "darnax", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
 
 
 def _records(out: Path) -> list[dict]:
@@ -49,9 +55,12 @@ def _weights(out: Path):
     config = resolve(file=out / "config.toml")
     with jax.enable_x64(False):
         trainer = build_trainer(config, 64, 10)
-        model, *_ = checkpoint.load(out / "checkpoint.darnax", model=trainer.orchestrator,
-                                    optimizer_state=trainer.ctx["optimizer_state"],
-                                    fingerprint=fingerprint(config, trainer.orchestrator))
+        model, *_ = checkpoint.load(
+            out / "checkpoint.darnax",
+            model=trainer.orchestrator,
+            optimizer_state=trainer.ctx["optimizer_state"],
+            fingerprint=fingerprint(config, trainer.orchestrator),
+        )
     return model
 
 
@@ -64,17 +73,25 @@ def small(tmp_path):
 def test_two_processes_train_like_one_and_resume(small):
     one = _darnax("train", "--config", "small.toml", "--epochs", "2", "--out", "one", "--quiet", cwd=small)
     assert one.returncode == 0, one.stderr[-2000:]
-    two = _darnax("train", "--config", "small.toml", "--epochs", "1", "--out", "two", "--quiet", "--processes", "2",
-                  cwd=small)
+    two = _darnax(
+        "train", "--config", "small.toml", "--epochs", "1", "--out", "two", "--quiet", "--processes", "2", cwd=small
+    )
     assert two.returncode == 0, two.stderr[-2000:]
     assert two.stdout.count("epoch   1") == 1  # process 0 alone prints
     more = _darnax("train", "--resume", "two", "--epochs", "2", "--quiet", "--processes", "2", cwd=small)
     assert more.returncode == 0, more.stderr[-2000:]
     assert sorted(p.name for p in (small / "two").iterdir()) == sorted(p.name for p in (small / "one").iterdir())
     for a, b in zip(_records(small / "one"), _records(small / "two"), strict=True):
-        assert (a["epoch"], a["train_accuracy"], a["test_accuracy"]) == (b["epoch"], b["train_accuracy"], b["test_accuracy"])
-    for a, b in zip(jax.tree.leaves(eqx.filter(_weights(small / "one"), eqx.is_inexact_array)),
-                    jax.tree.leaves(eqx.filter(_weights(small / "two"), eqx.is_inexact_array)), strict=True):
+        assert (a["epoch"], a["train_accuracy"], a["test_accuracy"]) == (
+            b["epoch"],
+            b["train_accuracy"],
+            b["test_accuracy"],
+        )
+    for a, b in zip(
+        jax.tree.leaves(eqx.filter(_weights(small / "one"), eqx.is_inexact_array)),
+        jax.tree.leaves(eqx.filter(_weights(small / "two"), eqx.is_inexact_array)),
+        strict=True,
+    ):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-6)
 
 
@@ -96,9 +113,26 @@ def _children(pid: int) -> dict[int, int]:
 
 def test_a_killed_process_stops_the_run(small):
     launcher = subprocess.Popen(
-        [sys.executable, "-m", "darnax", "train", "--config", "small.toml", "--epochs", "50", "--out", "run",
-         "--quiet", "--processes", "2"],
-        cwd=small, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        [
+            sys.executable,
+            "-m",
+            "darnax",
+            "train",
+            "--config",
+            "small.toml",
+            "--epochs",
+            "50",
+            "--out",
+            "run",
+            "--quiet",
+            "--processes",
+            "2",
+        ],
+        cwd=small,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
     )
     try:
         deadline = time.monotonic() + TIMEOUT

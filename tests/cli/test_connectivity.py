@@ -10,8 +10,13 @@ from darnax.cli.run import legacy_fingerprint as fingerprint
 
 from .test_cli import train
 
-FIXED = {"dim_hidden": [40, 40], "sparsity": [0.8, 0.9], "sparsity_win": 0.75, "sparsity_back": 0.5,
-         "connectivity": "fixed-fan-in"}
+FIXED = {
+    "dim_hidden": [40, 40],
+    "sparsity": [0.8, 0.9],
+    "sparsity_win": 0.75,
+    "sparsity_back": 0.5,
+    "connectivity": "fixed-fan-in",
+}
 
 
 def _patterns(config, dim_data):
@@ -38,7 +43,11 @@ def test_bernoulli_is_the_default_and_leaves_old_fingerprints_alone():
     counts = np.diff(_patterns(config, 30)[(1, 1)].col_ptr)
     assert counts.min() != counts.max()  # Bernoulli in-degrees vary
     fixed = merge(config, {"model": {"connectivity": "fixed-fan-in"}})
-    assert fingerprint(fixed) != fingerprint(config) == fingerprint(merge(Config(), {"model": {"dim_hidden": 60, "sparsity": 0.8}}))
+    assert (
+        fingerprint(fixed)
+        != fingerprint(config)
+        == fingerprint(merge(Config(), {"model": {"dim_hidden": 60, "sparsity": 0.8}}))
+    )
 
 
 def test_the_wide_preset_asks_for_100_recurrent_inputs_per_unit():

@@ -43,7 +43,11 @@ def start(*args: object, cwd: Path, kill_at: str | None = None) -> subprocess.Po
     with (cwd / f"stderr-{time.monotonic_ns()}.txt").open("w") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "darnax", "train", "--quiet", *map(str, args)],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
         )
 
 

@@ -11,7 +11,10 @@ import pytest
 from darnax.cli import main
 from darnax.cli.config import merge, resolve
 from darnax.cli.network import build_trainer
-from darnax.trainers._base import _MAX_PENDING, finite_weights, weight_names
+from darnax.modules._hyper import Constant
+from darnax.modules.interfaces import replace_static
+from darnax.trainers._base import _MAX_PENDING
+from darnax.trainers._finite import finite_weights, weight_names
 from darnax.utils._checks import NonFiniteWeightsError
 
 CONFIG = merge(resolve(), {"model": {"dim_hidden": 24, "sparsity": 0.8}})
@@ -26,7 +29,8 @@ def data(n: int = 80) -> tuple[np.ndarray, np.ndarray]:
 
 def overflowing(trainer):
     """The trainer with W_out's learning rate so large that its weights overflow within a few steps."""
-    trainer.orchestrator = eqx.tree_at(lambda o: o.lmap[2, 1].lr, trainer.orchestrator, jnp.asarray(1e37, jnp.float32))
+    w_out = replace_static(trainer.orchestrator.lmap[2, 1], _lr=Constant(np.float32(1e37)))  # a static hyper-parameter
+    trainer.orchestrator = eqx.tree_at(lambda o: o.lmap[2, 1], trainer.orchestrator, w_out)
     return trainer
 
 
@@ -34,8 +38,14 @@ def first_bad_step(x, y, key) -> int:
     """The first step after which the overflowing trainer holds a non-finite weight, one train_step at a time."""
     trainer = overflowing(build_trainer(CONFIG, 64, 10))
     for step in range(x.shape[0] // 16):
-        rng, orch, _, _, _ = trainer._jit_train(x[16 * step : 16 * step + 16], y[16 * step : 16 * step + 16], key,
-                                                trainer.orchestrator, trainer._template, trainer.ctx)
+        rng, orch, _, _, _ = trainer._jit_train(
+            x[16 * step : 16 * step + 16],
+            y[16 * step : 16 * step + 16],
+            key,
+            trainer.orchestrator,
+            trainer._template,
+            trainer.ctx,
+        )
         trainer.orchestrator, key = orch, rng
         if not bool(np.all(finite_weights(orch))):
             return step
@@ -48,7 +58,9 @@ def test_names_and_flags_line_up():
     assert finite_weights(orch).shape == (len(names),) and bool(np.all(finite_weights(orch)))
     assert "layer (1, 1) SparseRecurrentDiscrete.J" in names and "layer (2, 1) FullyConnected.W" in names
     bad = eqx.tree_at(lambda o: o.lmap[1, 1].J, orch, orch.lmap[1, 1].J.at[0].set(jnp.inf))
-    assert [n for n, ok in zip(names, np.asarray(finite_weights(bad))) if not ok] == ["layer (1, 1) SparseRecurrentDiscrete.J"]
+    assert [n for n, ok in zip(names, np.asarray(finite_weights(bad))) if not ok] == [
+        "layer (1, 1) SparseRecurrentDiscrete.J"
+    ]
 
 
 def test_fit_epoch_names_the_layer_and_the_exact_step():
@@ -56,8 +68,11 @@ def test_fit_epoch_names_the_layer_and_the_exact_step():
     key = jax.random.key(0)
     step = first_bad_step(x, y, key)
     trainer = overflowing(build_trainer(CONFIG, 64, 10))
-    with pytest.raises(NonFiniteWeightsError, match=rf"after training step {step} \(batch {step} of a fit_epoch call\): "
-                       r"layer \(2, 1\) FullyConnected\.W\b"):
+    with pytest.raises(
+        NonFiniteWeightsError,
+        match=rf"after training step {step} \(batch {step} of a fit_epoch call\): "
+        r"layer \(2, 1\) FullyConnected\.W\b",
+    ):
         trainer.fit_epoch(x, y, key, batch_size=16)
     assert not bool(np.all(finite_weights(trainer.orchestrator)))  # the bad model is kept for inspection
 
@@ -67,8 +82,11 @@ def test_donated_fit_epoch_names_the_layer_and_the_calls_steps():
     trainer = build_trainer(CONFIG, 64, 10)
     key = trainer.fit_epoch(x[:32], y[:32], jax.random.key(0), batch_size=16)  # steps 0-1
     overflowing(trainer)
-    with pytest.raises(NonFiniteWeightsError, match=r"after training steps 2-11 \(batches 0-9 of a fit_epoch call\): "
-                       r"layer \(2, 1\) FullyConnected\.W"):
+    with pytest.raises(
+        NonFiniteWeightsError,
+        match=r"after training steps 2-11 \(batches 0-9 of a fit_epoch call\): "
+        r"layer \(2, 1\) FullyConnected\.W",
+    ):
         trainer.fit_epoch(x, y, key, batch_size=16, donate=True)
 
 
@@ -83,8 +101,12 @@ def test_train_step_and_nan_initial_weights():
         for _ in range(20):
             key = trainer.train_step(x, y, key)
     assert trainer.steps_done <= 1 + _MAX_PENDING
-    for read in (lambda: trainer.evaluate(x, y, key, batch_size=16), trainer.check_weights,
-                 lambda: trainer.fit_epoch(x, y, key, batch_size=16), lambda: trainer.eval_step(x, y, key)):
+    for read in (
+        lambda: trainer.evaluate(x, y, key, batch_size=16),
+        trainer.check_weights,
+        lambda: trainer.fit_epoch(x, y, key, batch_size=16),
+        lambda: trainer.eval_step(x, y, key),
+    ):
         step = trainer.steps_done
         trainer.train_step(x, y, key)
         with pytest.raises(NonFiniteWeightsError, match=f"after training step {step} "):
@@ -94,8 +116,13 @@ def test_train_step_and_nan_initial_weights():
 
 def test_darnax_train_stops_with_a_clear_error(tmp_path, capsys):
     config = tmp_path / "inf.toml"
-    config.write_text("[model]\ndim_hidden = 24\nsparsity = 0.8\n[optimizer]\nlearning_rate_wout = 1e37\n[run]\nepochs = 1\n")
+    config.write_text(
+        "[model]\ndim_hidden = 24\nsparsity = 0.8\n[optimizer]\nlearning_rate_wout = 1e37\n[run]\nepochs = 1\n"
+    )
     assert main(["train", "--quiet", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert "darnax: error: non-finite weights (NaN or inf) after training steps" in err and "layer (2, 1) FullyConnected.W" in err
+    assert (
+        "darnax: error: non-finite weights (NaN or inf) after training steps" in err
+        and "layer (2, 1) FullyConnected.W" in err
+    )
     assert not (tmp_path / "run" / "checkpoint.darnax").exists()

@@ -60,8 +60,9 @@ def test_changed_master_seed_is_refused_naming_it(one_epoch, capsys):
 def test_patterns_drawn_differently_are_refused_naming_them(one_epoch, capsys, monkeypatch):
     # as if another jax version drew another Bernoulli stream from the same model.seed
     draw = SparsityPattern.random.__func__
-    monkeypatch.setattr(SparsityPattern, "random",
-                        classmethod(lambda cls, key, *a, **k: draw(cls, jax.random.fold_in(key, 1), *a, **k)))
+    monkeypatch.setattr(
+        SparsityPattern, "random", classmethod(lambda cls, key, *a, **k: draw(cls, jax.random.fold_in(key, 1), *a, **k))
+    )
     assert train("--resume", one_epoch) == 2
     err = capsys.readouterr().err
     assert "sparsity pattern (1, 0).pattern: checkpoint" in err and "sparsity pattern (1, 1).pattern" in err
@@ -85,7 +86,10 @@ def test_relocated_data_resumes_with_data_dir_and_ends_like_an_unmoved_run(tmp_p
     assert f"--resume {part} --data-dir NEW_FOLDER" in err and str(data) in err
     assert train("--resume", part, "--data-dir", moved, "--epochs", 2) == 0
     assert "resuming after epoch 1" in capsys.readouterr().out
-    strip = lambda p: [{k: v for k, v in json.loads(l).items() if "second" not in k} for l in p.read_text().splitlines()]  # noqa: E731,E741
+
+    def strip(p):
+        return [{k: v for k, v in json.loads(line).items() if "second" not in k} for line in p.read_text().splitlines()]
+
     assert strip(part / "metrics.jsonl") == strip(full / "metrics.jsonl")
     assert checkpoint.read_meta(part / CHECKPOINT)[1] == checkpoint.read_meta(full / CHECKPOINT)[1]
     assert resolve(file=part / "config.toml").data.data_dir == str(moved)  # later resumes need no flag
@@ -112,8 +116,14 @@ def test_checkpoint_of_an_older_darnax_still_resumes(one_epoch, capsys):
     run = Run(config, one_epoch, log=open(os.devnull, "w"), quiet=True)  # noqa: SIM115
     run.resume()
     trainer = run.trainer
-    checkpoint.save(one_epoch / CHECKPOINT, model=trainer.orchestrator, optimizer_state=trainer.ctx["optimizer_state"],
-                    key=run.key, epoch=1, fingerprint=legacy_fingerprint(config))
+    checkpoint.save(
+        one_epoch / CHECKPOINT,
+        model=trainer.orchestrator,
+        optimizer_state=trainer.ctx["optimizer_state"],
+        key=run.key,
+        epoch=1,
+        fingerprint=legacy_fingerprint(config),
+    )
     run.log.close()
     capsys.readouterr()
     assert train("--resume", one_epoch, "--epochs", 2) == 0

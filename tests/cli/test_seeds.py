@@ -22,9 +22,21 @@ def test_aggregate_gives_mean_and_sample_sd_per_epoch(tmp_path):
     for k, accs in enumerate(values):
         d = tmp_path / f"seed-{k}"
         d.mkdir()
-        d.joinpath("metrics.jsonl").write_text("".join(
-            json.dumps({"epoch": e + 1, "train_accuracy": a, "test_accuracy": a / 2, "train_seconds": 1.0 + k,
-                        "samples_per_second": 10.0}) + "\n" for e, a in enumerate(accs[: 2 if k else 1])))
+        d.joinpath("metrics.jsonl").write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "epoch": e + 1,
+                        "train_accuracy": a,
+                        "test_accuracy": a / 2,
+                        "train_seconds": 1.0 + k,
+                        "samples_per_second": 10.0,
+                    }
+                )
+                + "\n"
+                for e, a in enumerate(accs[: 2 if k else 1])
+            )
+        )
         dirs.append(d)
     rows = aggregate(dirs)
     assert len(rows) == 1  # the epochs every run reached
@@ -37,17 +49,42 @@ def test_aggregate_gives_mean_and_sample_sd_per_epoch(tmp_path):
 def test_two_seeds_on_two_workers(tmp_path):
     (tmp_path / "small.toml").write_text(SMALL)
     result = subprocess.run(
-        [sys.executable, "-m", "darnax", "train", "--config", "small.toml", "--epochs", "2", "--quiet",
-         "--seeds", "2", "--workers", "2", "--out", "s"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900, env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        [
+            sys.executable,
+            "-m",
+            "darnax",
+            "train",
+            "--config",
+            "small.toml",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--seeds",
+            "2",
+            "--workers",
+            "2",
+            "--out",
+            "s",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 seeds, epoch 2: test" in result.stdout
     configs = [resolve(file=tmp_path / "s" / f"seed-{k}" / "config.toml") for k in range(2)]
     assert [(c.run.master_seed, c.model.seed) for c in configs] == [(0, 44), (1, 45)]
     rows = [json.loads(line) for line in (tmp_path / "s" / "seeds.jsonl").read_text().splitlines()]
-    tests = [[json.loads(line)["test_accuracy"] for line in (tmp_path / "s" / f"seed-{k}" / "metrics.jsonl").read_text().splitlines()]
-             for k in range(2)]
+    assert (tmp_path / "s" / "seeds.svg").read_text().startswith("<svg")
+    tests = [
+        [
+            json.loads(line)["test_accuracy"]
+            for line in (tmp_path / "s" / f"seed-{k}" / "metrics.jsonl").read_text().splitlines()
+        ]
+        for k in range(2)
+    ]
     assert [r["epoch"] for r in rows] == [1, 2]
     np.testing.assert_allclose([r["test_accuracy_mean"] for r in rows], np.mean(tests, axis=0))
     assert tests[0] != tests[1]  # the seeds differ

@@ -57,7 +57,7 @@ def test_a_space_loads_with_the_kinds_of_its_fields(tmp_path):
         ("[model.threshold_j]\nlow = -1.0\nhigh = 2.0\n", "model.threshold_j"),
         ("[model.threshold_j]\nlow = 1.0\nhigh = 2.0\nbest = 1\n", "unknown key 'best'"),
         ("[trainer.dynamics]\nchoices = []\n", "non-empty list"),
-        ("[trainer.dynamics]\nchoices = [\"sync\", \"fast\"]\n", "trainer.dynamics"),
+        ('[trainer.dynamics]\nchoices = ["sync", "fast"]\n', "trainer.dynamics"),
         ("[trainer.dynamics]\nlow = 1\nhigh = 2\n", "takes choices"),
         ("", "no parameters"),
     ],
@@ -79,8 +79,14 @@ def test_poor_trials_are_pruned_after_their_first_report(tmp_path):
 
 def _tune(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "darnax", "tune", "--space", "space.toml", "--epochs", "1", "--out", "out", *args]
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
-                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    return subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
 
 
 @pytest.mark.parametrize("storage", [None, "journal:study.log"])
@@ -93,7 +99,11 @@ def test_two_workers_share_a_study_that_resumes(tmp_path, storage):
     more = _tune(tmp_path, "--trials", "4", "--workers", "2", *extra)
     assert more.returncode == 0, more.stderr[-3000:]
     assert "3 trials finished, 1 to run on 1 worker(s)" in more.stdout
-    store = tune.storage(storage, tmp_path / "out") if storage is None else tune.storage(f"journal:{tmp_path / 'study.log'}", tmp_path)
+    store = (
+        tune.storage(storage, tmp_path / "out")
+        if storage is None
+        else tune.storage(f"journal:{tmp_path / 'study.log'}", tmp_path)
+    )
     trials = optuna.load_study(study_name="darnax", storage=store).trials
     assert sorted(t.number for t in trials) == [0, 1, 2, 3]
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in trials)

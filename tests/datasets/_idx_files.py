@@ -68,7 +68,7 @@ class TinyMnist(IdxDataset):
     name = "mnist"
     source = idx_source(
         "mnist",
-        {f: ("0" * 32, None) for f in (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)},
+        dict.fromkeys((TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS), ("0" * 32, None)),
         mirrors=("https://mirror.invalid/a/",),
     )
 

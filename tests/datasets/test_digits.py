@@ -43,5 +43,5 @@ def test_projection_and_sign():
 
 def test_tampered_bundle_is_refused(monkeypatch):
     monkeypatch.setattr(digits_module, "DIGITS_SHA256", "0" * 64)
-    with pytest.raises(RuntimeError, match="digits.csv.gz: SHA-256 09f66e6d.*, expected 0{64}; reinstall darnax"):
+    with pytest.raises(RuntimeError, match=r"digits\.csv\.gz: SHA-256 09f66e6d.*, expected 0{64}; reinstall darnax"):
         Digits().build(jax.random.key(0))

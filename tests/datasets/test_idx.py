@@ -46,8 +46,10 @@ GOOD = idx_bytes(np.arange(12, dtype=np.uint8).reshape(3, 4))
         (GOOD[:2] + b"\x07" + GOOD[3:], "unknown IDX type code 0x07"),
         (b"\x00\x00\x08\x00", "declares zero dimensions"),
         (GOOD[:10], "truncated header: 2 dimensions need 12 bytes, the file has 10"),
-        (GOOD[:-1], "truncated payload: expected 12 bytes of data (12 elements of 1 byte) after the 12-byte "
-         "header, got 11"),
+        (
+            GOOD[:-1],
+            "truncated payload: expected 12 bytes of data (12 elements of 1 byte) after the 12-byte header, got 11",
+        ),
         (GOOD + b"\x00", "trailing bytes after the payload: expected 12 bytes"),
         (GOOD[:4] + (4).to_bytes(4, "big") + GOOD[8:], "truncated payload: expected 16 bytes"),
     ],

@@ -9,7 +9,7 @@ import pytest
 
 from darnax.datasets import FashionMnist, IdxFormatError, Mnist
 from darnax.datasets.classification.idx_dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
-from darnax.datasets.classification.transforms import encode_labels, projection_matrix, transform_inputs
+from darnax.datasets.classification.transforms import projection_matrix, transform_inputs
 
 from ._idx_files import TinyMnist, idx_bytes, tiny_arrays, write_gz, write_tiny
 
@@ -34,7 +34,7 @@ def concat(batches):
 
 
 def test_shapes_dtypes_and_spec(tiny):
-    folder, raw = tiny
+    folder, _raw = tiny
     ds = built(folder)
     assert len(ds) == 120 // 16
     x, y = next(iter(ds))
@@ -127,7 +127,7 @@ def test_num_images_per_class_takes_the_first_of_each_class(tiny):
 def test_validation_split(tiny):
     folder, raw = tiny
     ds = built(folder, validation_fraction=0.25, x_transform="identity", rescale=False, shuffle=False)
-    (xt, yt), (xv, yv) = ds.arrays("train"), ds.arrays("valid")
+    (xt, _), (xv, _) = ds.arrays("train"), ds.arrays("valid")
     assert (xt.shape[0], xv.shape[0]) == (90, 30) and ds.spec()["num_valid"] == 30
     rows = {r.tobytes() for r in np.asarray(xt)} | {r.tobytes() for r in np.asarray(xv)}
     assert rows == {r.tobytes() for r in raw[TRAIN_IMAGES].reshape(120, 784).astype(np.float32)}

@@ -128,8 +128,10 @@ def test_download_enabled_by_environment(tmp_path, monkeypatch):
 
 
 def test_failed_download_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
-    contents = {"https://one.invalid/a.gz": b"bad", "https://two.invalid/a.gz": urllib.error.HTTPError(
-        "https://two.invalid/a.gz", 404, "Not Found", {}, None)}
+    contents = {
+        "https://one.invalid/a.gz": b"bad",
+        "https://two.invalid/a.gz": urllib.error.HTTPError("https://two.invalid/a.gz", 404, "Not Found", {}, None),
+    }
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen(contents, []))
     with pytest.raises(DatasetNotFoundError) as err:
         locate.locate(SOURCE, tmp_path, download=True, progress=False)
@@ -142,6 +144,6 @@ def test_failed_download_is_a_clear_error_and_leaves_nothing(tmp_path, monkeypat
 
 def test_no_download_unless_allowed(tmp_path):
     # The autouse fixture makes any network use fail loudly; without permission none is attempted.
-    with pytest.raises(DatasetNotFoundError, match="not found. Looked in"):
+    with pytest.raises(DatasetNotFoundError, match=r"not found\. Looked in"):
         locate.locate(SOURCE, tmp_path)
     assert not (tmp_path / "toy").exists()

@@ -54,7 +54,7 @@ def test_dataset_holds_the_tutorial_data():
     np.testing.assert_array_equal(np.asarray(y), np.asarray(y_ref))
     flips = np.mean(np.asarray(x) != np.asarray(ds.prototypes)[np.argmax(np.asarray(y), axis=1)])
     assert 0.27 < flips < 0.33
-    x_test, y_test = ds.arrays("test")
+    x_test, _ = ds.arrays("test")
     assert x_test.shape == (200, 100) and not np.array_equal(np.asarray(x_test[:10]), np.asarray(x[:10]))
     assert sum(b.shape[0] for b, _ in ds.iter_test()) == 200 and len(ds) == 62
 

@@ -39,10 +39,16 @@ def test_files_are_the_expected_ones():
 def test_fashion_mnist_test_split():
     content = {f.name: f.content_md5 for f in FashionMnist.source.files}
     folder = SHARED / "fashion-mnist"
-    images = read_idx(folder / "t10k-images-idx3-ubyte.gz", expected_magic=IMAGES_MAGIC,
-                      expected_md5=content["t10k-images-idx3-ubyte.gz"])
-    labels = read_idx(folder / "t10k-labels-idx1-ubyte.gz", expected_magic=LABELS_MAGIC,
-                      expected_md5=content["t10k-labels-idx1-ubyte.gz"])
+    images = read_idx(
+        folder / "t10k-images-idx3-ubyte.gz",
+        expected_magic=IMAGES_MAGIC,
+        expected_md5=content["t10k-images-idx3-ubyte.gz"],
+    )
+    labels = read_idx(
+        folder / "t10k-labels-idx1-ubyte.gz",
+        expected_magic=LABELS_MAGIC,
+        expected_md5=content["t10k-labels-idx1-ubyte.gz"],
+    )
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert np.array_equal(np.bincount(labels), [1000] * 10)
 

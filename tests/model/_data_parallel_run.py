@@ -41,7 +41,9 @@ def train(dynamics: str, mesh=None, shard: tuple[int, int] = (0, 1)):
 
     state, orch = dyadic_seed10(dynamics=dynamics)
     opt = optax.sgd(1.0)
-    trainer = DynamicalTrainer(orch, state, opt, opt.init(eqx.filter(orch, eqx.is_inexact_array)), 1, 3, 3, 3, mesh=mesh)
+    trainer = DynamicalTrainer(
+        orch, state, opt, opt.init(eqx.filter(orch, eqx.is_inexact_array)), 1, 3, 3, 3, mesh=mesh
+    )
     x, y = pm1_data(jax.random.key(2), BATCH * N_BATCHES, 64, 5)
     i, n = shard
     b = BATCH // n
@@ -68,7 +70,9 @@ def count_collectives(dynamics: str, mesh, out: Path) -> None:
 
     state, orch = dyadic_seed10(dynamics=dynamics)
     opt = optax.sgd(1.0)
-    trainer = DynamicalTrainer(orch, state, opt, opt.init(eqx.filter(orch, eqx.is_inexact_array)), 1, 3, 3, 3, mesh=mesh)
+    trainer = DynamicalTrainer(
+        orch, state, opt, opt.init(eqx.filter(orch, eqx.is_inexact_array)), 1, 3, 3, 3, mesh=mesh
+    )
     x, y = pm1_data(jax.random.key(2), BATCH, 64, 5)
     hlo = trainer._jit_train.lower(x, y, jax.random.key(7), trainer.orchestrator, trainer._template, trainer.ctx)
     text = hlo.compile().compiled.as_text()
@@ -102,8 +106,12 @@ def main() -> None:
     trainer, key, accuracy = train(args.dynamics, mesh, shard)
     out = args.out / f"process{args.process_id}"
     eqx.tree_serialise_leaves(out.with_suffix(".eqx"), (trainer.orchestrator, trainer.ctx["optimizer_state"]))
-    np.savez(out.with_suffix(".npz"), key=np.asarray(jax.random.key_data(key)), accuracy=np.asarray(accuracy),
-             devices=jax.device_count())
+    np.savez(
+        out.with_suffix(".npz"),
+        key=np.asarray(jax.random.key_data(key)),
+        accuracy=np.asarray(accuracy),
+        devices=jax.device_count(),
+    )
 
 
 if __name__ == "__main__":

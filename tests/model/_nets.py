@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from darnax.layer_maps.sparse import LayerMap
+from darnax.modules._hyper import Constant
 from darnax.modules.fully_connected import FrozenRescaledFullyConnected, FullyConnected, SparseFullyConnected
 from darnax.modules.input_output import OutputLayer
+from darnax.modules.interfaces import AbstractModule, replace_static
 from darnax.modules.recurrent import SparseRecurrentDiscrete
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
@@ -35,7 +39,13 @@ def seed10_network(
         {
             1: {
                 0: SparseFullyConnected(
-                    dim_data, dim_hidden, 5.0, 1.78, sparsity_win, keys[0], dtype,
+                    dim_data,
+                    dim_hidden,
+                    5.0,
+                    1.78,
+                    sparsity_win,
+                    keys[0],
+                    dtype,
                     **kw(0.159 / (1 - sparsity_win) ** 0.5, 0.01),
                 ),
                 1: SparseRecurrentDiscrete(
@@ -43,7 +53,10 @@ def seed10_network(
                 ),
                 2: FrozenRescaledFullyConnected(num_labels, dim_hidden, 1.3, 0.0, keys[2], dtype),
             },
-            2: {1: FullyConnected(dim_hidden, num_labels, 1.0, 7.0, keys[3], dtype, **kw(0.17, 0.02)), 2: OutputLayer()},
+            2: {
+                1: FullyConnected(dim_hidden, num_labels, 1.0, 7.0, keys[3], dtype, **kw(0.17, 0.02)),
+                2: OutputLayer(),
+            },
         }
     )
     orch = SequentialOrchestrator(lm, dynamics=dynamics, backend=backend)
@@ -51,16 +64,30 @@ def seed10_network(
 
 
 def dyadic(tree, denominator: int = 64):
-    """Round every inexact leaf to a multiple of ``1/denominator``.
+    """Round every inexact leaf and every static hyper-parameter (learning rates, thresholds, ...)
+    to a multiple of ``1/denominator``.
 
     With such weights, ±1 states and ±1 or dyadic inputs, every field is a short sum of dyadic
     rationals, exact in float32 and float64 whatever the summation order; the compiled kernels
     (float64, column order) and the jnp oracle (float32, BLAS order) then produce identical ±1
     states, so bitwise comparisons test the maths rather than rounding.
     """
-    return jax.tree.map(
-        lambda a: jnp.round(a * denominator) / denominator if eqx.is_inexact_array(a) else a, tree
-    )
+    tree = jax.tree.map(lambda a: jnp.round(a * denominator) / denominator if eqx.is_inexact_array(a) else a, tree)
+
+    def hyper(module):
+        if not isinstance(module, AbstractModule):
+            return module
+        constants = {f.name: getattr(module, f.name) for f in dataclasses.fields(module)}
+        return replace_static(
+            module,
+            **{
+                name: Constant(np.round(np.asarray(c.array) * denominator) / denominator, np.asarray(c.array).dtype)
+                for name, c in constants.items()
+                if isinstance(c, Constant)
+            },
+        )
+
+    return jax.tree.map(hyper, tree, is_leaf=lambda m: isinstance(m, AbstractModule))
 
 
 def dyadic_seed10(dim: int = 64, labels: int = 5, *, dynamics: str = "sync", backend: str = "compiled"):

@@ -44,6 +44,8 @@ def test_compiled_equals_jax_over_several_train_steps(dynamics):
         ko, mo = oracle.eval_step(xb, yb, ko)
         assert_trees_equal((compiled.state, mc), (oracle.state, mo))
     assert_trees_equal(kc, ko)
-    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(
-        jax.tree.leaves(compiled.orchestrator), jax.tree.leaves(dyadic_seed10()[1]))]
+    moved = [
+        np.abs(np.asarray(a) - np.asarray(b)).max()
+        for a, b in zip(jax.tree.leaves(compiled.orchestrator), jax.tree.leaves(dyadic_seed10()[1]))
+    ]
     assert max(moved) > 0, "the weights learned"

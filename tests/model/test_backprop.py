@@ -52,7 +52,9 @@ def test_gradients_through_the_kernels_equal_the_dense_oracles(dim_hidden):
     """Same network on the compiled ops and on their jnp oracles (backend "jax"): same gradients
     (float32, rtol 1e-5); with two hidden layers the gradient crosses a sparse layer backwards."""
     x, y = pm1_data(jax.random.key(2), 16, DIM, LABELS)
-    grads = [eqx.filter_grad(cross_entropy)(backprop_trainer(dim_hidden, b).orchestrator, x, y) for b in ("compiled", "jax")]
+    grads = [
+        eqx.filter_grad(cross_entropy)(backprop_trainer(dim_hidden, b).orchestrator, x, y) for b in ("compiled", "jax")
+    ]
     leaves = [jax.tree_util.tree_leaves(eqx.filter(g, eqx.is_inexact_array)) for g in grads]
     assert len(leaves[0]) == len(leaves[1])
     assert any(float(jnp.abs(a).max()) > 0 for a in leaves[0])
@@ -86,5 +88,7 @@ def test_the_sharded_path_trains_like_one_process():
     plain, sharded = backprop_trainer(), backprop_trainer(mesh=jax.make_mesh((1,), ("data",)))
     for trainer in (plain, sharded):
         trainer.fit_epoch(x, y, jax.random.key(5), batch_size=16)
-    for a, b in zip(*(jax.tree_util.tree_leaves(eqx.filter(t.orchestrator, eqx.is_inexact_array)) for t in (plain, sharded))):
+    for a, b in zip(
+        *(jax.tree_util.tree_leaves(eqx.filter(t.orchestrator, eqx.is_inexact_array)) for t in (plain, sharded))
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

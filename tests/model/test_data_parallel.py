@@ -32,9 +32,25 @@ def _launch(out: Path, dynamics: str, processes: int, env: dict[str, str], *extr
     port = _free_port()
     procs = [
         subprocess.Popen(
-            [sys.executable, str(SCRIPT), "--dynamics", dynamics, "--processes", str(processes),
-             "--process-id", str(i), "--port", str(port), "--out", str(out), *extra],
-            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                str(SCRIPT),
+                "--dynamics",
+                dynamics,
+                "--processes",
+                str(processes),
+                "--process-id",
+                str(i),
+                "--port",
+                str(port),
+                "--out",
+                str(out),
+                *extra,
+            ],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for i in range(processes)
     ]

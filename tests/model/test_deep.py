@@ -37,11 +37,24 @@ def _config(widths: list[int], dynamics: str = "sync", **model) -> Config:
     return merge(
         Config(),
         {
-            "model": {"dim_hidden": widths, "sparsity": 0.75, "sparsity_win": 0.5, "sparsity_back": 0.5,
-                      "strength_back": 1.0, "threshold_back": [0.5] * (len(widths) - 1) + [0.0], **model},
-            "optimizer": {"learning_rate_win": 0.5, "learning_rate_j": 0.5, "learning_rate_back": 0.5,
-                          "weight_decay_win": 0.0, "weight_decay_j": 0.0, "weight_decay_back": 0.0,
-                          "weight_decay_wout": 0.0},
+            "model": {
+                "dim_hidden": widths,
+                "sparsity": 0.75,
+                "sparsity_win": 0.5,
+                "sparsity_back": 0.5,
+                "strength_back": 1.0,
+                "threshold_back": [0.5] * (len(widths) - 1) + [0.0],
+                **model,
+            },
+            "optimizer": {
+                "learning_rate_win": 0.5,
+                "learning_rate_j": 0.5,
+                "learning_rate_back": 0.5,
+                "weight_decay_win": 0.0,
+                "weight_decay_j": 0.0,
+                "weight_decay_back": 0.0,
+                "weight_decay_wout": 0.0,
+            },
             "trainer": {"dynamics": dynamics, "train_clamped_n_iter": 4, "train_free_n_iter": 4, "eval_n_iter": 4},
         },
     )
@@ -92,7 +105,9 @@ def test_fit_epoch_equals_the_train_step_loop_on_deep_networks(depth, dynamics):
     assert_trees_equal(fast.orchestrator, loop.orchestrator)
     assert_trees_equal(fast.state, loop.state)
     assert_trees_equal(fast.ctx["optimizer_state"], loop.ctx["optimizer_state"])
-    assert not np.array_equal(fast.orchestrator.lmap[1, 2].W, build_trainer(config, 64, LABELS).orchestrator.lmap[1, 2].W)
+    assert not np.array_equal(
+        fast.orchestrator.lmap[1, 2].W, build_trainer(config, 64, LABELS).orchestrator.lmap[1, 2].W
+    )
 
 
 def test_builder_wires_forward_recurrent_and_top_down_couplings():
@@ -100,13 +115,25 @@ def test_builder_wires_forward_recurrent_and_top_down_couplings():
     lm = build_trainer(config, 40, LABELS).orchestrator.lmap
     kinds = {edge: type(m) for edge, m in lm.edge_items()}
     assert kinds == {
-        (1, 0): SparseFullyConnected, (1, 1): SparseRecurrentDiscrete, (1, 2): SparseFullyConnected,
-        (2, 1): SparseFullyConnected, (2, 2): SparseRecurrentDiscrete, (2, 3): SparseFullyConnected,
-        (3, 2): SparseFullyConnected, (3, 3): SparseRecurrentDiscrete, (3, 4): FrozenRescaledFullyConnected,
-        (4, 3): FullyConnected, (4, 4): OutputLayer,
+        (1, 0): SparseFullyConnected,
+        (1, 1): SparseRecurrentDiscrete,
+        (1, 2): SparseFullyConnected,
+        (2, 1): SparseFullyConnected,
+        (2, 2): SparseRecurrentDiscrete,
+        (2, 3): SparseFullyConnected,
+        (3, 2): SparseFullyConnected,
+        (3, 3): SparseRecurrentDiscrete,
+        (3, 4): FrozenRescaledFullyConnected,
+        (4, 3): FullyConnected,
+        (4, 4): OutputLayer,
     }
     assert [(lm[i, j].in_features, lm[i, j].out_features) for i, j in ((1, 0), (2, 1), (3, 2), (1, 2), (2, 3))] == [
-        (40, 64), (64, 16), (16, 32), (16, 64), (32, 16)]
+        (40, 64),
+        (64, 16),
+        (16, 32),
+        (16, 64),
+        (32, 16),
+    ]
     assert [lm[i, i].sparsity for i in (1, 2, 3)] == [0.75, 0.5, 0.9]
     assert [lm[i, j].sparsity for i, j in ((1, 0), (2, 1), (1, 2))] == [0.5, 0.5, 0.5]
     np.testing.assert_allclose([float(lm[1, 2].threshold[0]), float(lm[3, 4].threshold[0])], [0.5, 0.0])
@@ -135,7 +162,10 @@ def test_prebuilt_patterns_per_layer_or_per_edge():
     assert lm[1, 0].pattern == pairs[0][0] and lm[2, 2].pattern == pairs[1][1]
     top_down = pattern((16, 64), 5)
     lm = build_trainer(config, 40, LABELS, patterns={(1, 2): top_down}).orchestrator.lmap
-    assert lm[1, 2].pattern == top_down and lm[1, 0].pattern == build_trainer(config, 40, LABELS).orchestrator.lmap[1, 0].pattern
+    assert (
+        lm[1, 2].pattern == top_down
+        and lm[1, 0].pattern == build_trainer(config, 40, LABELS).orchestrator.lmap[1, 0].pattern
+    )
     one = build_trainer(_config([64]), 40, LABELS, patterns=pairs[0]).orchestrator.lmap  # the one-layer (W_in, J)
     assert (one[1, 0].pattern, one[1, 1].pattern) == pairs[0]
     with pytest.raises(ValueError, match=r"patterns: expected 2 \(forward, recurrent\) pair\(s\)"):

@@ -170,10 +170,17 @@ def test_equinox_and_optax_interoperate(tmp_path):
     labels = jax.tree.map(lambda _: "default", params, is_leaf=eqx.is_array)
     for (i, j), lab in {(1, 0): "w_in", (1, 1): "j", (2, 1): "w_out"}.items():
         labels = eqx.tree_at(
-            lambda m: m.lmap[i][j], labels, replace=jax.tree.map(lambda _: lab, params.lmap[i][j], is_leaf=eqx.is_array)
+            lambda m, i=i, j=j: m.lmap[i][j],
+            labels,
+            replace=jax.tree.map(lambda _, lab=lab: lab, params.lmap[i][j], is_leaf=eqx.is_array),
         )
     opt = optax.multi_transform(
-        {"default": optax.sgd(0.0), "w_in": optax.sgd(0.5), "j": optax.sgd(0.25), "w_out": optax.sgd(0.1, momentum=0.9)},
+        {
+            "default": optax.sgd(0.0),
+            "w_in": optax.sgd(0.5),
+            "j": optax.sgd(0.25),
+            "w_out": optax.sgd(0.1, momentum=0.9),
+        },
         labels,
     )
     opt_state = opt.init(params)

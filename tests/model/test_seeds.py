@@ -34,6 +34,7 @@ from darnax.utils.typing import PyTree
 
 from ._data import batches, fashion_mnist
 
+
 # --------------------------------------------------------------------------- seed 06
 @pytest.mark.filterwarnings("ignore:step_inference is deprecated:DeprecationWarning")
 def test_seed06_simple_training_tutorial():
@@ -45,10 +46,14 @@ def test_seed06_simple_training_tutorial():
         1: {
             0: FullyConnected(in_features=dim_data, out_features=dim_hidden, strength=1.0, threshold=3.5, key=keys[0]),
             1: RecurrentDiscrete(features=dim_hidden, j_d=0.5, threshold=0.5, key=keys[1]),
-            2: FrozenFullyConnected(in_features=num_labels, out_features=dim_hidden, strength=0.3, threshold=0.0, key=keys[2]),
+            2: FrozenFullyConnected(
+                in_features=num_labels, out_features=dim_hidden, strength=0.3, threshold=0.0, key=keys[2]
+            ),
         },
         2: {
-            1: FullyConnected(in_features=dim_hidden, out_features=num_labels, strength=1.0, threshold=3.5, key=keys[3]),
+            1: FullyConnected(
+                in_features=dim_hidden, out_features=num_labels, strength=1.0, threshold=3.5, key=keys[3]
+            ),
             2: OutputLayer(),
         },
     }
@@ -140,9 +145,27 @@ PARAMS: dict[str, Any] = {
 }
 
 
-def build_model(seed, dim_data, dim_hidden, sparsity, sparsity_win, num_labels, strength_forth, strength_back,
-                threshold_in, threshold_out, threshold_back, threshold_j, j_d, lr_win=None, lr_j=None,
-                lr_wout=None, wd_win=None, wd_j=None, wd_wout=None):
+def build_model(
+    seed,
+    dim_data,
+    dim_hidden,
+    sparsity,
+    sparsity_win,
+    num_labels,
+    strength_forth,
+    strength_back,
+    threshold_in,
+    threshold_out,
+    threshold_back,
+    threshold_j,
+    j_d,
+    lr_win=None,
+    lr_j=None,
+    lr_wout=None,
+    wd_win=None,
+    wd_j=None,
+    wd_wout=None,
+):
     """Seeds 09 (no module learning rates) and 10 (module-internal lr and weight decay)."""
     internal = lr_win is not None
     state = SequentialState((dim_data, dim_hidden, num_labels))
@@ -150,16 +173,35 @@ def build_model(seed, dim_data, dim_hidden, sparsity, sparsity_win, num_labels, 
     kw = lambda lr, wd: {"lr": lr, "weight_decay": wd} if internal else {}  # noqa: E731
     layer_map = {
         1: {
-            0: SparseFullyConnected(in_features=dim_data, out_features=dim_hidden, strength=strength_forth,
-                                    threshold=threshold_in, sparsity=sparsity_win, key=keys[0], **kw(lr_win, wd_win)),
-            1: SparseRecurrentDiscrete(features=dim_hidden, j_d=j_d, sparsity=sparsity, threshold=threshold_j,
-                                       key=keys[1], **kw(lr_j, wd_j)),
-            2: FrozenRescaledFullyConnected(in_features=num_labels, out_features=dim_hidden, strength=strength_back,
-                                            threshold=threshold_back, key=keys[2]),
+            0: SparseFullyConnected(
+                in_features=dim_data,
+                out_features=dim_hidden,
+                strength=strength_forth,
+                threshold=threshold_in,
+                sparsity=sparsity_win,
+                key=keys[0],
+                **kw(lr_win, wd_win),
+            ),
+            1: SparseRecurrentDiscrete(
+                features=dim_hidden, j_d=j_d, sparsity=sparsity, threshold=threshold_j, key=keys[1], **kw(lr_j, wd_j)
+            ),
+            2: FrozenRescaledFullyConnected(
+                in_features=num_labels,
+                out_features=dim_hidden,
+                strength=strength_back,
+                threshold=threshold_back,
+                key=keys[2],
+            ),
         },
         2: {
-            1: FullyConnected(in_features=dim_hidden, out_features=num_labels, strength=1.0, threshold=threshold_out,
-                              key=keys[3], **kw(lr_wout, wd_wout)),
+            1: FullyConnected(
+                in_features=dim_hidden,
+                out_features=num_labels,
+                strength=1.0,
+                threshold=threshold_out,
+                key=keys[3],
+                **kw(lr_wout, wd_wout),
+            ),
             2: OutputLayer(),
         },
     }
@@ -176,7 +218,7 @@ def make_lr_map_v2(model, overrides: Mapping[tuple[int, int], str] | None = None
     labels = jtu.tree_map(lambda _: default_label, params, is_leaf=eqx.is_array)
     if overrides:
         for (i, j), label in overrides.items():
-            labels = eqx.tree_at(lambda m: m.lmap[i][j], labels, replace=like(params.lmap[i][j], label))
+            labels = eqx.tree_at(lambda m: m.lmap[i][j], labels, replace=like(params.lmap[i][j], label))  # noqa: B023 - the seed's code
     return labels
 
 
@@ -186,17 +228,28 @@ def decay(orchestrator, config):
     dim_data = config["model"]["kwargs"]["dim_data"]
     dim_hidden = config["model"]["kwargs"]["dim_hidden"]
     W_in = jnp.asarray(new_orch.lmap[1][0].W)
-    rescaling_win = (config["optimizer"]["weight_decay_win"] / (1 - config["model"]["kwargs"]["sparsity_win"]) ** 0.5
-                     * ((1 - 0.90) ** 0.5) * config["optimizer"]["learning_rate_win"] / (dim_data**0.5))
+    rescaling_win = (
+        config["optimizer"]["weight_decay_win"]
+        / (1 - config["model"]["kwargs"]["sparsity_win"]) ** 0.5
+        * ((1 - 0.90) ** 0.5)
+        * config["optimizer"]["learning_rate_win"]
+        / (dim_data**0.5)
+    )
     new_orch = eqx.tree_at(lambda o: o.lmap[1][0].W, new_orch, W_in * (1.0 - rescaling_win))
     J = jnp.asarray(new_orch.lmap[1][1].J)
     mask = jnp.asarray(new_orch.lmap[1][1]._mask)
-    rescaling_j = (config["optimizer"]["weight_decay_j"] * config["optimizer"]["learning_rate_j"]
-                   / (1 - config["model"]["kwargs"]["sparsity"]) ** 0.5 * ((1 - 0.90) ** 0.5) / (dim_hidden**0.5))
+    rescaling_j = (
+        config["optimizer"]["weight_decay_j"]
+        * config["optimizer"]["learning_rate_j"]
+        / (1 - config["model"]["kwargs"]["sparsity"]) ** 0.5
+        * ((1 - 0.90) ** 0.5)
+        / (dim_hidden**0.5)
+    )
     new_orch = eqx.tree_at(lambda o: o.lmap[1][1].J, new_orch, J * (1.0 - rescaling_j * mask))
     W_out = jnp.asarray(new_orch.lmap[2][1].W)
-    rescaling_wout = (config["optimizer"]["weight_decay_wout"] * config["optimizer"]["learning_rate_wout"]
-                      / (dim_hidden**0.5))
+    rescaling_wout = (
+        config["optimizer"]["weight_decay_wout"] * config["optimizer"]["learning_rate_wout"] / (dim_hidden**0.5)
+    )
     return eqx.tree_at(lambda o: o.lmap[2][1].W, new_orch, W_out * (1.0 - rescaling_wout))
 
 

@@ -66,7 +66,9 @@ def test_layer_map_structure_and_subsets():
     assert (1, 0) in lm and (0, 1) not in lm and isinstance(lm[1, 1], RecurrentDiscrete)
     with pytest.raises(TypeError):
         lm[1][3] = OutputLayer()  # read-only row view
-    subsets = {s: [(i, tuple(r)) for i, r in lm.row_items(subset=s)] for s in ("all", "forward", "backward", "inference")}
+    subsets = {
+        s: [(i, tuple(r)) for i, r in lm.row_items(subset=s)] for s in ("all", "forward", "backward", "inference")
+    }
     assert subsets["all"] == [(1, (0, 1, 2)), (2, (1, 2))]
     assert subsets["forward"] == [(1, (0, 1)), (2, (1, 2))]
     assert subsets["backward"] == [(1, (1, 2)), (2, (2,))]

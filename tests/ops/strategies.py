@@ -12,7 +12,9 @@ SIZES = st.one_of(st.integers(1, 40), st.sampled_from([1, 63, 257, 2048]))
 DTYPES = st.sampled_from([np.float32, np.float64])
 
 
-def random_pattern(rng: np.random.Generator, shape: tuple[int, int], density: float, *, zero_diagonal: bool = False) -> SparsityPattern:
+def random_pattern(
+    rng: np.random.Generator, shape: tuple[int, int], density: float, *, zero_diagonal: bool = False
+) -> SparsityPattern:
     """A Bernoulli(density) pattern, optionally with an empty first row and last column."""
     mask = rng.random(shape) < density
     if zero_diagonal:
@@ -40,7 +42,14 @@ def product_case(draw: st.DrawFn, max_batch: int = 64):
     if d * k > 2048 * 300:  # keep the dense oracle cheap
         k = min(k, 40)
     batch = draw(st.integers(1, max_batch))
-    return np.random.default_rng(draw(st.integers(0, 2**32 - 1))), batch, d, k, draw(st.sampled_from(DENSITIES)), draw(DTYPES)
+    return (
+        np.random.default_rng(draw(st.integers(0, 2**32 - 1))),
+        batch,
+        d,
+        k,
+        draw(st.sampled_from(DENSITIES)),
+        draw(DTYPES),
+    )
 
 
 @st.composite
@@ -48,4 +57,10 @@ def layer_case(draw: st.DrawFn, max_n: int = 40):
     """(rng, batch, n, density, dtype) for the square sign-dynamics ops."""
     n = draw(st.integers(1, max_n))
     batch = draw(st.integers(1, 8))
-    return np.random.default_rng(draw(st.integers(0, 2**32 - 1))), batch, n, draw(st.sampled_from(DENSITIES)), draw(DTYPES)
+    return (
+        np.random.default_rng(draw(st.integers(0, 2**32 - 1))),
+        batch,
+        n,
+        draw(st.sampled_from(DENSITIES)),
+        draw(DTYPES),
+    )

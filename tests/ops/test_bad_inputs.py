@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from darnax.ops import _ffi
 from darnax.ops import (
     SparsityPattern,
+    _ffi,
     async_sign_sweeps,
     dense_async_sign_sweeps,
     direct,
@@ -23,7 +23,7 @@ H = np.zeros((2, 3), np.float32)
 V = np.ones(P.nnz, np.float32)
 D = np.zeros(3, np.float32)
 S = np.ones((2, 3), np.float32)
-O = np.array([2, 0, 1], np.int32)
+ORDER = np.array([2, 0, 1], np.int32)
 J = np.eye(3, dtype=np.float32) / 2
 
 
@@ -31,31 +31,71 @@ J = np.eye(3, dtype=np.float32) / 2
     ("call", "error", "match"),
     [
         (lambda: sparse_matmul(np.ones(3, np.float32), V, P), ValueError, r"x: expected shape \(\?, 3\), got \(3,\)"),
-        (lambda: sparse_matmul(np.ones((2, 4), np.float32), V, P), ValueError, r"x: expected shape \(\?, 3\), got \(2, 4\)"),
-        (lambda: sparse_matmul(np.ones((2, 3), np.int32), V, P), TypeError, "x: expected float32 or float64, got int32"),
+        (
+            lambda: sparse_matmul(np.ones((2, 4), np.float32), V, P),
+            ValueError,
+            r"x: expected shape \(\?, 3\), got \(2, 4\)",
+        ),
+        (
+            lambda: sparse_matmul(np.ones((2, 3), np.int32), V, P),
+            TypeError,
+            "x: expected float32 or float64, got int32",
+        ),
         (lambda: sparse_matmul(np.ones((2, 3)), V, P), TypeError, "one float dtype"),
         (lambda: sparse_matmul(H, V[:-1], P), ValueError, r"values: expected shape \(5,\), got \(4,\)"),
         (lambda: sparse_outer(H, np.ones((3, 3), np.float32), P), ValueError, r"e: expected shape \(2, 3\)"),
-        (lambda: sync_sign_steps(H, V, SparsityPattern.from_mask(np.ones((3, 2), bool)), D, S, 1), ValueError, "square"),
+        (
+            lambda: sync_sign_steps(H, V, SparsityPattern.from_mask(np.ones((3, 2), bool)), D, S, 1),
+            ValueError,
+            "square",
+        ),
         (lambda: sync_sign_steps(H, V, P, D[:2], S, 1), ValueError, r"diag: expected shape \(3,\)"),
         (lambda: sync_sign_steps(H, V, P, D, S[:1], 1), ValueError, r"s0: expected shape \(2, 3\)"),
         (lambda: sync_sign_steps(H, V, P, D, S, -1), ValueError, "n_steps: expected a non-negative int"),
-        (lambda: async_sign_sweeps(H, V, P, D, S, O, 1.5), ValueError, "n_sweeps"),
+        (lambda: async_sign_sweeps(H, V, P, D, S, ORDER, 1.5), ValueError, "n_sweeps"),
         (lambda: async_sign_sweeps(H, V, P, D, S, np.array([0, 0, 1], np.int32), 1), ValueError, "permutation"),
         (lambda: async_sign_sweeps(H, V, P, D, S, np.array([0, 1, 3], np.int32), 1), ValueError, "permutation"),
-        (lambda: async_sign_sweeps(H, V, P, D, S, O.astype(np.int64), 1), TypeError, "order: expected int32"),
-        (lambda: async_sign_sweeps(H, V, P, D, S, O[:2], 1), ValueError, r"order: expected shape \(3,\), \(1 or 2, 3\) or \(1 or 2, 1, 3\)"),
-        (lambda: async_sign_sweeps(H, V, P, D, S, np.tile(O, (2, 2, 1)), 3), ValueError, r"order: expected shape"),
-        (lambda: dense_async_sign_sweeps(H, J[:2], S, O, 1), ValueError, r"couplings: expected a square \(N, N\) matrix, got shape \(2, 3\)"),
-        (lambda: dense_async_sign_sweeps(H, J[0], S, O, 1), ValueError, r"couplings: expected shape \(\?, \?\), got \(3,\)"),
-        (lambda: dense_async_sign_sweeps(H[:, :2], J, S, O, 1), ValueError, r"h_ext: expected shape \(\?, 3\), got \(2, 2\)"),
-        (lambda: dense_async_sign_sweeps(H, J, S[:1], O, 1), ValueError, r"s0: expected shape \(2, 3\), got \(1, 3\)"),
-        (lambda: dense_async_sign_sweeps(H, J.astype(np.int32), S, O, 1), TypeError, "couplings: expected float32 or float64, got int32"),
-        (lambda: dense_async_sign_sweeps(H, J.astype(np.float64), S, O, 1), TypeError, "one float dtype"),
-        (lambda: dense_async_sign_sweeps(H, J, S, O, -1), ValueError, "n_sweeps: expected a non-negative int"),
-        (lambda: dense_async_sign_sweeps(H, J, S, O, 2.0), ValueError, "n_sweeps: expected a non-negative int"),
-        (lambda: dense_async_sign_sweeps(H, J, S, O.astype(np.int64), 1), TypeError, "order: expected int32"),
-        (lambda: dense_async_sign_sweeps(H, J, S, np.tile(O, (3, 1)), 1), ValueError, r"order: expected shape \(3,\), \(1 or 2, 3\)"),
+        (lambda: async_sign_sweeps(H, V, P, D, S, ORDER.astype(np.int64), 1), TypeError, "order: expected int32"),
+        (
+            lambda: async_sign_sweeps(H, V, P, D, S, ORDER[:2], 1),
+            ValueError,
+            r"order: expected shape \(3,\), \(1 or 2, 3\) or \(1 or 2, 1, 3\)",
+        ),
+        (lambda: async_sign_sweeps(H, V, P, D, S, np.tile(ORDER, (2, 2, 1)), 3), ValueError, r"order: expected shape"),
+        (
+            lambda: dense_async_sign_sweeps(H, J[:2], S, ORDER, 1),
+            ValueError,
+            r"couplings: expected a square \(N, N\) matrix, got shape \(2, 3\)",
+        ),
+        (
+            lambda: dense_async_sign_sweeps(H, J[0], S, ORDER, 1),
+            ValueError,
+            r"couplings: expected shape \(\?, \?\), got \(3,\)",
+        ),
+        (
+            lambda: dense_async_sign_sweeps(H[:, :2], J, S, ORDER, 1),
+            ValueError,
+            r"h_ext: expected shape \(\?, 3\), got \(2, 2\)",
+        ),
+        (
+            lambda: dense_async_sign_sweeps(H, J, S[:1], ORDER, 1),
+            ValueError,
+            r"s0: expected shape \(2, 3\), got \(1, 3\)",
+        ),
+        (
+            lambda: dense_async_sign_sweeps(H, J.astype(np.int32), S, ORDER, 1),
+            TypeError,
+            "couplings: expected float32 or float64, got int32",
+        ),
+        (lambda: dense_async_sign_sweeps(H, J.astype(np.float64), S, ORDER, 1), TypeError, "one float dtype"),
+        (lambda: dense_async_sign_sweeps(H, J, S, ORDER, -1), ValueError, "n_sweeps: expected a non-negative int"),
+        (lambda: dense_async_sign_sweeps(H, J, S, ORDER, 2.0), ValueError, "n_sweeps: expected a non-negative int"),
+        (lambda: dense_async_sign_sweeps(H, J, S, ORDER.astype(np.int64), 1), TypeError, "order: expected int32"),
+        (
+            lambda: dense_async_sign_sweeps(H, J, S, np.tile(ORDER, (3, 1)), 1),
+            ValueError,
+            r"order: expected shape \(3,\), \(1 or 2, 3\)",
+        ),
         (lambda: dense_async_sign_sweeps(H, J, S, np.array([1, 1, 0], np.int32), 1), ValueError, "permutation"),
     ],
 )
@@ -82,8 +122,11 @@ def test_dense_handler_refuses_what_python_would():
             jax.block_until_ready(run(jnp.array(bad, jnp.int32)))
     h, j, s = jnp.asarray(H), jnp.asarray(J), jnp.asarray(S)
     outs = lambda b=2, n=3, t=1, dt=jnp.float32: (  # noqa: E731
-        jax.ShapeDtypeStruct((b, n), dt), jax.ShapeDtypeStruct((b, t), jnp.int32), jax.ShapeDtypeStruct((b, n), dt))
-    order = jnp.asarray(O[None])
+        jax.ShapeDtypeStruct((b, n), dt),
+        jax.ShapeDtypeStruct((b, t), jnp.int32),
+        jax.ShapeDtypeStruct((b, n), dt),
+    )
+    order = jnp.asarray(ORDER[None])
     with pytest.raises(Exception, match=r"order: not a permutation of 0..2 \(entry 1 is 2\)"):
         _raw("dense_async_sign_sweeps", outs(), h, j, s, jnp.array([[2, 2, 0]], jnp.int32), n_sweeps=np.int64(1))
     with pytest.raises(Exception, match=r"couplings: expected shape \(3, 3\), got \(3, 2\)"):
@@ -99,8 +142,13 @@ def test_dense_handler_refuses_what_python_would():
     with pytest.raises(Exception, match="must share one dtype"):
         _raw("dense_async_sign_sweeps", outs(), h, j.astype(jnp.float64), s, order, n_sweeps=np.int64(1))
     with pytest.raises(Exception, match="h_ext: expected float32 or float64"):
-        _raw("dense_async_sign_sweeps", outs(dt=jnp.int32), *(a.astype(jnp.int32) for a in (h, j, s)), order,
-             n_sweeps=np.int64(1))
+        _raw(
+            "dense_async_sign_sweeps",
+            outs(dt=jnp.int32),
+            *(a.astype(jnp.int32) for a in (h, j, s)),
+            order,
+            n_sweeps=np.int64(1),
+        )
     with pytest.raises(Exception, match=r"h_ext: expected rank 2 \(B, N\), got \(3,\)"):
         _raw("dense_async_sign_sweeps", outs(), h[0], j, s, order, n_sweeps=np.int64(1))
 
@@ -115,7 +163,11 @@ def _key(pattern):
 
 
 LAYER = (jnp.asarray(H), jnp.asarray(V), jnp.asarray(D), jnp.asarray(S))
-LAYER_OUTS = (jax.ShapeDtypeStruct((2, 3), jnp.float32), jax.ShapeDtypeStruct((2, 1), jnp.int32), jax.ShapeDtypeStruct((2, 3), jnp.float32))
+LAYER_OUTS = (
+    jax.ShapeDtypeStruct((2, 3), jnp.float32),
+    jax.ShapeDtypeStruct((2, 1), jnp.int32),
+    jax.ShapeDtypeStruct((2, 3), jnp.float32),
+)
 
 
 def test_handlers_refuse_patterns_not_in_the_store():
@@ -135,18 +187,30 @@ def test_handlers_refuse_patterns_not_in_the_store():
 def test_handlers_refuse_bad_attributes():
     x = jnp.ones((2, 3), jnp.float32)
     with pytest.raises(Exception, match="expected float32 or float64"):
-        _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.int32), x.astype(jnp.int32), jnp.ones(5, jnp.int32), **_key(P))
+        _raw(
+            "sparse_matmul",
+            jax.ShapeDtypeStruct((2, 3), jnp.int32),
+            x.astype(jnp.int32),
+            jnp.ones(5, jnp.int32),
+            **_key(P),
+        )
     wide = SparsityPattern.from_mask(np.ones((3, 2), bool))
     with pytest.raises(Exception, match=r"expected a square pattern, got \(3, 2\)"):
         _raw("sync_sign_steps", LAYER_OUTS, *LAYER, **_key(wide), n_steps=np.int64(1))
     with pytest.raises(Exception, match="must be >= 0"):
-        _raw("sync_sign_steps", (LAYER_OUTS[0], jax.ShapeDtypeStruct((2, 0), jnp.int32), LAYER_OUTS[2]), *LAYER, **_key(P), n_steps=np.int64(-1))
+        _raw(
+            "sync_sign_steps",
+            (LAYER_OUTS[0], jax.ShapeDtypeStruct((2, 0), jnp.int32), LAYER_OUTS[2]),
+            *LAYER,
+            **_key(P),
+            n_steps=np.int64(-1),
+        )
     with pytest.raises(Exception, match="Wrong number of attributes"):
         _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x, jnp.ones(5, jnp.float32))
 
 
 def test_handlers_check_buffers_against_the_stored_pattern():
-    """Each execution compares its buffers with the stored pattern's sizes (O(1))."""
+    """Each execution compares its buffers with the stored pattern's sizes (ORDER(1))."""
     x = jnp.ones((2, 4), jnp.float32)
     with pytest.raises(Exception, match=r"x: expected shape \(B, 3\), got \(2, 4\)"):
         _raw("sparse_matmul", jax.ShapeDtypeStruct((2, 3), jnp.float32), x, jnp.ones(5, jnp.float32), **_key(P))
@@ -155,9 +219,22 @@ def test_handlers_check_buffers_against_the_stored_pattern():
     with pytest.raises(Exception, match=r"e: expected shape \(2, 3\)"):
         _raw("sparse_outer", jax.ShapeDtypeStruct((5,), jnp.float32), x[:, :3], x, **_key(P))
     wide = jnp.zeros((2, 4), jnp.float32)
-    outs = (jax.ShapeDtypeStruct((2, 4), jnp.float32), jax.ShapeDtypeStruct((2, 1), jnp.int32), jax.ShapeDtypeStruct((2, 4), jnp.float32))
+    outs = (
+        jax.ShapeDtypeStruct((2, 4), jnp.float32),
+        jax.ShapeDtypeStruct((2, 1), jnp.int32),
+        jax.ShapeDtypeStruct((2, 4), jnp.float32),
+    )
     with pytest.raises(Exception, match=r"h_ext: expected 3 units \(the pattern's width\), got 4"):
-        _raw("sync_sign_steps", outs, wide, jnp.asarray(V), jnp.zeros(4, jnp.float32), wide, **_key(P), n_steps=np.int64(1))
+        _raw(
+            "sync_sign_steps",
+            outs,
+            wide,
+            jnp.asarray(V),
+            jnp.zeros(4, jnp.float32),
+            wide,
+            **_key(P),
+            n_steps=np.int64(1),
+        )
 
 
 @pytest.mark.parametrize(
@@ -180,7 +257,9 @@ def test_direct_calls_validate():
     with pytest.raises(ValueError, match="outside"):
         direct.sparse_matmul(H, V, P.col_ptr, np.array([0, 9, 1, 0, 2], np.int32))
     with pytest.raises(ValueError, match="permutation"):
-        direct.async_sign_sweeps(H, V, P.col_ptr, P.row_idx, P.row_ptr, P.col_idx, P.csr_pos, D, S, np.zeros((2, 3), np.int32), 1)
+        direct.async_sign_sweeps(
+            H, V, P.col_ptr, P.row_idx, P.row_ptr, P.col_idx, P.csr_pos, D, S, np.zeros((2, 3), np.int32), 1
+        )
     with pytest.raises(ValueError, match="values must have length nnz"):
         direct.sparse_matmul(H, V[:2], P.col_ptr, P.row_idx)
     with pytest.raises(ValueError, match=r"order: not a permutation of 0..2 \(entry 2 is 3\)"):
@@ -188,9 +267,9 @@ def test_direct_calls_validate():
     with pytest.raises(ValueError, match="order: expected shape"):
         direct.dense_async_sign_sweeps(H, J, S, np.zeros((3, 3), np.int32), 1)
     with pytest.raises(ValueError, match=r"couplings must have shape \(N, N\)"):
-        direct.dense_async_sign_sweeps(H, J[:2], S, O[None], 1)
+        direct.dense_async_sign_sweeps(H, J[:2], S, ORDER[None], 1)
     with pytest.raises(ValueError, match="sweeps must be >= 0"):
-        direct.dense_async_sign_sweeps(H, J, S, O[None], -1)
+        direct.dense_async_sign_sweeps(H, J, S, ORDER[None], -1)
     with pytest.raises(TypeError):
         direct.sparse_matmul("not an array", V, P.col_ptr, P.row_idx)
 
@@ -200,7 +279,7 @@ def test_direct_calls_match_ops(rng):
     np.testing.assert_array_equal(direct.sparse_matmul(x, V, P.col_ptr, P.row_idx), sparse_matmul(x, V, P))
     e = rng.standard_normal((4, 3)).astype(np.float32)
     np.testing.assert_array_equal(direct.sparse_outer(x, e, P.col_ptr, P.row_idx), sparse_outer(x, e, P))
-    order = np.stack([O, O])
+    order = np.stack([ORDER, ORDER])
     got = direct.async_sign_sweeps(H, V, P.col_ptr, P.row_idx, P.row_ptr, P.col_idx, P.csr_pos, D, -S, order, 2)
     for a, b in zip(got, async_sign_sweeps(H, V, P, D, -S, order, 2)):
         np.testing.assert_array_equal(a, b)
@@ -251,4 +330,4 @@ def test_direct_layer_calls_refuse_orientations_that_disagree(change, match):
     with pytest.raises(ValueError, match=match):
         direct.sync_sign_steps(H, V, *args, 1)
     with pytest.raises(ValueError, match=match):
-        direct.async_sign_sweeps(H, V, *args, np.stack([O, O]), 1)
+        direct.async_sign_sweeps(H, V, *args, np.stack([ORDER, ORDER]), 1)

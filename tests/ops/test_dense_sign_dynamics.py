@@ -54,8 +54,15 @@ def test_matches_oracle_under_jit(case, n_sweeps, kind, start):
         np.testing.assert_array_equal(a, b)
 
 
-@given(st.integers(1, 40), st.integers(1, 35), DTYPES, st.integers(0, 5), ORDER_KINDS,
-       st.sampled_from(["spins", "real"]), st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 40),
+    st.integers(1, 35),
+    DTYPES,
+    st.integers(0, 5),
+    ORDER_KINDS,
+    st.sampled_from(["spins", "real"]),
+    st.integers(0, 2**32 - 1),
+)
 def test_equals_sparse_kernel_on_the_off_diagonal_pattern(n, batch, dtype, n_sweeps, kind, start, seed):
     """Gaussian couplings (inexact sums): the same float operations in the same order as
     async_sign_sweeps (lanes included: shared orders, B >= 4), so the same bits."""
@@ -125,7 +132,11 @@ def test_one_unit_and_zero_sweeps():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_direct_call_matches_op(rng, dtype):
-    h, J, s0 = rng.standard_normal((6, 30)).astype(dtype), rng.standard_normal((30, 30)).astype(dtype), spins(rng, (6, 30), dtype)
+    h, J, s0 = (
+        rng.standard_normal((6, 30)).astype(dtype),
+        rng.standard_normal((30, 30)).astype(dtype),
+        spins(rng, (6, 30), dtype),
+    )
     order = draw_orders(rng, "per_sweep", 6, 30, 3)
     for a, b in zip(direct.dense_async_sign_sweeps(h, J, s0, order, 3), dense_async_sign_sweeps(h, J, s0, order, 3)):
         np.testing.assert_array_equal(a, b)

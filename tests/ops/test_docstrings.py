@@ -9,8 +9,16 @@ import pytest
 
 from darnax.ops import SparsityPattern
 
-MODULES = ["pattern", "pattern_sampling", "sparse_matmul", "sparse_outer", "async_sign_sweeps", "sync_sign_steps",
-           "dense_async_sign_sweeps", "random_permutations"]
+MODULES = [
+    "pattern",
+    "pattern_sampling",
+    "sparse_matmul",
+    "sparse_outer",
+    "async_sign_sweeps",
+    "sync_sign_steps",
+    "dense_async_sign_sweeps",
+    "random_permutations",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

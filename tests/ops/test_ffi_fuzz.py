@@ -25,8 +25,14 @@ from darnax.ops import (
     sync_sign_steps,
 )
 
-TARGETS = ("sparse_matmul", "sparse_outer", "sync_sign_steps", "async_sign_sweeps", "dense_async_sign_sweeps",
-           "random_permutations")
+TARGETS = (
+    "sparse_matmul",
+    "sparse_outer",
+    "sync_sign_steps",
+    "async_sign_sweeps",
+    "dense_async_sign_sweeps",
+    "random_permutations",
+)
 OTHER = SparsityPattern.from_mask(np.ones((7, 5), bool))  # alive for the whole module: a wrong-shape key
 
 
@@ -62,8 +68,14 @@ def _build(target, rng, b, n, k, dtype):
         j = (rng.standard_normal((n, n)) / 4).astype(dtype)
         outs = [_sds((b, n), dtype), _sds((b, steps), np.int32), _sds((b, n), dtype)]
         want = dense_async_sign_sweeps(h, j, s0, order, steps)
-        return Call(target, ["h_ext", "couplings", "s0", "order", "states", "flips", "fields"], [h, j, s0, order],
-                    outs, {"n_sweeps": np.int64(steps)}, list(want))
+        return Call(
+            target,
+            ["h_ext", "couplings", "s0", "order", "states", "flips", "fields"],
+            [h, j, s0, order],
+            outs,
+            {"n_sweeps": np.int64(steps)},
+            list(want),
+        )
     square = target in ("sync_sign_steps", "async_sign_sweeps")
     mask = rng.random((n, n if square else k)) < 0.4
     mask[0, -1] = True  # nnz >= 1: XLA skips a call whose outputs are all empty
@@ -90,8 +102,11 @@ def _build(target, rng, b, n, k, dtype):
 
 # The name an error gives when a buffer's last axis grows, where it differs from the buffer's own:
 # the buffer that sets a size is accepted, and the next one that must match it is named.
-GROW_NAMES = {("dense_async_sign_sweeps", "h_ext"): "couplings", ("random_permutations", "bits"): "out",
-              ("sparse_matmul", "x"): "x"}
+GROW_NAMES = {
+    ("dense_async_sign_sweeps", "h_ext"): "couplings",
+    ("random_permutations", "bits"): "out",
+    ("sparse_matmul", "x"): "x",
+}
 STEPS = {"sync_sign_steps": "n_steps", "async_sign_sweeps": "n_sweeps", "dense_async_sign_sweeps": "n_sweeps"}
 
 
@@ -123,19 +138,33 @@ def _mutations(call):
     floats = [i for i, a in enumerate(call.args + call.outs) if np.dtype(a.dtype).kind == "f"]
     for i in floats[1:]:
         other = np.float32 if np.dtype(buffer(i).dtype) == np.float64 else np.float64
-        out.append((f"dtype {call.names[i]}", lambda i=i, o=other: put(
-            i, buffer(i).astype(o) if i < n_args else _sds(buffer(i).shape, o)), "must share one dtype"))
+        out.append(
+            (
+                f"dtype {call.names[i]}",
+                lambda i=i, o=other: put(i, buffer(i).astype(o) if i < n_args else _sds(buffer(i).shape, o)),
+                "must share one dtype",
+            )
+        )
     if floats:
+
         def all_int():
             for i in floats:
                 put(i, buffer(i).astype(np.int32) if i < n_args else _sds(buffer(i).shape, np.int32))
+
         out.append(("all int32", all_int, "expected float32 or float64"))
     ints = [i for i, a in enumerate(call.args + call.outs) if np.dtype(a.dtype).kind in "iu"]
     for i in ints:
-        out.append((f"int64 {call.names[i]}", lambda i=i: put(
-            i, buffer(i).astype(np.int64) if i < n_args else _sds(buffer(i).shape, np.int64)), "Wrong buffer dtype"))
+        out.append(
+            (
+                f"int64 {call.names[i]}",
+                lambda i=i: put(i, buffer(i).astype(np.int64) if i < n_args else _sds(buffer(i).shape, np.int64)),
+                "Wrong buffer dtype",
+            )
+        )
     if "pattern" in call.attrs:
-        out.append(("unknown key", lambda: call.attrs.update(pattern=np.int64(12345)), "not in this process's pattern store"))
+        out.append(
+            ("unknown key", lambda: call.attrs.update(pattern=np.int64(12345)), "not in this process's pattern store")
+        )
         wrong = "expected a square pattern" if call.target in STEPS else r"x: expected shape \(B, 7\)"
         out.append(("other pattern", lambda: call.attrs.update(pattern=np.int64(OTHER.key)), wrong))
         out.append(("int32 key", lambda: call.attrs.update(pattern=np.int32(3)), "Wrong scalar data type"))
@@ -150,10 +179,12 @@ def _mutations(call):
         i = call.names.index("order")
         n = call.args[i].shape[-1]
         for label, value in (("past the end", n), ("negative", -1), ("repeated", None)):
+
             def bad(i=i, value=value):
                 o = call.args[i].copy()
                 o[-1, -1] = o[-1, 0] if value is None else value
                 call.args[i] = o
+
             if value is not None or n > 1:
                 out.append((f"order {label}", bad, rf"order: not a permutation of 0\.\.{n - 1}"))
     return out
@@ -190,7 +221,7 @@ def test_every_defect_is_refused(target):
     """Each defect once, on one fixed valid call (hypothesis above draws them at random)."""
     labels = [label for label, _, _ in _mutations(_build(target, np.random.default_rng(0), 3, 4, 5, np.float32))]
     assert len(labels) == len(set(labels)) >= 8
-    for index, label in enumerate(labels):
+    for index, _label in enumerate(labels):
         call = _build(target, np.random.default_rng(0), 3, 4, 5, np.float32)
         _, change, match = _mutations(call)[index]
         change()

@@ -58,10 +58,14 @@ def _cpu_flags() -> set[str]:
     return set(line.split(":", 1)[-1].split())
 
 
-@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or "avx2" not in _cpu_flags(),
-                    reason="needs an x86-64 CPU with AVX2 (per /proc/cpuinfo)")
+@pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64") or "avx2" not in _cpu_flags(),
+    reason="needs an x86-64 CPU with AVX2 (per /proc/cpuinfo)",
+)
 def test_avx2_kernels_are_picked_where_the_cpu_has_avx2():
     """Detected from CPUID and XGETBV, whatever compiler built the wheel (zig's clang included)."""
-    result = _run("import os; os.environ.pop('DARNAX_KERNELS', None); from darnax import _ext; print(_ext.kernel_isa())")
+    result = _run(
+        "import os; os.environ.pop('DARNAX_KERNELS', None); from darnax import _ext; print(_ext.kernel_isa())"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "avx2"

@@ -230,8 +230,15 @@ def test_a_density_outside_0_1_is_named(density):
 
 @pytest.mark.parametrize(
     ("shape", "fan_in", "zero_diagonal", "bound"),
-    [((5, 3), 6, False, 5), ((5, 3), -1, False, 5), ((5, 5), 5, True, 4), ((5, 3), 2.0, False, 5),
-     ((5, 3), True, False, 5), ((5, 3), "2", False, 5), ((0, 3), 1, False, 0)],
+    [
+        ((5, 3), 6, False, 5),
+        ((5, 3), -1, False, 5),
+        ((5, 5), 5, True, 4),
+        ((5, 3), 2.0, False, 5),
+        ((5, 3), True, False, 5),
+        ((5, 3), "2", False, 5),
+        ((0, 3), 1, False, 0),
+    ],
 )
 def test_a_bad_fan_in_is_named(shape, fan_in, zero_diagonal, bound):
     with pytest.raises(ValueError, match=re.escape(f"fan_in: expected an int in [0, {bound}], got {fan_in!r}")):
@@ -239,8 +246,10 @@ def test_a_bad_fan_in_is_named(shape, fan_in, zero_diagonal, bound):
 
 
 def test_zero_diagonal_needs_a_square_shape():
-    for sample in (lambda: bernoulli_columns(jax.random.key(0), (3, 4), 0.5, zero_diagonal=True),
-                   lambda: fixed_fan_in_columns(jax.random.key(0), (3, 4), 1, zero_diagonal=True)):
+    for sample in (
+        lambda: bernoulli_columns(jax.random.key(0), (3, 4), 0.5, zero_diagonal=True),
+        lambda: fixed_fan_in_columns(jax.random.key(0), (3, 4), 1, zero_diagonal=True),
+    ):
         with pytest.raises(ValueError, match=r"zero_diagonal: expected a square shape \(d == K\), got \(3, 4\)"):
             sample()
 

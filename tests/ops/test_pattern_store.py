@@ -10,8 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from darnax.ops import SparsityPattern, direct, sparse_matmul
-from darnax.ops import _ffi
+from darnax.ops import SparsityPattern, _ffi, direct, sparse_matmul
 
 
 def _pattern(n, density, seed):
@@ -56,7 +55,9 @@ def test_a_compiled_program_keeps_its_pattern_alive():
     x, v = jnp.ones((2, 16), jnp.float32), jnp.arange(nnz, dtype=jnp.float32)
     want = np.asarray(sparse_matmul(x, v, p))
     out = jax.ShapeDtypeStruct((2, 16), jnp.float32)
-    compiled = jax.jit(lambda a, b: _ffi.ffi_call("sparse_matmul", out)(a, b, pattern=np.int64(key))).lower(x, v).compile()
+    compiled = (
+        jax.jit(lambda a, b: _ffi.ffi_call("sparse_matmul", out)(a, b, pattern=np.int64(key))).lower(x, v).compile()
+    )
     np.testing.assert_array_equal(compiled(x, v), want)  # instantiated: holds the pattern
     del p
     gc.collect()

@@ -39,9 +39,11 @@ def test_bad_thread_counts_are_import_errors_naming_the_variable(value):
 def test_a_bad_thread_count_without_the_import_check_is_an_error_at_the_first_op():
     """darnax._ext alone (no darnax.ops import): the first kernel call that splits raises."""
     code = PRELUDE.replace("from darnax.ops import SparsityPattern, direct", "from darnax import _ext as direct")
-    code = code.replace("p = SparsityPattern.from_mask(rng.random((1000, 1000)) < 0.05)",
-                        "p = direct.store_pattern(1000, 1000, *(lambda m: (np.r_[0, np.cumsum(m.sum(0))].astype(np.int32), "
-                        "np.nonzero(m.T)[1].astype(np.int32)))(rng.random((1000, 1000)) < 0.05))\nv = None")
+    code = code.replace(
+        "p = SparsityPattern.from_mask(rng.random((1000, 1000)) < 0.05)",
+        "p = direct.store_pattern(1000, 1000, *(lambda m: (np.r_[0, np.cumsum(m.sum(0))].astype(np.int32), "
+        "np.nonzero(m.T)[1].astype(np.int32)))(rng.random((1000, 1000)) < 0.05))\nv = None",
+    )
     code = code.replace("v = rng.standard_normal(p.nnz)", "v = rng.standard_normal(len(p.row_idx))")
     result = _python(code + "\ntry:\n    mm()\nexcept ValueError as e:\n    print(e)\n", {"DARNAX_NUM_THREADS": "many"})
     assert result.returncode == 0, result.stderr[-2000:]
@@ -50,7 +52,9 @@ def test_a_bad_thread_count_without_the_import_check_is_an_error_at_the_first_op
 
 @pytest.mark.parametrize(("value", "threads"), [("", CPUS), (" 1 ", 1), (str(CPUS), CPUS), (str(CPUS + 5), CPUS)])
 def test_thread_counts_are_capped_at_the_cpus(value, threads):
-    result = _python("import darnax.ops\nprint(darnax.ops.direct.thread_info()['threads'])", {"DARNAX_NUM_THREADS": value})
+    result = _python(
+        "import darnax.ops\nprint(darnax.ops.direct.thread_info()['threads'])", {"DARNAX_NUM_THREADS": value}
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert int(result.stdout) == threads
     capped = value.strip() not in ("", str(threads))
@@ -64,7 +68,9 @@ def test_oversubscription_is_allowed_on_request():
     assert result.stdout.split() == [str(CPUS + 2), str(CPUS + 1)]
 
 
-AFFINITY = PRELUDE + """
+AFFINITY = (
+    PRELUDE
+    + """
 everything = os.sched_getaffinity(0)
 want = mm()
 assert direct.thread_info()["threads"] == len(everything)
@@ -76,6 +82,7 @@ assert direct.thread_info()["threads"] == len(everything)
 assert np.array_equal(mm(), want) and direct.thread_info()["workers"] >= 1
 print("ok")
 """
+)
 
 
 @pytest.mark.skipif(CPUS < 2, reason="needs two CPUs")
@@ -84,7 +91,9 @@ def test_affinity_changes_after_import_are_followed():
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
-REPIN = PRELUDE + """
+REPIN = (
+    PRELUDE
+    + """
 def masks():  # the affinity of every thread of this process
     return {t: open(f"/proc/self/task/{t}/status").read().split("Cpus_allowed_list:")[1].split()[0]
             for t in os.listdir("/proc/self/task")}
@@ -99,6 +108,7 @@ got = masks()
 assert all(got[w] == str(min(everything)) for w in workers), got
 print("ok")
 """
+)
 
 
 @pytest.mark.skipif(CPUS < 2, reason="needs two CPUs")
@@ -107,7 +117,9 @@ def test_pool_workers_follow_the_callers_new_mask():
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
-FORK = PRELUDE + """
+FORK = (
+    PRELUDE
+    + """
 import multiprocessing as mp
 want = mm()
 stop = threading.Event()
@@ -132,6 +144,7 @@ for _ in range(8):
 stop.set()
 print("ok")
 """
+)
 
 
 def test_forked_children_compute_with_a_pool_of_their_own():
@@ -140,7 +153,9 @@ def test_forked_children_compute_with_a_pool_of_their_own():
     assert "terminate" not in result.stderr and "leaked" not in result.stderr, result.stderr[-2000:]
 
 
-EXIT = PRELUDE + """
+EXIT = (
+    PRELUDE
+    + """
 import jax
 from darnax.ops import sparse_matmul
 xl = np.repeat(x, 8, axis=0)  # ~10 ms calls: the threads are inside a kernel when Python exits
@@ -155,11 +170,14 @@ threading.Event().wait(0.3)
 pending = [run(xl + i) for i in range(4)]  # dispatched, not awaited: XLA's threads run them at exit
 print("exiting")
 """
+)
 
 
 def test_interpreter_exit_while_daemon_threads_run_kernels():
-    """The pool outlives the interpreter's teardown (daemon threads inside direct calls, XLA
-    threads inside compiled ones): no crash, hang or terminate at exit. (Python daemon threads
+    """No crash, hang or terminate at exit while the pool runs kernels.
+
+    The pool outlives the interpreter's teardown (daemon threads inside direct calls, XLA
+    threads inside compiled ones). (Python daemon threads
     blocked in jax calls at exit abort inside jaxlib 0.10.2 on CPython 3.11 even without darnax,
     so they are not part of this test.)"""
     for _ in range(5):

@@ -156,7 +156,7 @@ def test_fixed_point_ends_the_call_early_with_zero_flips(rng):
     for row in f1:
         zero = np.flatnonzero(row == 0)
         if zero.size:
-            assert np.all(row[zero[0]:] == 0)
+            assert np.all(row[zero[0] :] == 0)
     np.testing.assert_array_equal(s1, async_sign_sweeps_reference(h, v, p, diag, s0, order, 40)[0])
 
 
@@ -200,8 +200,10 @@ def test_lane_kernels_equal_one_sample_kernels(batch):
     order = np.stack([orders(rng, 1, n)[0] for _ in range(3)])[None]  # (1, 3, N)
     lanes = [async_sign_sweeps(h, v, p, diag, s0, order, 3), sync_sign_steps(h, v, p, diag, s0, 4)]
     for b in range(batch):
-        one = [async_sign_sweeps(h[b : b + 1], v, p, diag, s0[b : b + 1], order, 3),
-               sync_sign_steps(h[b : b + 1], v, p, diag, s0[b : b + 1], 4)]
+        one = [
+            async_sign_sweeps(h[b : b + 1], v, p, diag, s0[b : b + 1], order, 3),
+            sync_sign_steps(h[b : b + 1], v, p, diag, s0[b : b + 1], 4),
+        ]
         for got, want in zip(lanes, one):
             for a, w in zip(got, want):
                 np.testing.assert_array_equal(np.asarray(a)[b : b + 1], w)
@@ -214,9 +216,13 @@ def test_batches_with_a_partial_lane_block_match_the_oracles(batch, kind):
     rng = np.random.default_rng(batch)
     p, h, v, diag, s0 = layer(rng, batch, 24, 0.3, np.float64)
     order = orders(rng, 1, 24)[0] if kind == "shared" else orders(rng, batch, 24)
-    for got, want in zip(async_sign_sweeps(h, v, p, diag, s0, order, 3),
-                         async_sign_sweeps_reference(h, v, p, diag, s0, order, 3), strict=True):
+    for got, want in zip(
+        async_sign_sweeps(h, v, p, diag, s0, order, 3),
+        async_sign_sweeps_reference(h, v, p, diag, s0, order, 3),
+        strict=True,
+    ):
         np.testing.assert_array_equal(got, want)
-    for got, want in zip(sync_sign_steps(h, v, p, diag, s0, 3), sync_sign_steps_reference(h, v, p, diag, s0, 3),
-                         strict=True):
+    for got, want in zip(
+        sync_sign_steps(h, v, p, diag, s0, 3), sync_sign_steps_reference(h, v, p, diag, s0, 3), strict=True
+    ):
         np.testing.assert_array_equal(got, want)

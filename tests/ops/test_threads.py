@@ -31,7 +31,12 @@ def test_threads_and_kernel_builds_agree_bitwise(tmp_path):
     results = []
     for threads, build in (("1", "baseline"), ("3", "")):  # "": the default (best) build
         out = tmp_path / f"t{threads}.npz"
-        env = {**os.environ, "DARNAX_NUM_THREADS": threads, "DARNAX_KERNELS": build, "DARNAX_ALLOW_OVERSUBSCRIPTION": "1"}
+        env = {
+            **os.environ,
+            "DARNAX_NUM_THREADS": threads,
+            "DARNAX_KERNELS": build,
+            "DARNAX_ALLOW_OVERSUBSCRIPTION": "1",
+        }
         subprocess.run([sys.executable, "-c", SCRIPT, str(out)], check=True, env=env)
         results.append(np.load(out))
     for name in results[0].files:
@@ -74,7 +79,12 @@ def test_sync_steps_split_by_units_agree_bitwise(tmp_path):
     results = []
     for threads, build in (("1", "baseline"), ("2", ""), ("3", "")):
         out = tmp_path / f"wide{threads}.npz"
-        env = {**os.environ, "DARNAX_NUM_THREADS": threads, "DARNAX_KERNELS": build, "DARNAX_ALLOW_OVERSUBSCRIPTION": "1"}
+        env = {
+            **os.environ,
+            "DARNAX_NUM_THREADS": threads,
+            "DARNAX_KERNELS": build,
+            "DARNAX_ALLOW_OVERSUBSCRIPTION": "1",
+        }
         subprocess.run([sys.executable, "-c", WIDE, str(out)], check=True, env=env)
         results.append(np.load(out))
     for other in results[1:]:

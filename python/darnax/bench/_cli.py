@@ -46,28 +46,57 @@ def parser() -> argparse.ArgumentParser:
     """The options of ``darnax bench`` (also usable as a subparser's parent)."""
     from darnax.bench._ops import OPS
 
-    p = argparse.ArgumentParser(prog="darnax bench", description="Microbenchmarks of darnax's kernels against "
-                                "dense jnp, BCOO and SciPy CSR: medians of interleaved rounds after warm-up.",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ops", nargs="+", choices=OPS, default=list(OPS), metavar="OP", help=f"default: all of {', '.join(OPS)}")
-    p.add_argument("--sizes", nargs="+", type=parse_size, default=[parse_size(s) for s in SEED_SIZES],
-                   metavar="DxK:S", help=f"default: {' '.join(SEED_SIZES)}")
+    p = argparse.ArgumentParser(
+        prog="darnax bench",
+        description="Microbenchmarks of darnax's kernels against "
+        "dense jnp, BCOO and SciPy CSR: medians of interleaved rounds after warm-up.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--ops", nargs="+", choices=OPS, default=list(OPS), metavar="OP", help=f"default: all of {', '.join(OPS)}"
+    )
+    p.add_argument(
+        "--sizes",
+        nargs="+",
+        type=parse_size,
+        default=[parse_size(s) for s in SEED_SIZES],
+        metavar="DxK:S",
+        help=f"default: {' '.join(SEED_SIZES)}",
+    )
     p.add_argument("--batch", nargs="+", type=int, default=[16], metavar="B", help="batch sizes (default: 16)")
     p.add_argument("--dtypes", nargs="+", choices=("float32", "float64"), default=["float32"])
-    p.add_argument("--threads", nargs="+", type=int, metavar="T",
-                   help="darnax kernel threads, one process each (default: DARNAX_NUM_THREADS or all CPUs)")
-    p.add_argument("--sweeps", nargs="+", type=int, default=[1, 5], metavar="M",
-                   help="sweeps/steps per call of the sign dynamics and permutations (default: 1 5)")
+    p.add_argument(
+        "--threads",
+        nargs="+",
+        type=int,
+        metavar="T",
+        help="darnax kernel threads, one process each (default: DARNAX_NUM_THREADS or all CPUs)",
+    )
+    p.add_argument(
+        "--sweeps",
+        nargs="+",
+        type=int,
+        default=[1, 5],
+        metavar="M",
+        help="sweeps/steps per call of the sign dynamics and permutations (default: 1 5)",
+    )
     p.add_argument("--repeats", type=int, default=40, help="timed calls per case, over --rounds rounds (default 40)")
     p.add_argument("--rounds", type=int, default=8, help="interleaved rounds (default 8)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per case first (default 3)")
     p.add_argument("--budget", type=float, default=4.0, help="seconds per case at most (default 4)")
     p.add_argument("--quick", action="store_true", help="1 warm-up, 4 repeats in 2 rounds, 0.5 s a case")
-    p.add_argument("--dense-limit-gb", type=float, default=2.0,
-                   help="largest dense matrix a baseline may hold; beyond it the row says 'skipped (memory)'")
+    p.add_argument(
+        "--dense-limit-gb",
+        type=float,
+        default=2.0,
+        help="largest dense matrix a baseline may hold; beyond it the row says 'skipped (memory)'",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE", help="write the machine record and every row to FILE")
-    p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="print the change from run A to run B, then exit")
+    p.add_argument(
+        "--compare", nargs=2, metavar=("A.json", "B.json"), help="print the change from run A to run B, then exit"
+    )
     p.add_argument("--rows-to", help=argparse.SUPPRESS)  # a per-thread-count child writes its rows here
     return p
 

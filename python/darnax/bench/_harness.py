@@ -104,8 +104,10 @@ def fmt_time(seconds: float) -> str:
 class Results:
     """Rows as they are measured: printed at once, kept for the JSON file."""
 
-    HEADER = (f"{'op':<15}{'size':<21}{'implementation':<38}{'n':>3}{'time/call':>12}{'time/iter':>12}"
-              f"{'flips/iter':>11}{'vs darnax':>10}")
+    HEADER = (
+        f"{'op':<15}{'size':<21}{'implementation':<38}{'n':>3}{'time/call':>12}{'time/iter':>12}"
+        f"{'flips/iter':>11}{'vs darnax':>10}"
+    )
 
     def __init__(self) -> None:
         self.rows: list[dict] = []
@@ -120,9 +122,15 @@ class Results:
             if i in live:
                 samples, extra = live[i]
                 a = np.asarray(samples)
-                row |= {"median_s": float(np.median(a)), "p25_s": float(np.percentile(a, 25)),
-                        "p75_s": float(np.percentile(a, 75)), "min_s": float(a.min()), "repeats": int(a.size),
-                        "per_iter_s": float(np.median(a)) / (c.n or 1), **extra}
+                row |= {
+                    "median_s": float(np.median(a)),
+                    "p25_s": float(np.percentile(a, 25)),
+                    "p75_s": float(np.percentile(a, 75)),
+                    "min_s": float(a.min()),
+                    "repeats": int(a.size),
+                    "per_iter_s": float(np.median(a)) / (c.n or 1),
+                    **extra,
+                }
             rows.append(row)
         for row, c in zip(rows, cases):
             ref = next((r for r in rows if (r["impl"], r["n_iter"]) == (c.ref, c.n) and "median_s" in r), None)
@@ -149,8 +157,10 @@ class Results:
 
 def rel_err(want: np.ndarray, reorder: np.ndarray | None = None) -> Callable[[object], dict]:
     """A check: max |got - want| / max |want| (``got`` first permuted by ``reorder``)."""
+
     def check(got: object) -> dict:
         got = np.asarray(got, np.float64)
         got = got if reorder is None else got[reorder]
         return {"rel_err_vs_darnax": float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-30))}
+
     return check

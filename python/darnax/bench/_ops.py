@@ -34,8 +34,14 @@ except ImportError:  # scipy is the optional `bench` extra
 
 DIRECT = "darnax direct (nanobind)"
 NO_SCIPY = "n/a (scipy not installed)"
-OPS = ("sparse_matmul", "sparse_outer", "async_sign_sweeps", "sync_sign_steps", "dense_async_sign_sweeps",
-       "random_permutations")
+OPS = (
+    "sparse_matmul",
+    "sparse_outer",
+    "async_sign_sweeps",
+    "sync_sign_steps",
+    "dense_async_sign_sweeps",
+    "random_permutations",
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +77,9 @@ def random_pattern(rng: np.random.Generator, d: int, k: int, density: float, zer
 
 def _bcoo(values: np.ndarray, p: SparsityPattern) -> jsparse.BCOO:
     indices = np.stack([p.row_idx[p.csr_pos], p.col_idx], axis=1)
-    return jsparse.BCOO((jnp.asarray(values[p.csr_pos]), jnp.asarray(indices)), shape=p.shape,
-                        indices_sorted=True, unique_indices=True)
+    return jsparse.BCOO(
+        (jnp.asarray(values[p.csr_pos]), jnp.asarray(indices)), shape=p.shape, indices_sorted=True, unique_indices=True
+    )
 
 
 def _csr(values: np.ndarray, p: SparsityPattern):
@@ -105,43 +112,78 @@ def bench_products(rng: np.random.Generator, s: Setup, ops: set[str], plan: Plan
         mm = jax.jit(lambda x, v: sparse_matmul(x, v, p))
         w_dense, dense_status = _dense(p, vj, s.dense_limit_gb)
         check = rel_err(np.asarray(mm(xj, vj), np.float64))
-        results.run("sparse_matmul", s.size, s.meta(p.nnz), [
-            Case(DIRECT, lambda: direct.sparse_matmul(x, v, p.col_ptr, p.row_idx), check=check),
-            Case(JIT, lambda: mm(xj, vj)),
-            Case("dense jnp x @ (W⊙M)", (lambda: product(xj, w_dense)) if w_dense is not None else None,
-                 status=dense_status, check=check),
-            Case("BCOO jit x @ W", lambda: product(xj, w_bcoo), check=check),
-            Case("scipy CSR x @ W", (lambda: x @ w_csr) if scipy else None, status="ok" if scipy else NO_SCIPY,
-                 check=check),
-        ], plan)
+        results.run(
+            "sparse_matmul",
+            s.size,
+            s.meta(p.nnz),
+            [
+                Case(DIRECT, lambda: direct.sparse_matmul(x, v, p.col_ptr, p.row_idx), check=check),
+                Case(JIT, lambda: mm(xj, vj)),
+                Case(
+                    "dense jnp x @ (W⊙M)",
+                    (lambda: product(xj, w_dense)) if w_dense is not None else None,
+                    status=dense_status,
+                    check=check,
+                ),
+                Case("BCOO jit x @ W", lambda: product(xj, w_bcoo), check=check),
+                Case(
+                    "scipy CSR x @ W",
+                    (lambda: x @ w_csr) if scipy else None,
+                    status="ok" if scipy else NO_SCIPY,
+                    check=check,
+                ),
+            ],
+            plan,
+        )
         del w_dense
     if "sparse_outer" in ops:
         so = jax.jit(lambda x, e: sparse_outer(x, e, p))
         rows, cols = p.row_idx, p.col_of_entry()
         dense_so = jax.jit(lambda x, e: (x.T @ e)[rows, cols])
         numbers = (([1], [0]), ([], []))
-        bcoo_so = jax.jit(lambda x, e: jsparse.bcoo_dot_general_sampled(x.T, e, w_bcoo.indices,
-                                                                        dimension_numbers=numbers))
+        bcoo_so = jax.jit(
+            lambda x, e: jsparse.bcoo_dot_general_sampled(x.T, e, w_bcoo.indices, dimension_numbers=numbers)
+        )
         xt, et = np.ascontiguousarray(x.T), np.ascontiguousarray(e.T)
         dense_ok = dense_fits(x.itemsize * s.d * s.k, s.dense_limit_gb)
         want = np.asarray(so(xj, ej), np.float64)
         check = rel_err(want)
-        results.run("sparse_outer", s.size, s.meta(p.nnz), [
-            Case(DIRECT, lambda: direct.sparse_outer(x, e, p.col_ptr, p.row_idx), check=check),
-            Case(JIT, lambda: so(xj, ej)),
-            Case("dense jnp (x.T @ e) gathered", (lambda: dense_so(xj, ej)) if dense_ok else None,
-                 status="ok" if dense_ok else SKIP_MEMORY, check=check),
-            # BCOO samples in row-major order: argsort(csr_pos) maps it back to darnax's column order.
-            Case("BCOO jit bcoo_dot_general_sampled", lambda: bcoo_so(xj, ej), check=rel_err(want, np.argsort(p.csr_pos))),
-            Case("NumPy gather-einsum (no scipy SDDMM)", lambda: np.einsum("pb,pb->p", xt[rows], et[cols]), check=check),
-        ], plan)
+        results.run(
+            "sparse_outer",
+            s.size,
+            s.meta(p.nnz),
+            [
+                Case(DIRECT, lambda: direct.sparse_outer(x, e, p.col_ptr, p.row_idx), check=check),
+                Case(JIT, lambda: so(xj, ej)),
+                Case(
+                    "dense jnp (x.T @ e) gathered",
+                    (lambda: dense_so(xj, ej)) if dense_ok else None,
+                    status="ok" if dense_ok else SKIP_MEMORY,
+                    check=check,
+                ),
+                # BCOO samples in row-major order: argsort(csr_pos) maps it back to darnax's column order.
+                Case(
+                    "BCOO jit bcoo_dot_general_sampled",
+                    lambda: bcoo_so(xj, ej),
+                    check=rel_err(want, np.argsort(p.csr_pos)),
+                ),
+                Case(
+                    "NumPy gather-einsum (no scipy SDDMM)",
+                    lambda: np.einsum("pb,pb->p", xt[rows], et[cols]),
+                    check=check,
+                ),
+            ],
+            plan,
+        )
 
 
 def _steps_with(product: Callable, steps: int) -> Callable:
     """A jitted loop of ``steps`` synchronous sign steps whose coupling product is ``product(s, w)``."""
+
     def run(h, s, w, diag):
         step = lambda _, s: jnp.where(h + product(s, w) + diag * s >= 0, 1.0, -1.0).astype(s.dtype)  # noqa: E731
         return jax.lax.fori_loop(0, steps, step, s)
+
     return jax.jit(run)
 
 
@@ -149,6 +191,7 @@ def _agreement(want: np.ndarray) -> Callable[[object], dict]:
     def check(out: object) -> dict:
         states = np.asarray(out[0] if isinstance(out, tuple) else out)
         return {"state_agreement_with_darnax": float((states == want).mean())}
+
     return check
 
 
@@ -157,8 +200,9 @@ def _flips(out: tuple) -> dict:
     return {"flips_per_iter": float(flips.mean())}
 
 
-def bench_sign(rng: np.random.Generator, s: Setup, ops: set[str], sweeps: tuple[int, ...], plan: Plan,
-               results: Results) -> None:
+def bench_sign(
+    rng: np.random.Generator, s: Setup, ops: set[str], sweeps: tuple[int, ...], plan: Plan, results: Results
+) -> None:
     """async_sign_sweeps and sync_sign_steps on a square layer against synchronous steps of dense/BCOO/CSR."""
     n, dt = s.d, np.dtype(s.dtype)
     p = random_pattern(rng, n, n, 1.0 - s.sparsity, zero_diagonal=True)
@@ -172,8 +216,13 @@ def bench_sign(rng: np.random.Generator, s: Setup, ops: set[str], sweeps: tuple[
     for m in sweeps if "async_sign_sweeps" in ops else ():
         fn = jax.jit(lambda h, v, d, s, o, m=m: async_sign_sweeps(h, v, p, d, s, o, m))
         cases += [
-            Case("async darnax direct", lambda m=m: direct.async_sign_sweeps(h, v, *pat, diag, s0, order, m), m,
-                 "async darnax jit", check=_flips),
+            Case(
+                "async darnax direct",
+                lambda m=m: direct.async_sign_sweeps(h, v, *pat, diag, s0, order, m),
+                m,
+                "async darnax jit",
+                check=_flips,
+            ),
             Case("async darnax jit", lambda fn=fn: fn(hj, vj, diagj, s0j, orderj), m, "async darnax jit", check=_flips),
         ]
     w_bcoo, w_csr = _bcoo(v, p), _csr(v, p)
@@ -190,22 +239,46 @@ def bench_sign(rng: np.random.Generator, s: Setup, ops: set[str], sweeps: tuple[
             return state
 
         cases += [
-            Case("sync darnax direct", lambda m=m: direct.sync_sign_steps(h, v, *pat, diag, s0, m), m,
-                 "sync darnax jit", check=_flips),
+            Case(
+                "sync darnax direct",
+                lambda m=m: direct.sync_sign_steps(h, v, *pat, diag, s0, m),
+                m,
+                "sync darnax jit",
+                check=_flips,
+            ),
             Case("sync darnax jit", lambda fn=fn: fn(hj, vj, diagj, s0j), m, "sync darnax jit", check=_flips),
-            Case("sync dense jnp step", (lambda f=via_matmul: f(hj, s0j, w_dense, diagj)) if w_dense is not None
-                 else None, m, "sync darnax jit", dense_status, _agreement(want)),
-            Case("sync BCOO jit step", lambda f=via_matmul: f(hj, s0j, w_bcoo, diagj), m, "sync darnax jit",
-                 check=_agreement(want)),
-            Case("sync scipy CSR step", scipy_steps if scipy else None, m, "sync darnax jit",
-                 "ok" if scipy else NO_SCIPY, _agreement(want)),
+            Case(
+                "sync dense jnp step",
+                (lambda f=via_matmul, w=w_dense: f(hj, s0j, w, diagj)) if w_dense is not None else None,
+                m,
+                "sync darnax jit",
+                dense_status,
+                _agreement(want),
+            ),
+            Case(
+                "sync BCOO jit step",
+                lambda f=via_matmul: f(hj, s0j, w_bcoo, diagj),
+                m,
+                "sync darnax jit",
+                check=_agreement(want),
+            ),
+            Case(
+                "sync scipy CSR step",
+                scipy_steps if scipy else None,
+                m,
+                "sync darnax jit",
+                "ok" if scipy else NO_SCIPY,
+                _agreement(want),
+            ),
         ]
     if cases:
         results.run("sign dynamics", s.size, s.meta(p.nnz), cases, plan)
     del w_dense, cases
 
 
-def bench_dense_async(rng: np.random.Generator, s: Setup, sweeps: tuple[int, ...], plan: Plan, results: Results) -> None:
+def bench_dense_async(
+    rng: np.random.Generator, s: Setup, sweeps: tuple[int, ...], plan: Plan, results: Results
+) -> None:
     """dense_async_sign_sweeps (couplings ``J``, N x N) against synchronous dense ``jnp`` steps."""
     n, dt = s.d, np.dtype(s.dtype)
     if not dense_fits(dt.itemsize * n * n, s.dense_limit_gb):
@@ -220,15 +293,28 @@ def bench_dense_async(rng: np.random.Generator, s: Setup, sweeps: tuple[int, ...
         order = jnp.asarray(np.stack([rng.permutation(n) for _ in range(m)])[None], jnp.int32)  # (1, m, N)
         fn = jax.jit(lambda h, J, s, o, m=m: dense_async_sign_sweeps(h, J, s, o, m))
         steps = _steps_with(lambda s, w: s @ w, m)
-        cases += [Case("dense async darnax jit", lambda fn=fn, o=order: fn(hj, Jj, s0j, o), m, "dense async darnax jit",
-                       check=_flips),
-                  Case("sync dense jnp step", lambda f=steps: f(hj, s0j, Jj, zero), m, "dense async darnax jit")]
-    results.run("dense async", size_label(n, n, 0.0), {"d": n, "K": n, "sparsity": 0.0, "B": s.batch,
-                                                       "dtype": s.dtype}, cases, plan)
+        cases += [
+            Case(
+                "dense async darnax jit",
+                lambda fn=fn, o=order: fn(hj, Jj, s0j, o),
+                m,
+                "dense async darnax jit",
+                check=_flips,
+            ),
+            Case("sync dense jnp step", lambda f=steps: f(hj, s0j, Jj, zero), m, "dense async darnax jit"),
+        ]
+    results.run(
+        "dense async",
+        size_label(n, n, 0.0),
+        {"d": n, "K": n, "sparsity": 0.0, "B": s.batch, "dtype": s.dtype},
+        cases,
+        plan,
+    )
 
 
-def bench_permutations(rng: np.random.Generator, s: Setup, sweeps: tuple[int, ...], plan: Plan,
-                       results: Results) -> None:
+def bench_permutations(
+    rng: np.random.Generator, s: Setup, sweeps: tuple[int, ...], plan: Plan, results: Results
+) -> None:
     """random_permutations of ``(B, n_sweeps, N)`` uint32 words against ``argsort`` in jnp and NumPy."""
     cases = []
     for m in sweeps:
@@ -236,7 +322,9 @@ def bench_permutations(rng: np.random.Generator, s: Setup, sweeps: tuple[int, ..
         bj = jnp.asarray(bits)
         darnax_fn = jax.jit(random_permutations)
         argsort = jax.jit(lambda b: jnp.argsort(b, axis=-1).astype(jnp.int32))
-        cases += [Case("darnax jit (Fisher-Yates)", lambda f=darnax_fn, b=bj: f(b), m, "darnax jit (Fisher-Yates)"),
-                  Case("jnp argsort of bits jit", lambda f=argsort, b=bj: f(b), m, "darnax jit (Fisher-Yates)"),
-                  Case("NumPy argsort of bits", lambda b=bits: np.argsort(b, axis=-1), m, "darnax jit (Fisher-Yates)")]
+        cases += [
+            Case("darnax jit (Fisher-Yates)", lambda f=darnax_fn, b=bj: f(b), m, "darnax jit (Fisher-Yates)"),
+            Case("jnp argsort of bits jit", lambda f=argsort, b=bj: f(b), m, "darnax jit (Fisher-Yates)"),
+            Case("NumPy argsort of bits", lambda b=bits: np.argsort(b, axis=-1), m, "darnax jit (Fisher-Yates)"),
+        ]
     results.run("permutations", f"{s.batch}x{s.k}", {"K": s.k, "B": s.batch}, cases, plan)

@@ -41,14 +41,23 @@ def machine_info() -> dict:
     from darnax.ops import direct
 
     return {
-        "platform": platform.platform(), "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
         "cpus_allowed": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "darnax_kernel_isa": direct.kernel_isa(), "darnax_extension": direct.__file__,
+        "darnax_kernel_isa": direct.kernel_isa(),
+        "darnax_extension": direct.__file__,
         "darnax_built_with_jaxlib": direct.built_with_jaxlib,
         "darnax_ffi_api_version": list(direct.ffi_api_version),
         "DARNAX_NUM_THREADS": os.environ.get("DARNAX_NUM_THREADS"),
-        "versions": {"python": platform.python_version(), "darnax": _version("darnax"), "jax": jax.__version__,
-                     "jaxlib": jaxlib.__version__, "numpy": np.__version__, "scipy": _version("scipy")},
+        "versions": {
+            "python": platform.python_version(),
+            "darnax": _version("darnax"),
+            "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__,
+            "numpy": np.__version__,
+            "scipy": _version("scipy"),
+        },
         "loadavg_start": os.getloadavg(),
     }
 
@@ -56,8 +65,10 @@ def machine_info() -> dict:
 def banner(info: dict) -> str:
     """One comment line naming the machine and the builds, printed above the table."""
     v = info["versions"]
-    return (f"# {info['cpu_model']}, {info['cpus_allowed']} cpus, kernels {info['darnax_kernel_isa']}, darnax "
-            f"{v['darnax']}, jax {v['jax']}, numpy {v['numpy']}, scipy {v['scipy']}, load {info['loadavg_start'][0]:.2f}")
+    return (
+        f"# {info['cpu_model']}, {info['cpus_allowed']} cpus, kernels {info['darnax_kernel_isa']}, darnax "
+        f"{v['darnax']}, jax {v['jax']}, numpy {v['numpy']}, scipy {v['scipy']}, load {info['loadavg_start'][0]:.2f}"
+    )
 
 
 def write_json(path: str, info: dict, config: dict, rows: list[dict]) -> None:
@@ -93,8 +104,14 @@ def compare(path_a: str, path_b: str) -> list[dict]:
     for r in rows_a:
         other = timed_b.get(tuple(r.get(k) for k in ROW_KEY))
         if "median_s" in r and other is not None:
-            out.append({**{k: r.get(k) for k in ROW_KEY}, "a_s": r["median_s"], "b_s": other["median_s"],
-                        "change": other["median_s"] / r["median_s"]})
+            out.append(
+                {
+                    **{k: r.get(k) for k in ROW_KEY},
+                    "a_s": r["median_s"],
+                    "b_s": other["median_s"],
+                    "change": other["median_s"] / r["median_s"],
+                }
+            )
     return out
 
 
@@ -104,15 +121,21 @@ def print_compare(path_a: str, path_b: str) -> int:
     info_b, rows_b = load_rows(path_b)
     for name, info in (("A", info_a), ("B", info_b)):
         v = info.get("versions", {})
-        print(f"# {name}: {info.get('cpu_model')}, kernels {info.get('darnax_kernel_isa')}, darnax {v.get('darnax')}, "
-              f"jax {v.get('jax')}, extension {info.get('darnax_extension')}")
+        print(
+            f"# {name}: {info.get('cpu_model')}, kernels {info.get('darnax_kernel_isa')}, darnax {v.get('darnax')}, "
+            f"jax {v.get('jax')}, extension {info.get('darnax_extension')}"
+        )
     rows = compare(path_a, path_b)
-    print(f"{'op':<15}{'size':<21}{'B':>4}{'dtype':>9}{'thr':>4}  {'implementation':<38}{'n':>3}"
-          f"{'A':>12}{'B':>12}{'B/A':>8}")
+    print(
+        f"{'op':<15}{'size':<21}{'B':>4}{'dtype':>9}{'thr':>4}  {'implementation':<38}{'n':>3}"
+        f"{'A':>12}{'B':>12}{'B/A':>8}"
+    )
     for r in rows:
         n = "" if r["n_iter"] is None else str(r["n_iter"])
-        print(f"{r['op']:<15}{r['size']:<21}{r['B'] or '':>4}{r['dtype'] or '':>9}{r['threads'] or '':>4}  "
-              f"{r['impl']:<38}{n:>3}{fmt_time(r['a_s']):>12}{fmt_time(r['b_s']):>12}{r['change']:>7.2f}x")
+        print(
+            f"{r['op']:<15}{r['size']:<21}{r['B'] or '':>4}{r['dtype'] or '':>9}{r['threads'] or '':>4}  "
+            f"{r['impl']:<38}{n:>3}{fmt_time(r['a_s']):>12}{fmt_time(r['b_s']):>12}{r['change']:>7.2f}x"
+        )
     unmatched = sum("median_s" in r for r in rows_a) + sum("median_s" in r for r in rows_b) - 2 * len(rows)
     print(f"# {len(rows)} rows in both runs; {unmatched} timed in one run only")
     return len(rows)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from darnax.cli.config import DATASETS, PRESETS, ConfigError, load_toml, merge, method, resolve
+from darnax.cli.config import DATASETS, PRESETS, ConfigError, merge, method, resolve
 
 EPILOG = """examples:
   darnax train                                   # the seeds' network on the bundled digits
@@ -25,37 +25,57 @@ EPILOG = """examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="darnax", description=__doc__, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="darnax", description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a network, epoch by epoch, with checkpoints")
     train.add_argument("--dataset", choices=DATASETS, help="default: digits (bundled)")
-    train.add_argument("--data-dir", help="folder with the IDX files (else DARNAX_DATA_DIR, caches); "
-                       "with --resume: where the run's data is now")
+    train.add_argument(
+        "--data-dir",
+        help="folder with the IDX files (else DARNAX_DATA_DIR, caches); with --resume: where the run's data is now",
+    )
     train.add_argument("--config", help="TOML file with [model] [data] [optimizer] [trainer] [run] fields")
     train.add_argument("--preset", choices=tuple(PRESETS), default="default")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--dynamics", choices=("sync", "async"))
-    train.add_argument("--trainer", choices=("local", "backprop"),
-                       help="trainer.rule: local (the local learning rule, default) or backprop (the baseline: "
-                       "the same network's forward couplings trained by Adam on cross-entropy)")
+    train.add_argument(
+        "--trainer",
+        choices=("local", "backprop"),
+        help="trainer.rule: local (the local learning rule, default) or backprop (the baseline: "
+        "the same network's forward couplings trained by Adam on cross-entropy)",
+    )
     train.add_argument("--seed", type=int, help="the training key (run.master_seed)")
     train.add_argument("--model-seed", type=int, help="the key of the weights and patterns (model.seed)")
-    train.add_argument("--seeds", type=int, help="train under this many seeds into OUT/seed-k; mean ± sd in OUT/seeds.jsonl")
-    train.add_argument("--workers", type=int, default=1, help="with --seeds: runs at a time, each on its share of the CPUs")
+    train.add_argument(
+        "--seeds", type=int, help="train under this many seeds into OUT/seed-k; mean ± sd in OUT/seeds.jsonl"
+    )
+    train.add_argument(
+        "--workers", type=int, default=1, help="with --seeds: runs at a time, each on its share of the CPUs"
+    )
     train.add_argument("--out", help="run directory (default: runs/<dataset>-<dynamics>)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--cpus", type=int, help="run on this many of the CPUs the process may use (Linux; default: all)")
+    train.add_argument(
+        "--cpus", type=int, help="run on this many of the CPUs the process may use (Linux; default: all)"
+    )
     parallel = train.add_argument_group("data parallel (jax.distributed; the global batch is split over the processes)")
-    parallel.add_argument("--processes", type=int, help="launch this many local processes, each on its share of the CPUs")
-    parallel.add_argument("--cluster", action="store_true", help="join a run started by SLURM or another launcher jax detects")
-    parallel.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (with --num-processes, --process-id)")
+    parallel.add_argument(
+        "--processes", type=int, help="launch this many local processes, each on its share of the CPUs"
+    )
+    parallel.add_argument(
+        "--cluster", action="store_true", help="join a run started by SLURM or another launcher jax detects"
+    )
+    parallel.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="process 0's address (with --num-processes, --process-id)"
+    )
     parallel.add_argument("--num-processes", type=int, help="processes in the run")
     parallel.add_argument("--process-id", type=int, help="this process's rank, 0 .. num-processes - 1")
     tune = commands.add_parser("tune", help="hyper-parameter search on Optuna (objective: validation accuracy)")
-    tune.add_argument("--space", required=True, help="TOML search space: [section.field] tables with low/high or choices")
+    tune.add_argument(
+        "--space", required=True, help="TOML search space: [section.field] tables with low/high or choices"
+    )
     tune.add_argument("--config", help="base TOML config (the searched fields override it)")
     tune.add_argument("--preset", choices=tuple(PRESETS), default="default")
     tune.add_argument("--dataset", choices=DATASETS)
@@ -140,18 +160,24 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     from darnax.cli import distributed
 
     return_freed_memory()
-    joins = args.cluster or args.coordinator is not None or args.num_processes is not None or args.process_id is not None
+    joins = (
+        args.cluster or args.coordinator is not None or args.num_processes is not None or args.process_id is not None
+    )
     if args.seeds is not None:
         from darnax.cli import seeds
 
         if args.resume or args.seed is not None or args.model_seed is not None or args.processes is not None:
-            raise ConfigError("--seeds sets each run's seeds and directory: drop --resume/--seed/--model-seed/--processes")
+            raise ConfigError(
+                "--seeds sets each run's seeds and directory: drop --resume/--seed/--model-seed/--processes"
+            )
         config = resolve(args.preset, args.config, **_flags(args))
         out = Path(args.out or f"runs/{config.data.dataset}-{method(config)}-seeds")
         return seeds.launch(_without(argv, "--seeds", "--workers", "--out"), config, out, args.seeds, args.workers)
     if args.processes is not None and args.processes != 1:
         if joins or args.cpus is not None:
-            raise ConfigError("--processes launches the run itself: drop --cpus/--cluster/--coordinator/--num-processes/--process-id")
+            raise ConfigError(
+                "--processes launches the run itself: drop --cpus/--cluster/--coordinator/--num-processes/--process-id"
+            )
         return distributed.launch(_without(argv, "--processes"), args.processes)
     if args.cpus is not None:
         limit_cpus(args.cpus)
@@ -161,10 +187,19 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
 
     if args.resume:
         out = Path(args.resume)
-        if (args.config or args.dataset or args.dynamics or args.trainer or args.batch_size
-                or args.seed is not None or args.model_seed is not None):
+        if (
+            args.config
+            or args.dataset
+            or args.dynamics
+            or args.trainer
+            or args.batch_size
+            or args.seed is not None
+            or args.model_seed is not None
+        ):
             raise ConfigError("--resume takes the run's own config.toml; only --epochs and --data-dir may change")
-        config = merge(resolve(file=out / "config.toml"), {"run": {k: v for k, v in {"epochs": args.epochs}.items() if v}})
+        config = merge(
+            resolve(file=out / "config.toml"), {"run": {k: v for k, v in {"epochs": args.epochs}.items() if v}}
+        )
         if args.data_dir:  # the data moved: the files' content is checksummed, their folder is free
             config = merge(config, {"data": {"data_dir": args.data_dir}})
     else:
@@ -199,12 +234,19 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
         if value < 1:
             raise ConfigError(f"{flag}: expected at least 1, got {value}")
     return_freed_memory()
-    base = resolve(args.preset, args.config, data={k: v for k, v in {"dataset": args.dataset, "data_dir": args.data_dir}.items() if v})
+    base = resolve(
+        args.preset,
+        args.config,
+        data={k: v for k, v in {"dataset": args.dataset, "data_dir": args.data_dir}.items() if v},
+    )
     params = tune.load_space(args.space, base)
     out = Path(args.out)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name=args.study, storage=tune.storage(args.storage, out), direction="maximize", load_if_exists=True,
+        study_name=args.study,
+        storage=tune.storage(args.storage, out),
+        direction="maximize",
+        load_if_exists=True,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
     run_trial = tune.objective(base, params, args.epochs, out)
@@ -213,8 +255,11 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
         return 0
     remaining = args.trials - tune.finished(study)
     workers = min(args.workers, max(remaining, 0))
-    print(f"darnax tune: {len(params)} parameters, {tune.finished(study)} trials finished, {max(remaining, 0)} to run"
-          f" on {workers} worker(s) -> {out}", flush=True)
+    print(
+        f"darnax tune: {len(params)} parameters, {tune.finished(study)} trials finished, {max(remaining, 0)} to run"
+        f" on {workers} worker(s) -> {out}",
+        flush=True,
+    )
     if workers == 1:
         study.optimize(run_trial, n_trials=remaining, callbacks=[tune.print_trial])
     elif workers > 1:

@@ -1,9 +1,12 @@
 """Atomic, checked checkpoints: model, optimiser state, PRNG key and epoch in one file.
 
-Layout: a header line ``darnax-checkpoint 1 <json length>``, the JSON metadata (epoch, the
+Layout: a header line ``darnax-checkpoint 2 <json length>``, the JSON metadata (epoch, the
 run's fingerprint and, since fingerprints cover the patterns, the identity they digest; the
 versions that wrote it; the SHA-256 of the payload), then the payload: the leaves of
 ``{"model", "optimizer_state", "key", "epoch"}`` serialised by ``equinox.tree_serialise_leaves``.
+Format 2 holds the couplings alone (hyper-parameters are static fields, rebuilt from the
+config); format 1, written before, also held every module's hyper-parameters as arrays and is
+refused with a message saying so.
 
 Every file of a run directory is written by :func:`atomic_write`: a temporary file in the same
 folder, flushed and fsynced, renamed over the old one, then the folder itself fsynced (so the
@@ -33,7 +36,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-MAGIC = "darnax-checkpoint 1"
+MAGIC = "darnax-checkpoint 2"
+_FORMAT_1 = "darnax-checkpoint 1"
 KILL_HOOK = "DARNAX_TEST_KILL"
 _STAGES = ("mid-epoch", "mid-write", "before-rename", "after-rename")
 
@@ -111,7 +115,12 @@ def save(
         identity: what the fingerprint digests (JSON), stored so that a refusal can name what differs.
     """
     payload = io.BytesIO()
-    tree = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(key), "epoch": jnp.asarray(epoch, jnp.int32)}
+    tree = {
+        "model": model,
+        "optimizer_state": optimizer_state,
+        "key": jax.random.key_data(key),
+        "epoch": jnp.asarray(epoch, jnp.int32),
+    }
     eqx.tree_serialise_leaves(payload, tree)
     data = payload.getvalue()
     meta: dict[str, Any] = {"epoch": epoch, "fingerprint": fingerprint, "sha256": hashlib.sha256(data).hexdigest()}
@@ -145,11 +154,19 @@ def read_meta(path: Path) -> tuple[dict[str, Any], bytes]:
         raise CheckpointError(f"{path}: no checkpoint (the run has not finished an epoch)") from err
     head, newline, rest = raw.partition(b"\n")
     words = head.decode("ascii", "replace").rsplit(" ", 1)
+    if words[0] == _FORMAT_1:
+        raise CheckpointError(
+            f"{path}: written by an older darnax (checkpoint format 1, whose models held their "
+            "hyper-parameters as arrays); this version reads format 2: resume it with the darnax "
+            "that wrote it, or start the run again"
+        )
     if not newline or len(words) != 2 or words[0] != MAGIC or not words[1].isdigit():
         raise CheckpointError(f"{path}: not a darnax checkpoint, or truncated in its header (header {head[:40]!r})")
     size = int(words[1])
     if len(rest) < size:
-        raise CheckpointError(f"{path}: truncated ({len(raw)} bytes, its metadata alone should take {size}); delete it or restore a copy")
+        raise CheckpointError(
+            f"{path}: truncated ({len(raw)} bytes, its metadata alone should take {size}); delete it or restore a copy"
+        )
     try:
         meta = json.loads(rest[:size])
     except ValueError as err:
@@ -189,12 +206,19 @@ def load(
     """
     meta, data = read_meta(path)
     if meta.get("fingerprint") != fingerprint and meta.get("fingerprint") not in accept:
-        raise CheckpointError(f"{path}: written for another configuration ({_differences(meta.get('identity'), identity)}); "
-                              "resume with the run's own config.toml and the darnax/jax versions that started it")
-    like = {"model": model, "optimizer_state": optimizer_state, "key": jax.random.key_data(jax.random.key(0)), "epoch": jnp.asarray(0, jnp.int32)}
+        raise CheckpointError(
+            f"{path}: written for another configuration ({_differences(meta.get('identity'), identity)}); "
+            "resume with the run's own config.toml and the darnax/jax versions that started it"
+        )
+    like = {
+        "model": model,
+        "optimizer_state": optimizer_state,
+        "key": jax.random.key_data(jax.random.key(0)),
+        "epoch": jnp.asarray(0, jnp.int32),
+    }
     try:
         tree = eqx.tree_deserialise_leaves(io.BytesIO(data), like)
-    except Exception as err:  # noqa: BLE001 - any failure here means "does not fit"
+    except Exception as err:
         raise CheckpointError(f"{path}: its arrays do not fit this model ({err})") from err
     return tree["model"], tree["optimizer_state"], jax.random.wrap_key_data(tree["key"]), int(tree["epoch"])
 

@@ -18,14 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "prototypes")
 CONNECTIVITIES = ("bernoulli", "fixed-fan-in")

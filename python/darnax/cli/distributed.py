@@ -50,14 +50,18 @@ def join(coordinator: str | None, num_processes: int | None, process_id: int | N
 
     given = (coordinator, num_processes, process_id)
     if cluster and any(v is not None for v in given):
-        raise ConfigError("--cluster detects the run from the launcher: drop --coordinator/--num-processes/--process-id")
+        raise ConfigError(
+            "--cluster detects the run from the launcher: drop --coordinator/--num-processes/--process-id"
+        )
     if not cluster:
         if any(v is None for v in given):
             raise ConfigError("--coordinator, --num-processes and --process-id go together (or use --cluster)")
         if num_processes < 1 or not 0 <= process_id < num_processes:
             raise ConfigError(f"--process-id {process_id}: expected 0 <= id < --num-processes {num_processes}")
     jax.distributed.initialize(
-        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id,
+        coordinator_address=coordinator,
+        num_processes=num_processes,
+        process_id=process_id,
         heartbeat_timeout_seconds=HEARTBEAT_S,
     )
     return Place(jax.process_index(), jax.process_count())
@@ -78,8 +82,11 @@ def check_agreement(tree: object, what: str) -> None:
     digest = hashlib.sha256()
     for leaf in jax.tree.leaves(tree):
         if hasattr(leaf, "dtype"):
-            digest.update(np.asarray(jax.random.key_data(leaf) if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
-                                     else leaf).tobytes())
+            digest.update(
+                np.asarray(
+                    jax.random.key_data(leaf) if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
+                ).tobytes()
+            )
     mine = np.frombuffer(digest.digest(), np.uint8)
     everyone = np.asarray(multihost_utils.process_allgather(mine))
     differ = [i for i in range(everyone.shape[0]) if not np.array_equal(everyone[i], everyone[0])]
@@ -108,8 +115,18 @@ def launch(argv: list[str], n: int) -> int:
         port = s.getsockname()[1]
     procs = []
     for i, share in enumerate(shares):
-        command = [sys.executable, "-m", "darnax", *argv, "--coordinator", f"127.0.0.1:{port}",
-                   "--num-processes", str(n), "--process-id", str(i)]
+        command = [
+            sys.executable,
+            "-m",
+            "darnax",
+            *argv,
+            "--coordinator",
+            f"127.0.0.1:{port}",
+            "--num-processes",
+            str(n),
+            "--process-id",
+            str(i),
+        ]
         procs.append(subprocess.Popen(command, preexec_fn=lambda share=share: os.sched_setaffinity(0, share)))
     return _wait(procs)
 

@@ -1,13 +1,13 @@
 """The seeds' sparse network (seeds 09/10), with one or more hidden layers, from a :class:`Config`.
 
 Layers: ``0`` the input, ``1..L`` the hidden layers (bottom to top), ``L + 1`` the labels. Hidden
-layer ``l`` has three couplings into it, each configured by entry ``l - 1`` of the per-layer
+layer ``k`` has three couplings into it, each configured by entry ``k - 1`` of the per-layer
 fields (:mod:`darnax.cli.config`):
 
-- forward ``(l, l - 1)``: :class:`SparseFullyConnected`, from the input (``W_in``) or from the
+- forward ``(k, k - 1)``: :class:`SparseFullyConnected`, from the input (``W_in``) or from the
   hidden layer below: a sparse, plastic coupling like ``W_in`` (``±1`` senders instead of pixels);
-- recurrent ``(l, l)``: :class:`SparseRecurrentDiscrete`;
-- top-down ``(l, l + 1)``: the frozen label feedback :class:`FrozenRescaledFullyConnected` for
+- recurrent ``(k, k)``: :class:`SparseRecurrentDiscrete`;
+- top-down ``(k, k + 1)``: the frozen label feedback :class:`FrozenRescaledFullyConnected` for
   the top layer, a sparse *plastic* :class:`SparseFullyConnected` from the hidden layer above for
   the others. The local rule (SEMANTICS.md) updates every coupling into a unit from the field it
   has without labels (``filter_messages="inference"``); the labels' feedback is absent from that
@@ -17,9 +17,9 @@ fields (:mod:`darnax.cli.config`):
 The output ``(L + 1, L)`` is a dense :class:`FullyConnected` read-out of the top hidden layer.
 
 Keys: ``split(key(model.seed), 5)`` gives, as in seed 10, ``W_in``, ``J_1``, the label feedback,
-``W_out`` and a fifth key; hidden layer ``l >= 2`` draws its forward coupling, its recurrent
-couplings and the top-down coupling it sends to layer ``l - 1`` from
-``split(fold_in(fifth key, l), 3)``, in that order. A one-layer network is therefore exactly the
+``W_out`` and a fifth key; hidden layer ``k >= 2`` draws its forward coupling, its recurrent
+couplings and the top-down coupling it sends to layer ``k - 1`` from
+``split(fold_in(fifth key, k), 3)``, in that order. A one-layer network is therefore exactly the
 seeds' network, and adding a layer on top changes no key of the layers below.
 """
 
@@ -92,12 +92,12 @@ def build_trainer(
     mesh
         A one-axis mesh for data-parallel training (see :class:`~darnax.trainers._base.Trainer`).
 
-    Returns
+    Returns:
     -------
     DynamicalTrainer or BackpropTrainer
         The fresh model and optimiser state.
 
-    Raises
+    Raises:
     ------
     ValueError
         When ``patterns`` does not fit the network (naming the pair or edge).
@@ -133,13 +133,13 @@ def _layer_map(config: Config, dim_data: int, num_labels: int, patterns: dict[Ed
     seed_keys = jax.random.split(jax.random.key(config.model.seed), 5)
     # keys[i]: (forward into layer i + 1, its J, its top-down coupling into layer i)
     keys = [(seed_keys[0], seed_keys[1], None)]
-    keys += [tuple(jax.random.split(jax.random.fold_in(seed_keys[4], l), 3)) for l in range(2, depth + 1)]
+    keys += [tuple(jax.random.split(jax.random.fold_in(seed_keys[4], k), 3)) for k in range(2, depth + 1)]
     rows: dict[int, dict[int, object]] = {}
     for i, width in enumerate(widths):
-        l, below = i + 1, widths[i - 1] if i else dim_data
-        rows[l] = {
-            l - 1: _sparse(v, FORWARD_FIELDS, i, below, width, keys[i][0], patterns.get((l, l - 1)), config),
-            l: SparseRecurrentDiscrete(
+        k, below = i + 1, widths[i - 1] if i else dim_data
+        rows[k] = {
+            k - 1: _sparse(v, FORWARD_FIELDS, i, below, width, keys[i][0], patterns.get((k, k - 1)), config),
+            k: SparseRecurrentDiscrete(
                 features=width,
                 j_d=v["j_d"][i],
                 sparsity=v["sparsity"][i],
@@ -147,12 +147,13 @@ def _layer_map(config: Config, dim_data: int, num_labels: int, patterns: dict[Ed
                 key=keys[i][1],
                 lr=v["learning_rate_j"][i] / (1.0 - v["sparsity"][i]) ** 0.5,
                 weight_decay=v["weight_decay_j"][i],
-                pattern=patterns.get((l, l)) or _drawn(config, keys[i][1], (width, width), v["sparsity"][i], recurrent=True),
+                pattern=patterns.get((k, k))
+                or _drawn(config, keys[i][1], (width, width), v["sparsity"][i], recurrent=True),
             ),
         }
-        if l < depth:
-            rows[l][l + 1] = _sparse(
-                v, TOP_DOWN_FIELDS, i, widths[l], width, keys[l][2], patterns.get((l, l + 1)), config
+        if k < depth:
+            rows[k][k + 1] = _sparse(
+                v, TOP_DOWN_FIELDS, i, widths[k], width, keys[k][2], patterns.get((k, k + 1)), config
             )
     rows[depth][depth + 1] = FrozenRescaledFullyConnected(
         in_features=num_labels,
@@ -178,8 +179,14 @@ def _layer_map(config: Config, dim_data: int, num_labels: int, patterns: dict[Ed
 
 
 def _sparse(
-    v: dict[str, tuple], names: tuple[str, ...], i: int, in_features: int, out_features: int,
-    key: jax.Array, pattern: SparsityPattern | None, config: Config,
+    v: dict[str, tuple],
+    names: tuple[str, ...],
+    i: int,
+    in_features: int,
+    out_features: int,
+    key: jax.Array,
+    pattern: SparsityPattern | None,
+    config: Config,
 ) -> SparseFullyConnected:
     """The sparse coupling into hidden layer ``i + 1`` whose per-layer fields are ``names``."""
     strength, threshold, sparsity, lr, weight_decay = (v[name][i] for name in names)
@@ -225,11 +232,11 @@ def _edge_patterns(patterns: Patterns | None, depth: int) -> dict[Edge, Sparsity
                 f"patterns: expected {depth} (forward, recurrent) pair(s), one per hidden layer, got {len(pairs)}"
             )
         edges = {}
-        for l, pair in enumerate(pairs, start=1):
+        for k, pair in enumerate(pairs, start=1):
             if len(pair) != 2:
-                raise ValueError(f"patterns[{l - 1}]: expected a (forward, recurrent) pair, got {len(pair)} item(s)")
-            edges[(l, l - 1)], edges[(l, l)] = pair
-    sparse = {(l, j) for l in range(1, depth + 1) for j in (l - 1, l, l + 1) if j <= depth}
+                raise ValueError(f"patterns[{k - 1}]: expected a (forward, recurrent) pair, got {len(pair)} item(s)")
+            edges[(k, k - 1)], edges[(k, k)] = pair
+    sparse = {(k, j) for k in range(1, depth + 1) for j in (k - 1, k, k + 1) if j <= depth}
     unknown = sorted(set(edges) - sparse, key=str)
     if unknown:
         raise ValueError(f"patterns: {unknown[0]} is not a sparse edge of this network (those are {sorted(sparse)})")

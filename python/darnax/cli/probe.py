@@ -66,7 +66,9 @@ def train_linear_probe(
 def representations(run: Any, split: str) -> tuple[jax.Array, jax.Array]:
     """``(state[-2] for every image of split, targets)`` from the run's trained model."""
     x, y = run.dataset.arrays(split)
-    run.key, metrics = run.trainer.evaluate(x, y, run.key, batch_size=run.config.data.batch_size, return_representations=True)
+    run.key, metrics = run.trainer.evaluate(
+        x, y, run.key, batch_size=run.config.data.batch_size, return_representations=True
+    )
     return metrics["representations"], y
 
 

@@ -1,8 +1,8 @@
 """``darnax train``: train, evaluate, checkpoint and report, epoch by epoch, resumably.
 
 A run directory holds ``config.toml`` (the resolved config), ``metrics.jsonl`` (one record per
-epoch), ``summary.json``, ``checkpoint.darnax`` (after every epoch) and ``accuracy.png`` (when
-matplotlib is installed). Keys: ``key = PRNGKey(master_seed)``; ``key, k_data = split(key)``
+epoch), ``summary.json``, ``checkpoint.darnax`` (after every epoch) and ``accuracy.svg`` (the accuracy
+curves, :mod:`darnax.cli.plot`). Keys: ``key = PRNGKey(master_seed)``; ``key, k_data = split(key)``
 builds the dataset; every epoch then threads ``key`` through ``fit_epoch`` (training batches in
 the dataset's per-epoch order) and ``evaluate``. A resumed run restores the model, optimiser
 state, key and the dataset's epoch counter, so it ends with exactly the weights and metrics of
@@ -22,6 +22,7 @@ are checked equal across processes after every epoch; process 0 alone prints and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -36,9 +37,9 @@ import numpy as np
 from darnax.cli import checkpoint
 from darnax.cli.config import Config, ConfigError, layer_values, method, resolve, to_toml, training_sections
 from darnax.cli.data import make_dataset
+from darnax.cli.distributed import Place, check_agreement, data_mesh
 from darnax.cli.network import build_trainer
 from darnax.cli.plot import plot_accuracy
-from darnax.cli.distributed import Place, check_agreement, data_mesh
 from darnax.cli.progress import Progress
 from darnax.ops import SparsityPattern
 from darnax.trainers._sharded import local_rows
@@ -153,8 +154,10 @@ class Run:
         meta, _ = checkpoint.read_meta(path)
         saved = meta.get("versions") or {}
         if saved and saved != checkpoint.versions():
-            self.say(f"darnax: note: the checkpoint was written with {saved}, this is {checkpoint.versions()}; "
-                     "the continuation is bitwise equal only on the same versions")
+            self.say(
+                f"darnax: note: the checkpoint was written with {saved}, this is {checkpoint.versions()}; "
+                "the continuation is bitwise equal only on the same versions"
+            )
         model, opt_state, key, epoch = checkpoint.load(
             path,
             model=trainer.orchestrator,
@@ -164,8 +167,10 @@ class Run:
             accept=self._legacy_fingerprints(),
         )
         if "identity" not in meta:
-            self.say("darnax: note: an older darnax wrote this checkpoint: its master seed and sparsity "
-                     "patterns are not recorded in it and could not be checked")
+            self.say(
+                "darnax: note: an older darnax wrote this checkpoint: its master seed and sparsity "
+                "patterns are not recorded in it and could not be checked"
+            )
         trainer.orchestrator = model
         trainer.ctx = {**trainer.ctx, "optimizer_state": opt_state}
         self.key, self.epoch, self.dataset.epoch = key, epoch, epoch
@@ -178,10 +183,8 @@ class Run:
         configs = [self.config]
         on_disk = self.out / "config.toml"
         if on_disk.exists():
-            try:
+            with contextlib.suppress(ConfigError):
                 configs.append(resolve(file=on_disk))
-            except ConfigError:
-                pass
         return tuple(legacy_fingerprint(dataclasses.replace(self.config, data=c.data)) for c in configs)
 
     def records(self) -> list[dict[str, Any]]:
@@ -304,13 +307,13 @@ class Run:
             "final_test_accuracy": records[-1]["test_accuracy"] if records else None,
             "best_test_accuracy": best["test_accuracy"] if best else None,
             "best_epoch": best["epoch"] if best else None,
-            "median_samples_per_second": sorted(r["samples_per_second"] for r in records)[len(records) // 2] if records else None,
+            "median_samples_per_second": sorted(r["samples_per_second"] for r in records)[len(records) // 2]
+            if records
+            else None,
             "dataset": self.config.data.dataset,
             "dynamics": self.config.trainer.dynamics,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         checkpoint.atomic_write(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
-        note = plot_accuracy(records, self.out / "accuracy.png")
-        if note:
-            self.say(note)
+        plot_accuracy(records, self.out / "accuracy.svg")
         return summary

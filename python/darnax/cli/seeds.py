@@ -3,8 +3,8 @@
 Seed ``k`` (0 .. K-1) is ``darnax train`` with ``run.master_seed + k`` (data order, projection)
 and ``model.seed + k`` (weights and patterns) into ``OUT/seed-k``, ``--workers`` of them at a
 time, each on its share of the CPUs. Then ``OUT/seeds.jsonl`` holds, per epoch, the mean and
-standard deviation (``ddof = 1``) over seeds of every metric, ``OUT/seeds.png`` the test accuracy
-with a band of one standard deviation (with matplotlib).
+standard deviation (``ddof = 1``) over seeds of every metric, ``OUT/seeds.svg`` the accuracies
+with a band of one standard deviation.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from darnax.cli.checkpoint import atomic_write
 from darnax.cli.config import Config, ConfigError
 from darnax.cli.distributed import cpu_shares
+from darnax.cli.plot import Series, line_chart
 
 METRICS = ("train_accuracy", "test_accuracy", "train_seconds", "samples_per_second")
 
@@ -37,8 +39,18 @@ def launch(argv: list[str], config: Config, out: Path, k: int, workers: int) -> 
         slots.put(share)
 
     def train(seed: int) -> int:
-        command = [sys.executable, "-m", "darnax", *argv, "--seed", str(config.run.master_seed + seed),
-                   "--model-seed", str(config.model.seed + seed), "--out", str(out / f"seed-{seed}")]
+        command = [
+            sys.executable,
+            "-m",
+            "darnax",
+            *argv,
+            "--seed",
+            str(config.run.master_seed + seed),
+            "--model-seed",
+            str(config.model.seed + seed),
+            "--out",
+            str(out / f"seed-{seed}"),
+        ]
         share = slots.get()
         try:
             return subprocess.run(command, preexec_fn=lambda: os.sched_setaffinity(0, share)).returncode
@@ -53,10 +65,12 @@ def launch(argv: list[str], config: Config, out: Path, k: int, workers: int) -> 
         return next((c for _, c in failed if c > 0), 1)
     summary = aggregate([out / f"seed-{s}" for s in range(k)])
     (out / "seeds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in summary))
-    _plot(summary, out / "seeds.png", k)
+    _plot(summary, out / "seeds.svg", k)
     last = summary[-1]
-    print(f"darnax: {k} seeds, epoch {last['epoch']}: test {100 * last['test_accuracy_mean']:.2f} "
-          f"± {100 * last['test_accuracy_sd']:.2f}% -> {out / 'seeds.jsonl'}")
+    print(
+        f"darnax: {k} seeds, epoch {last['epoch']}: test {100 * last['test_accuracy_mean']:.2f} "
+        f"± {100 * last['test_accuracy_sd']:.2f}% -> {out / 'seeds.jsonl'}"
+    )
     return 0
 
 
@@ -76,26 +90,18 @@ def aggregate(run_dirs: list[Path]) -> list[dict]:
 
 
 def _plot(summary: list[dict], path: Path, k: int) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
+    """``seeds.svg``: train and test accuracy (%), mean over the ``k`` seeds with a band of one sd."""
     epochs = [r["epoch"] for r in summary]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for split in ("train", "test"):
-        mean = np.array([r[f"{split}_accuracy_mean"] for r in summary]) * 100
-        sd = np.array([r[f"{split}_accuracy_sd"] for r in summary]) * 100
-        ax.plot(epochs, mean, marker="o", label=f"{split} (mean of {k})")
-        ax.fill_between(epochs, mean - sd, mean + sd, alpha=0.25)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy (%)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+
+    def series(split: str) -> Series:
+        mean = [100 * r[f"{split}_accuracy_mean"] for r in summary]
+        sd = [100 * r[f"{split}_accuracy_sd"] for r in summary]
+        return Series(
+            f"{split} (mean of {k})", epochs, mean, [m - d for m, d in zip(mean, sd)], [m + d for m, d in zip(mean, sd)]
+        )
+
+    chart = line_chart([series("train"), series("test")], title=f"darnax: {k} seeds", ylabel="accuracy (%)")
+    atomic_write(path, chart)
 
 
 __all__ = ["aggregate", "launch"]

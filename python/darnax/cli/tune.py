@@ -95,7 +95,9 @@ def _param(section: str, field: str, spec: Any, base: Config) -> Param:
         raise ConfigError(f"{name}: a {kind} field takes choices, not a range")
     low, high, log, step = spec["low"], spec["high"], spec.get("log", False), spec.get("step")
     for label, value in (("low", low), ("high", high), ("step", step)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int if kind == "int" else (int, float))):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int if kind == "int" else (int, float))
+        ):
             raise ConfigError(f"{name}.{label}: expected {'an int' if kind == 'int' else 'a number'}, got {value!r}")
     if not low < high:
         raise ConfigError(f"{name}: empty range (low {low} >= high {high})")
@@ -160,7 +162,9 @@ def finished(study: Any) -> int:
     """Trials that completed or were pruned."""
     import optuna
 
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)))
+    return len(
+        study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+    )
 
 
 def print_trial(study: Any, trial: Any) -> None:
@@ -188,8 +192,10 @@ def report(study: Any, base: Config, params: list[Param], epochs: int, out: Path
     (out / "trials.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(f"best of {len(done)} completed trials (validation accuracy):")
     for row in rows[:top]:
-        print(f"  trial {row['trial']:3d}  {100 * row['validation_accuracy']:6.2f}%  "
-              + ", ".join(f"{p.name}={row[p.name]}" for p in params))
+        print(
+            f"  trial {row['trial']:3d}  {100 * row['validation_accuracy']:6.2f}%  "
+            + ", ".join(f"{p.name}={row[p.name]}" for p in params)
+        )
     print(f"wrote {out / 'best.toml'} (darnax train --config {out / 'best.toml'}), trials.csv, trials.json")
     _plots(study, out)
 

@@ -194,7 +194,7 @@ def fetch(remote: RemoteFile, mirrors: Sequence[str], target: Path, *, progress:
 def _stream(url: str, out: IO[bytes], *, label: str, progress: bool) -> str:
     """Copy ``url`` into ``out`` and return the MD5 of what was written."""
     digest = hashlib.md5(usedforsecurity=False)
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (https/http mirrors only)
+    with urllib.request.urlopen(url, timeout=60) as response:
         total = int(response.headers.get("Content-Length") or 0)
         done = 0
         for chunk in iter(lambda: response.read(_CHUNK), b""):

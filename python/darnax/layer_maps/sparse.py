@@ -83,7 +83,9 @@ class LayerMap:
         return children, (self._rows, cols)
 
     @classmethod
-    def tree_unflatten(cls, aux: tuple[tuple[int, ...], tuple[tuple[int, ...], ...]], children: Iterable[Any]) -> LayerMap:
+    def tree_unflatten(
+        cls, aux: tuple[tuple[int, ...], tuple[tuple[int, ...], ...]], children: Iterable[Any]
+    ) -> LayerMap:
         """Rebuild from :meth:`tree_flatten`'s output (no validation: leaves may be anything)."""
         rows, cols = aux
         it = iter(children)
@@ -109,6 +111,11 @@ class LayerMap:
             return False
         i, j = key
         return i in self._data and j in self._data[i]
+
+    def get(self, edge: tuple[int, int], default: Any = None) -> Any:
+        """The module on ``edge`` ``(i, j)``, or ``default`` when there is none (as ``dict.get``)."""
+        i, j = edge
+        return self._data.get(i, {}).get(j, default)
 
     def __repr__(self) -> str:
         """One line per edge."""

@@ -67,3 +67,9 @@ def dense_async_sweeps(
     fn = ops.dense_async_sign_sweeps if backend == "compiled" else ops.dense_async_sign_sweeps_reference
     s, _, fields = fn(h_ext, couplings, s0, order, n_sweeps)
     return s, fields
+
+
+def permutations(bits: jax.Array, backend: str) -> jax.Array:
+    """One Fisher-Yates shuffle of ``0..N-1`` per row of the uint32 random words ``bits``."""
+    fn = ops.random_permutations if backend == "compiled" else ops.random_permutations_reference
+    return fn(bits)

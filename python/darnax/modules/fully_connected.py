@@ -15,6 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from darnax.modules._hyper import Constant, PlasticModule
 from darnax.modules.interfaces import Adapter
 from darnax.modules.sparse_fully_connected import SparseFullyConnected
 from darnax.utils._checks import as_vector, positive_int
@@ -22,11 +23,13 @@ from darnax.utils.data_parallel import batch_sum, global_batch_size
 from darnax.utils.perceptron_rule import perceptron_rule_backward
 
 
-class FullyConnected(Adapter):
+class FullyConnected(Adapter, PlasticModule):
     """Dense trainable adapter: message ``x @ W``; update ``lr * dW + lr * wd * W``.
 
     ``dW`` is the perceptron rule (:func:`~darnax.utils.perceptron_rule.perceptron_rule_backward`)
-    with this module's ``threshold`` as margin, ``wd = weight_decay / sqrt(in_features)``.
+    with this module's ``threshold`` as margin, ``wd = weight_decay / sqrt(in_features)``. ``W``
+    is the only array leaf; the hyper-parameters are static (see
+    :class:`~darnax.modules._hyper.PlasticModule` for how ``lr`` combines with Optax's rate).
 
     Attributes:
         W: ``(in_features, out_features)`` weights.
@@ -37,10 +40,10 @@ class FullyConnected(Adapter):
     """
 
     W: jax.Array
-    strength: jax.Array
-    threshold: jax.Array
-    lr: jax.Array
-    weight_decay: jax.Array
+    _strength: Constant = eqx.field(static=True)
+    _threshold: Constant = eqx.field(static=True)
+    _lr: Constant = eqx.field(static=True)
+    _weight_decay: Constant = eqx.field(static=True)
     in_features: int = eqx.field(static=True)
     out_features: int = eqx.field(static=True)
 
@@ -73,12 +76,13 @@ class FullyConnected(Adapter):
         """
         self.in_features = positive_int("in_features", in_features)
         self.out_features = positive_int("out_features", out_features)
-        self.strength = as_vector("strength", strength, self.out_features, dtype)
-        self.threshold = as_vector("threshold", threshold, self.out_features, dtype)
-        self.lr = jnp.asarray(lr, dtype=dtype)
-        self.weight_decay = jnp.asarray(weight_decay / math.sqrt(self.in_features), dtype=dtype)
+        strength = as_vector("strength", strength, self.out_features, dtype)
+        self._strength = Constant(strength)
+        self._threshold = Constant(as_vector("threshold", threshold, self.out_features, dtype))
+        self._lr = Constant(jnp.asarray(lr, dtype=dtype))
+        self._weight_decay = Constant(jnp.asarray(weight_decay / math.sqrt(self.in_features), dtype=dtype))
         normal = jax.random.normal(key, (self.in_features, self.out_features), dtype=dtype)
-        self.W = normal * self.strength[None, :] / math.sqrt(self.in_features)
+        self.W = normal * strength[None, :] / math.sqrt(self.in_features)
 
     def __call__(self, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
         """``x @ W`` for ``x`` of shape ``(B, in_features)``."""
@@ -87,8 +91,7 @@ class FullyConnected(Adapter):
     def backward(self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None) -> FullyConnected:
         """Update ``lr * dW + lr * wd * W`` in ``W``, zeros elsewhere."""
         grad = perceptron_rule_backward(x, y, y_hat, self.threshold, gate)
-        dw = self.lr * grad + self.lr * self.weight_decay * self.W
-        return eqx.tree_at(lambda m: m.W, self.zero_update(), dw)
+        return eqx.tree_at(lambda m: m.W, self.zero_update(), self.local_update(grad, self.W))
 
     def to_dense(self) -> jax.Array:
         """The ``(in, out)`` weight matrix (``W`` itself)."""
@@ -154,15 +157,12 @@ class CEFullyConnected(FullyConnected):
     ``lr * dW + lr * wd * W`` (targets ±1 one-vs-all; ``threshold`` and ``gate`` unused).
     """
 
-    def backward(
-        self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None
-    ) -> CEFullyConnected:
+    def backward(self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None) -> CEFullyConnected:
         """The cross-entropy update in ``W``, zeros elsewhere."""
         n = global_batch_size(x.shape[0])
         p = jax.nn.softmax(y_hat, axis=-1)
         grad = batch_sum(x.T @ (p - (y + 1) / 2)) / n / math.sqrt(self.in_features)
-        dw = self.lr * grad + self.lr * self.weight_decay * self.W
-        return eqx.tree_at(lambda m: m.W, self.zero_update(), dw)
+        return eqx.tree_at(lambda m: m.W, self.zero_update(), self.local_update(grad, self.W))
 
 
 __all__ = [

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import jax
 import jax.numpy as jnp
 
-from darnax.modules.interfaces import Layer, sum_messages
+from darnax.modules.interfaces import Layer
 
 
 class OutputLayer(Layer):
-    """Output layer with no parameters: self-message zeros, ``reduce`` = sum, identity activation.
+    """Output layer with no parameters: self-message zeros, ``reduce`` = sum (of any pytree of
+    messages, :meth:`~darnax.modules.interfaces.Layer.reduce`), identity activation.
 
     Its state holds the labels during training (clamped) and the class scores after
     :meth:`~darnax.orchestrators.sequential.SequentialOrchestrator.predict`.
@@ -20,10 +19,6 @@ class OutputLayer(Layer):
     def __call__(self, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
         """Zeros shaped like ``x`` (the output layer sends nothing to itself)."""
         return jnp.zeros_like(x)
-
-    def reduce(self, h: Mapping[int, jax.Array]) -> jax.Array:
-        """Sum of the messages, in sender order."""
-        return sum_messages(h)
 
     def activation(self, h: jax.Array) -> jax.Array:
         """Identity: the scores are the field."""

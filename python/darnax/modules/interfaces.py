@@ -1,10 +1,11 @@
 """The contracts of darnax modules: `AbstractModule`, `Layer`, `Adapter`, `SquareModule`,
 `RecurrentSignLayer`.
 
-Every module is an Equinox module (a pytree): array fields are leaves (parameters and fixed
-hyper-parameters alike), configuration is static. ``backward`` returns a module of the same
-structure holding *updates* (pseudo-gradients for Optax) in its leaves, zeros where a leaf is
-not learned, so ``eqx.filter``/``optax`` can treat updates and parameters alike.
+Every module is an Equinox module (a pytree): its couplings are the inexact array leaves;
+configuration and hyper-parameters (thresholds, learning rates, self-couplings) are static (see
+:mod:`darnax.modules._hyper`). ``backward`` returns a module of the same structure holding
+*updates* (pseudo-gradients for Optax) in its leaves, zeros where a leaf is not learned, so
+``eqx.filter``/``optax`` can treat updates and parameters alike.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from darnax.utils._checks import backend_name
+from darnax.utils.typing import PyTree
 
 M = TypeVar("M", bound="AbstractModule")
 
@@ -92,9 +94,14 @@ class Layer(AbstractModule):
     def activation(self, h: jax.Array) -> jax.Array:
         """The new state of the layer from its reduced field ``h``."""
 
-    @abstractmethod
-    def reduce(self, h: Mapping[int, jax.Array]) -> jax.Array:
-        """Aggregate the messages ``{sender: (B, out)}`` into one field."""
+    def reduce(self, h: PyTree) -> jax.Array:
+        """Aggregate the messages into one field: their sum (:func:`sum_messages`).
+
+        Args:
+            h: a pytree of ``(B, out)`` messages: ``{sender: message}`` as the orchestrator
+                passes them, a list, a tuple or any nesting of those.
+        """
+        return sum_messages(h)
 
 
 class Adapter(AbstractModule):
@@ -125,7 +132,7 @@ class SquareModule(AbstractModule):
 class RecurrentSignLayer(SquareModule, Layer):
     """A layer of ±1 units with couplings ``J = W + diag(J_D)``: ``s <- sign(h_ext + s @ J)``.
 
-    The self-message is ``s @ J``, reduction is a sum (in sender order) and the activation is
+    The self-message is ``s @ J``, reduction is a sum (:meth:`Layer.reduce`) and the activation is
     ``sign`` with ties to +1. Besides the step-by-step maths, such a layer can run whole phases:
     :meth:`async_sweeps` (one unit at a time, given orders) and, when :attr:`fuses_sync` is
     true, :meth:`sync_steps` (several synchronous steps in one compiled call). Subclasses hold
@@ -135,10 +142,6 @@ class RecurrentSignLayer(SquareModule, Layer):
     def activation(self, h: jax.Array) -> jax.Array:
         """``+1`` where ``h >= 0`` (ties to +1), ``-1`` elsewhere, in ``h``'s dtype."""
         return jnp.where(h >= 0, jnp.ones_like(h), -jnp.ones_like(h))
-
-    def reduce(self, h: Mapping[int, jax.Array]) -> jax.Array:
-        """Sum of the messages, in sender order."""
-        return sum_messages(h)
 
     @property
     def fuses_sync(self) -> bool:
@@ -174,11 +177,22 @@ class RecurrentSignLayer(SquareModule, Layer):
         """
 
 
-def sum_messages(h: Mapping[int, jax.Array]) -> jax.Array:
-    """Sum of the message arrays in ``h`` (in its iteration order)."""
-    if not h:
+def sum_messages(h: PyTree) -> jax.Array:
+    """Sum of every array in the pytree ``h``, in its leaf order.
+
+    ``h`` may be a mapping, a list, a tuple or any nesting of them. Its leaves are added left to
+    right in ``jax.tree.leaves`` order: a dict's keys sorted, so sender order for the
+    orchestrator's ``{sender: message}``.
+
+    Raises:
+        ValueError: when ``h`` holds no array.
+    """
+    if isinstance(h, Mapping) and not isinstance(h, dict):
+        h = dict(h)
+    leaves = jax.tree.leaves(h)
+    if not leaves:
         raise ValueError("cannot reduce an empty set of messages")
-    return functools.reduce(operator.add, h.values())
+    return functools.reduce(operator.add, leaves)
 
 
 def replace_static(module: M, **changes: object) -> M:

@@ -3,9 +3,11 @@
 Both carry couplings ``J = W + diag(J_D)``: the self-message is ``s @ J``, the activation is
 ``sign`` with ties to +1 and the diagonal ``J_D`` (self-coupling) never changes: ``backward``
 puts zeros on it, including the weight-decay term (the published reference decays it through
-``lr * wd * J``; darnax keeps it fixed). Because Optax still sees ``J_D`` as an inexact leaf, an
-optimiser that moves parameters with zero updates (e.g. ``optax.adamw``'s decoupled decay)
-would move it: use decay inside the module (``weight_decay=``) or mask such transforms.
+``lr * wd * J``; darnax keeps it fixed). ``J_D``, the thresholds, strengths, learning rate and
+decay are static hyper-parameters (see :class:`~darnax.modules._hyper.PlasticModule`): ``J`` is
+the only inexact leaf, so no Optax transform (``adamw``'s decoupled decay included) reaches
+them. The dense layer stores its diagonal in ``J`` too, but computes with :meth:`to_dense`,
+whose diagonal is always ``J_D``: whatever an optimiser does to those entries has no effect.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from darnax.modules import _kernels
+from darnax.modules._hyper import Constant, PlasticModule
 from darnax.modules._weights import drawn_densely, normal_on_pattern
 from darnax.modules.interfaces import RecurrentSignLayer
 from darnax.ops import SparsityPattern
@@ -25,25 +28,26 @@ from darnax.utils.data_parallel import batch_sum, global_batch_size
 from darnax.utils.perceptron_rule import perceptron_error, perceptron_rule_backward, perceptron_scale
 
 
-class RecurrentDiscrete(RecurrentSignLayer):
+class RecurrentDiscrete(RecurrentSignLayer, PlasticModule):
     """Dense recurrent ±1 layer: ``J ~ N(0, 1) * strength / sqrt(N)``, diagonal ``j_d``.
 
     Update (in ``J``): ``lr * (dJ ⊙ (1 - I)) + lr * wd * (J ⊙ (1 - I))`` with the perceptron
     ``dJ``, ``lr = 1`` if None, ``wd = weight_decay / sqrt(N)``; the diagonal stays ``j_d``.
 
     Attributes:
-        J: ``(N, N)`` couplings, diagonal included.
+        J: ``(N, N)`` couplings (the only leaf); its diagonal holds ``j_d`` but the maths reads the
+            diagonal from ``J_D`` (:meth:`to_dense`).
         J_D: ``(N,)`` the (fixed) diagonal.
         threshold: ``(N,)`` perceptron margins; strength: ``(N,)`` init scale.
-        lr, weight_decay: scalars (``wd`` already divided by ``sqrt(N)``).
+        lr, weight_decay: scalars (``wd`` already divided by ``sqrt(N)``), static.
     """
 
     J: jax.Array
-    J_D: jax.Array
-    threshold: jax.Array
-    strength: jax.Array
-    lr: jax.Array
-    weight_decay: jax.Array
+    _J_D: Constant = eqx.field(static=True)
+    _threshold: Constant = eqx.field(static=True)
+    _strength: Constant = eqx.field(static=True)
+    _lr: Constant = eqx.field(static=True)
+    _weight_decay: Constant = eqx.field(static=True)
     features: int = eqx.field(static=True)
     backend: str = eqx.field(static=True)
 
@@ -75,13 +79,18 @@ class RecurrentDiscrete(RecurrentSignLayer):
         """
         self.features = n = positive_int("features", features)
         self.backend = backend_name(backend)
-        self.J_D = as_vector("j_d", j_d, n, dtype)
-        self.threshold = as_vector("threshold", threshold, n, dtype)
-        self.strength = as_vector("strength", strength, n, dtype)
-        self.lr = jnp.asarray(1.0 if lr is None else lr, dtype=dtype)
-        self.weight_decay = jnp.asarray(weight_decay / math.sqrt(n), dtype=dtype)
-        J = jax.random.normal(key, (n, n), dtype=dtype) / math.sqrt(n) * self.strength[None, :]
-        self.J = J.at[jnp.diag_indices(n)].set(self.J_D)
+        j_d, strength = as_vector("j_d", j_d, n, dtype), as_vector("strength", strength, n, dtype)
+        self._J_D, self._strength = Constant(j_d), Constant(strength)
+        self._threshold = Constant(as_vector("threshold", threshold, n, dtype))
+        self._lr = Constant(jnp.asarray(1.0 if lr is None else lr, dtype=dtype))
+        self._weight_decay = Constant(jnp.asarray(weight_decay / math.sqrt(n), dtype=dtype))
+        J = jax.random.normal(key, (n, n), dtype=dtype) / math.sqrt(n) * strength[None, :]
+        self.J = J.at[jnp.diag_indices(n)].set(j_d)
+
+    @property
+    def J_D(self) -> jax.Array:
+        """``(N,)`` the (fixed) diagonal of ``J``."""
+        return self._J_D.array
 
     @property
     def _mask(self) -> jax.Array:
@@ -89,12 +98,13 @@ class RecurrentDiscrete(RecurrentSignLayer):
         return 1 - jnp.eye(self.features, dtype=self.J.dtype)
 
     def to_dense(self) -> jax.Array:
-        """The ``(N, N)`` couplings (``J`` itself)."""
-        return self.J
+        """The ``(N, N)`` couplings: ``J`` with its diagonal set to ``J_D`` (under ``jit`` one
+        copy per compiled call, shared by every message of the call)."""
+        return self.J.at[jnp.diag_indices(self.features)].set(self.J_D)
 
     def __call__(self, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
         """Self-message ``x @ J``."""
-        return x @ self.J
+        return x @ self.to_dense()
 
     def backward(
         self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None
@@ -102,18 +112,17 @@ class RecurrentDiscrete(RecurrentSignLayer):
         """Off-diagonal perceptron update (plus decay) in ``J``, zeros elsewhere."""
         mask = self._mask
         grad = perceptron_rule_backward(x, y, y_hat, self.threshold, gate) * mask
-        dj = self.lr * grad + self.lr * self.weight_decay * (self.J * mask)
-        return eqx.tree_at(lambda m: m.J, self.zero_update(), dj)
+        return eqx.tree_at(lambda m: m.J, self.zero_update(), self.local_update(grad, self.J * mask))
 
     def async_sweeps(
         self, h_ext: jax.Array, s0: jax.Array, order: jax.Array, n_sweeps: int
     ) -> tuple[jax.Array, jax.Array]:
         """Asynchronous sweeps via :func:`darnax.ops.dense_async_sign_sweeps` (or its oracle) on
-        ``J`` itself; returns the final states and their fields."""
-        return _kernels.dense_async_sweeps(h_ext, self.J, s0, order, n_sweeps, self.backend)
+        :meth:`to_dense`; returns the final states and their fields."""
+        return _kernels.dense_async_sweeps(h_ext, self.to_dense(), s0, order, n_sweeps, self.backend)
 
 
-class SparseRecurrentDiscrete(RecurrentSignLayer):
+class SparseRecurrentDiscrete(RecurrentSignLayer, PlasticModule):
     """Sparse recurrent ±1 layer: off-diagonal couplings on a fixed pattern, O(nnz) memory.
 
     ``J`` holds the ``nnz`` stored off-diagonal values (the pattern has an empty diagonal);
@@ -125,11 +134,11 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
     """
 
     J: jax.Array
-    J_D: jax.Array
-    threshold: jax.Array
-    strength: jax.Array
-    lr: jax.Array
-    weight_decay: jax.Array
+    _J_D: Constant = eqx.field(static=True)
+    _threshold: Constant = eqx.field(static=True)
+    _strength: Constant = eqx.field(static=True)
+    _lr: Constant = eqx.field(static=True)
+    _weight_decay: Constant = eqx.field(static=True)
     pattern: SparsityPattern
     features: int = eqx.field(static=True)
     sparsity: float = eqx.field(static=True)
@@ -178,12 +187,13 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
         self.features = n = positive_int("features", features)
         self.sparsity = sparsity_value(sparsity)
         self.backend = backend_name(backend)
-        self.J_D = as_vector("j_d", j_d, n, dtype)
-        self.threshold = as_vector("threshold", threshold, n, dtype)
-        self.strength = as_vector("strength", strength, n, dtype)
+        strength = as_vector("strength", strength, n, dtype)
+        self._J_D, self._strength = Constant(as_vector("j_d", j_d, n, dtype)), Constant(strength)
+        self._threshold = Constant(as_vector("threshold", threshold, n, dtype))
         density = 1.0 - self.sparsity
-        self.lr = jnp.asarray(1.0 if lr is None else lr * math.sqrt(0.01) / math.sqrt(density), dtype=dtype)
-        self.weight_decay = jnp.asarray(weight_decay * math.sqrt(0.01) / math.sqrt(density * n), dtype=dtype)
+        self._lr = Constant(jnp.asarray(1.0 if lr is None else lr * math.sqrt(0.01) / math.sqrt(density), dtype=dtype))
+        wd = weight_decay * math.sqrt(0.01) / math.sqrt(density * n)
+        self._weight_decay = Constant(jnp.asarray(wd, dtype=dtype))
         key_j, key_mask = jax.random.split(key)
         if pattern is None:
             self.pattern = SparsityPattern.random(key_mask, (n, n), self.sparsity, zero_diagonal=True)
@@ -196,10 +206,15 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
             self.pattern = pattern
         scale = math.sqrt(n * density)
         if pattern is None and drawn_densely((n, n)):
-            dense = jax.random.normal(key_j, (n, n), dtype=dtype) / scale * self.strength[None, :]
+            dense = jax.random.normal(key_j, (n, n), dtype=dtype) / scale * strength[None, :]
             self.J = self.pattern.gather(dense)
         else:
-            self.J = normal_on_pattern(key_j, self.pattern, self.strength / scale)
+            self.J = normal_on_pattern(key_j, self.pattern, strength / scale)
+
+    @property
+    def J_D(self) -> jax.Array:
+        """``(N,)`` the (fixed) self-couplings, the diagonal of ``J``."""
+        return self._J_D.array
 
     @property
     def _mask(self) -> jax.Array:
@@ -223,8 +238,7 @@ class SparseRecurrentDiscrete(RecurrentSignLayer):
         e = perceptron_error(y, y_hat, self.threshold, gate)
         scale = perceptron_scale(global_batch_size(x.shape[0]), self.features)
         grad = batch_sum(_kernels.outer(x, e, self.pattern, self.backend)) * scale
-        dj = self.lr * grad + self.lr * self.weight_decay * self.J
-        return eqx.tree_at(lambda m: m.J, self.zero_update(), dj)
+        return eqx.tree_at(lambda m: m.J, self.zero_update(), self.local_update(grad, self.J))
 
     @property
     def fuses_sync(self) -> bool:

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from darnax.modules import _kernels
+from darnax.modules._hyper import Constant, PlasticModule
 from darnax.modules._weights import drawn_densely, normal_on_pattern
 from darnax.modules.interfaces import Adapter
 from darnax.ops import SparsityPattern
@@ -17,7 +18,7 @@ from darnax.utils.data_parallel import batch_sum, global_batch_size
 from darnax.utils.perceptron_rule import perceptron_error, perceptron_scale
 
 
-class SparseFullyConnected(Adapter):
+class SparseFullyConnected(Adapter, PlasticModule):
     """Sparse trainable adapter: message ``x @ (W ⊙ M)``, O(nnz) memory and work.
 
     ``W`` holds only the ``nnz`` stored values, aligned with ``pattern`` (column order); no dense
@@ -28,6 +29,8 @@ class SparseFullyConnected(Adapter):
     Update (what ``backward`` puts in ``W``): ``lr' * dW|_M + lr' * wd' * W`` with the perceptron
     ``dW``, ``lr' = 1`` if ``lr`` is None else ``lr * sqrt(0.1) / sqrt(1 - sparsity)`` and
     ``wd' = weight_decay * sqrt(0.1) / sqrt((1 - sparsity) * in)`` (the published scalings).
+    ``W`` is the only inexact leaf; the hyper-parameters are static (see
+    :class:`~darnax.modules._hyper.PlasticModule`).
 
     Attributes:
         W: ``(nnz,)`` stored weights.
@@ -38,10 +41,10 @@ class SparseFullyConnected(Adapter):
 
     W: jax.Array
     pattern: SparsityPattern
-    strength: jax.Array
-    threshold: jax.Array
-    lr: jax.Array
-    weight_decay: jax.Array
+    _strength: Constant = eqx.field(static=True)
+    _threshold: Constant = eqx.field(static=True)
+    _lr: Constant = eqx.field(static=True)
+    _weight_decay: Constant = eqx.field(static=True)
     in_features: int = eqx.field(static=True)
     out_features: int = eqx.field(static=True)
     sparsity: float = eqx.field(static=True)
@@ -93,12 +96,13 @@ class SparseFullyConnected(Adapter):
         self.out_features = positive_int("out_features", out_features)
         self.sparsity = sparsity_value(sparsity)
         self.backend = backend_name(backend)
-        self.strength = as_vector("strength", strength, self.out_features, dtype)
-        self.threshold = as_vector("threshold", threshold, self.out_features, dtype)
+        strength = as_vector("strength", strength, self.out_features, dtype)
+        self._strength = Constant(strength)
+        self._threshold = Constant(as_vector("threshold", threshold, self.out_features, dtype))
         density = 1.0 - self.sparsity
-        self.lr = jnp.asarray(1.0 if lr is None else lr * math.sqrt(0.1) / math.sqrt(density), dtype=dtype)
+        self._lr = Constant(jnp.asarray(1.0 if lr is None else lr * math.sqrt(0.1) / math.sqrt(density), dtype=dtype))
         wd = weight_decay * math.sqrt(0.1) / math.sqrt(density * self.in_features)
-        self.weight_decay = jnp.asarray(wd, dtype=dtype)
+        self._weight_decay = Constant(jnp.asarray(wd, dtype=dtype))
         shape = (self.in_features, self.out_features)
         key_w, key_mask = jax.random.split(key)
         if pattern is None:
@@ -110,10 +114,10 @@ class SparseFullyConnected(Adapter):
             self.pattern = pattern
         scale = math.sqrt(self.in_features * density)
         if pattern is None and drawn_densely(shape):
-            dense = jax.random.normal(key_w, shape, dtype=dtype) * self.strength[None, :] / scale
+            dense = jax.random.normal(key_w, shape, dtype=dtype) * strength[None, :] / scale
             self.W = self.pattern.gather(dense)
         else:
-            self.W = normal_on_pattern(key_w, self.pattern, self.strength / scale)
+            self.W = normal_on_pattern(key_w, self.pattern, strength / scale)
 
     @property
     def _mask(self) -> jax.Array:
@@ -135,8 +139,7 @@ class SparseFullyConnected(Adapter):
         e = perceptron_error(y, y_hat, self.threshold, gate)
         scale = perceptron_scale(global_batch_size(x.shape[0]), self.in_features)
         grad = batch_sum(_kernels.outer(x, e, self.pattern, self.backend)) * scale
-        dw = self.lr * grad + self.lr * self.weight_decay * self.W
-        return eqx.tree_at(lambda m: m.W, self.zero_update(), dw)
+        return eqx.tree_at(lambda m: m.W, self.zero_update(), self.local_update(grad, self.W))
 
 
 __all__ = ["SparseFullyConnected"]

@@ -27,9 +27,7 @@ _REBUILD = (
 try:
     from darnax import _ext
 except ImportError as err:  # pragma: no cover - exercised only on broken installs
-    raise ImportError(
-        f"darnax's compiled extension `darnax._ext` could not be imported ({err}). {_REBUILD}"
-    ) from err
+    raise ImportError(f"darnax's compiled extension `darnax._ext` could not be imported ({err}). {_REBUILD}") from err
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -50,12 +48,16 @@ def runtime_ffi_api_version() -> tuple[int, int]:
     try:
         text = header.read_text()
     except OSError as err:
-        raise ImportError(f"darnax: cannot read jaxlib {jaxlib.__version__}'s XLA FFI header {header} "
-                          f"to check that it can load darnax's handlers ({err}). {_REBUILD}") from err
+        raise ImportError(
+            f"darnax: cannot read jaxlib {jaxlib.__version__}'s XLA FFI header {header} "
+            f"to check that it can load darnax's handlers ({err}). {_REBUILD}"
+        ) from err
     found = {m[0]: int(m[1]) for m in re.findall(r"#define XLA_FFI_API_(MAJOR|MINOR) (\d+)", text)}
     if set(found) != {"MAJOR", "MINOR"}:
-        raise ImportError(f"darnax: {header} defines no XLA_FFI_API_MAJOR/MINOR; cannot check that "
-                          f"jaxlib {jaxlib.__version__} can load darnax's handlers. {_REBUILD}")
+        raise ImportError(
+            f"darnax: {header} defines no XLA_FFI_API_MAJOR/MINOR; cannot check that "
+            f"jaxlib {jaxlib.__version__} can load darnax's handlers. {_REBUILD}"
+        )
     return found["MAJOR"], found["MINOR"]
 
 

@@ -234,6 +234,4 @@ class SparsityPattern:
         return f"SparsityPattern(shape={self.shape}, nnz={self.nnz}, density={self.density:.4g})"
 
 
-jax.tree_util.register_pytree_node(
-    SparsityPattern, lambda p: ((), p), lambda aux, _: aux
-)
+jax.tree_util.register_pytree_node(SparsityPattern, lambda p: ((), p), lambda aux, _: aux)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from darnax.ops._checks import float_array, same_dtype
 from darnax.ops._sparse_products import matmul

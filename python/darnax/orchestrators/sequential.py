@@ -18,7 +18,8 @@ Speed (``backend="compiled"``, exact, see :mod:`~darnax.orchestrators.message_ca
   external field ``h_ext`` is constant for the whole phase, so ``n`` steps are one call of
   :meth:`~darnax.modules.interfaces.RecurrentSignLayer.sync_steps` (one
   :func:`darnax.ops.sync_sign_steps`, fields updated incrementally on flips), or one
-  ``async_sign_sweeps`` call with a fresh order per sweep. Otherwise it steps one at a time;
+  ``async_sign_sweeps`` call with a fresh order per sweep (:mod:`~darnax.orchestrators.fused`).
+  Otherwise it steps one at a time;
 - a synchronous phase that starts from the all-zero state (right after ``state.init``) takes its
   first step as ``sign(h_ext)`` without a kernel call: the self-message of zeros is exactly zero.
 
@@ -36,16 +37,13 @@ from collections.abc import Mapping
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 
-from darnax import ops
 from darnax.layer_maps.sparse import LayerMap
-from darnax.modules.interfaces import RecurrentSignLayer, replace_static, sum_messages
+from darnax.modules.interfaces import RecurrentSignLayer, replace_static
+from darnax.orchestrators.fused import Row, fusable_row, row_field, run_fused, visiting_orders
 from darnax.orchestrators.message_cache import MessageCache
 from darnax.states.sequential import SequentialState
 from darnax.utils._checks import backend_name, dynamics_name, non_negative_int
-
-Row = tuple[int, Mapping[int, object]]
 
 
 class SequentialOrchestrator(eqx.Module):
@@ -84,7 +82,7 @@ class SequentialOrchestrator(eqx.Module):
             raise TypeError(f"layers: expected a LayerMap (LayerMap.from_dict(...)), got {type(layers).__name__}")
         self.dynamics = dynamics_name(dynamics)
         if backend is None:
-            found = {getattr(m, "backend") for _, m in layers.edge_items() if hasattr(m, "backend")}
+            found = {m.backend for _, m in layers.edge_items() if hasattr(m, "backend")}
             if len(found) > 1:
                 raise ValueError(f"modules use different backends {sorted(found)}; pass backend= explicitly")
             backend = found.pop() if found else "compiled"
@@ -121,7 +119,9 @@ class SequentialOrchestrator(eqx.Module):
         Returns:
             ``(new_state, new_rng)``.
         """
-        return self.run(state, rng, 1, filter_messages=filter_messages, skip_output_state=skip_output_state, cache=cache)
+        return self.run(
+            state, rng, 1, filter_messages=filter_messages, skip_output_state=skip_output_state, cache=cache
+        )
 
     def step_inference(self, state: SequentialState, rng: jax.Array) -> tuple[SequentialState, jax.Array]:
         """Deprecated alias of ``step(state, rng, filter_messages="inference")``."""
@@ -180,9 +180,11 @@ class SequentialOrchestrator(eqx.Module):
             cache = self._cache_for(state, rows)
         else:
             cache.check_updates({i for i, _ in rows})
-        fused = self._fusable_row(rows, cache)
+        fused = fusable_row(self.lmap, rows, cache, self.backend, self.dynamics)
         if fused is not None:
-            state, rng, fields = self._run_fused(state, rng, n_steps, fused, cache, return_fields)
+            state, rng, fields = run_fused(
+                self.lmap, self.dynamics, self.backend, state, rng, n_steps, fused, cache, return_fields
+            )
         else:
             for _ in range(n_steps):
                 for i, senders in rows:
@@ -222,8 +224,8 @@ class SequentialOrchestrator(eqx.Module):
         cache = cache if cache is not None and self.backend == "compiled" else MessageCache({}, frozenset())
         rng, row_key = jax.random.split(rng)
         msgs = self._messages(i, self.lmap.neighbors(i), state, jax.random.split(row_key)[0], cache)
-        layer = self.lmap[i, i] if (i, i) in self.lmap else None
-        h = _reduce(layer, msgs, state[i])
+        layer = self.lmap.get((i, i))
+        h = row_field(layer, msgs, state[i])
         return state.replace_val(i, layer.activation(h) if layer is not None else h), rng
 
     def backward(
@@ -282,7 +284,7 @@ class SequentialOrchestrator(eqx.Module):
                 h[i] = given[i]
                 continue
             msgs = self._messages(i, senders, state, jax.random.split(row_key)[0], cache)
-            h[i] = _reduce(self.lmap[i, i] if (i, i) in self.lmap else None, msgs, state[i])
+            h[i] = row_field(self.lmap.get((i, i)), msgs, state[i])
         updates = {
             i: {j: m.backward(x=state[j], y=target_state[i], y_hat=h[i], gate=gate) for j, m in row.items()}
             for i, row in self.lmap.to_dict().items()
@@ -335,76 +337,11 @@ class SequentialOrchestrator(eqx.Module):
         msg_key, dyn_key = jax.random.split(row_key)
         if self.dynamics == "async" and isinstance(layer, RecurrentSignLayer) and i in senders:
             others = {j: m for j, m in senders.items() if j != i}
-            h_ext = _reduce(layer, self._messages(i, others, state, msg_key, cache), state[i])
-            return layer.async_sweeps(h_ext, state[i], _orders([dyn_key], state[i].shape[-1], self.backend), 1)[0]
-        return layer.activation(_reduce(layer, self._messages(i, senders, state, msg_key, cache), state[i]))
-
-    def _fusable_row(self, rows: list[Row], cache: MessageCache) -> Row | None:
-        """The single updated row, if its whole phase can run in one kernel call."""
-        if self.backend != "compiled" or len(rows) != 1:
-            return None
-        i, senders = rows[0]
-        layer = self.lmap[i, i] if (i, i) in self.lmap else None
-        if not isinstance(layer, RecurrentSignLayer) or i not in senders:
-            return None
-        if any((i, j) not in cache for j in senders if j != i):
-            return None
-        if self.dynamics == "sync" and not layer.fuses_sync:
-            return None
-        return rows[0]
-
-    def _run_fused(
-        self, state: SequentialState, rng: jax.Array, n_steps: int, row: Row, cache: MessageCache, want_fields: bool
-    ) -> tuple[SequentialState, jax.Array, dict[int, jax.Array]]:
-        """A whole phase of one recurrent row with a constant external field (see module doc);
-        also returns the row's final fields when wanted."""
-        i, senders = row
-        layer = self.lmap[i, i]
-        dyn_keys = []
-        for _ in range(n_steps):  # the key chain of n separate steps
-            rng, row_key = jax.random.split(rng)
-            dyn_keys.append(jax.random.split(row_key)[1])
-        h_ext = _reduce(layer, {j: cache[i, j] for j in senders if j != i}, state[i])
-        s = state[i]
-        if self.dynamics == "sync":
-            s, h = _sync_phase(layer, h_ext, s, n_steps, want_fields)
-        else:  # one call; sweep t visits in the order drawn from the t-th step's key
-            s, h = layer.async_sweeps(h_ext, s, _orders(dyn_keys, s.shape[-1], self.backend), n_steps)
-        return state.replace_val(i, s), rng, ({i: h} if want_fields else {})
-
-
-def _reduce(layer: object, msgs: dict[int, jax.Array], like: jax.Array) -> jax.Array:
-    """``layer.reduce(msgs)``; zeros shaped like ``like`` when there are no messages."""
-    if not msgs:
-        return jnp.zeros_like(like)
-    return layer.reduce(msgs) if layer is not None else sum_messages(msgs)
-
-
-def _sync_phase(
-    layer: RecurrentSignLayer, h_ext: jax.Array, s: jax.Array, n_steps: int, want_fields: bool
-) -> tuple[jax.Array, jax.Array]:
-    """``n_steps`` fused synchronous steps: the final states and their fields (zeros unless
-    ``want_fields`` after a lone step from zero). A state of all zeros (as right after
-    ``state.init``) takes its first step without the kernel: its self-message is exactly zero,
-    so that step is ``activation(h_ext)``, bit for bit what the kernel computes (it starts from
-    the same field)."""
-
-    def from_zero(s: jax.Array) -> tuple[jax.Array, jax.Array]:
-        s = layer.activation(h_ext)
-        if n_steps > 1:
-            return layer.sync_steps(h_ext, s, n_steps - 1)
-        return s, h_ext + layer(s) if want_fields else jnp.zeros_like(h_ext)
-
-    return jax.lax.cond(jnp.all(s == 0), from_zero, lambda s: layer.sync_steps(h_ext, s, n_steps), s)
-
-
-def _orders(keys: list[jax.Array], n: int, backend: str) -> jax.Array:
-    """Visiting orders, int32 ``(1, len(keys), N)``: sweep ``t`` visits a uniformly random
-    permutation of ``0..N-1`` drawn from ``keys[t]`` (N random words, one Fisher-Yates shuffle),
-    shared by every sample of the batch (the kernel then runs the samples in vector lanes)."""
-    bits = jax.vmap(lambda key: jax.random.bits(key, (n,), jnp.uint32))(jnp.stack(keys))
-    shuffle = ops.random_permutations if backend == "compiled" else ops.random_permutations_reference
-    return shuffle(bits)[None]
+            h_ext = row_field(layer, self._messages(i, others, state, msg_key, cache), state[i])
+            return layer.async_sweeps(h_ext, state[i], visiting_orders([dyn_key], state[i].shape[-1], self.backend), 1)[
+                0
+            ]
+        return layer.activation(row_field(layer, self._messages(i, senders, state, msg_key, cache), state[i]))
 
 
 def _with_backend(module: object, backend: str) -> object:

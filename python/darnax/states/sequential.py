@@ -12,8 +12,10 @@ import jax.numpy as jnp
 def _shape_tuple(size: int | tuple[int, ...]) -> tuple[int, ...]:
     if isinstance(size, (int,)) and not isinstance(size, bool):
         size = (size,)
-    if not isinstance(size, tuple) or not size or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in size
+    if (
+        not isinstance(size, tuple)
+        or not size
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in size)
     ):
         raise ValueError(f"sizes: every entry must be a positive int or a tuple of them, got {size!r}")
     return size

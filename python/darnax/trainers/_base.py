@@ -1,4 +1,5 @@
-"""Shared machinery of darnax trainers: jit caching, input checks and whole-epoch scans.
+"""Shared machinery of darnax trainers: jit caching, input checks, per-batch calls (whole-epoch
+scans in :mod:`darnax.trainers._epochs`).
 
 A trainer owns an orchestrator, a state and an Optax context, and rebinds them after each
 call (``trainer.orchestrator``, ``trainer.state``, ``trainer.ctx``). Subclasses provide two
@@ -8,40 +9,28 @@ the batches of an epoch for ``fit_epoch``/``evaluate``: the same function on the
 so the results equal the per-batch loop's, without Python dispatch per batch.
 
 Non-finite weights: every compiled training call also returns whether each weight array of
-the model it ends with is all finite (one reduction per array per call, read by the host after
-the call); a NaN or inf raises :class:`~darnax.utils._checks.NonFiniteWeightsError` naming the
-layer, the array and the step, instead of being turned into -1 states by the sign dynamics.
-NaN and inf persist through the updates (``w - lr * (g + wd * w)``), so checking once per call
-misses none; ``fit_epoch`` then finds the first bad batch by replaying the call one
-``train_step`` at a time, or, with ``donate=True`` (the model before the call is gone), names the
-call's range of steps. Checking after every batch inside the scan instead cost 15% of the
-seeds' epoch time. ``train_step`` does not wait for its flag: later ``train_step`` calls read
-the flags that are ready, and ``fit_epoch``, ``evaluate``, ``eval_step`` and
-:meth:`Trainer.check_weights` all of them; waiting in every call cost a ``train_step`` loop 30%
-(it could no longer dispatch ahead).
+the model it ends with is all finite; a NaN or inf raises
+:class:`~darnax.utils._checks.NonFiniteWeightsError` (see :mod:`darnax.trainers._finite`).
 """
 
 from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.sharding import Mesh
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
+from darnax.trainers._epochs import Ctx, EpochTraining, barrier
+from darnax.trainers._finite import finite_weights, raise_if_non_finite
 from darnax.trainers._sharded import sharded
-from darnax.utils._checks import NonFiniteWeightsError, check_finite, non_negative_int, positive_int
+from darnax.utils._checks import NonFiniteWeightsError, check_finite, non_negative_int
 from darnax.utils.typing import PyTree
-
-Ctx = dict[str, Any]
-PostUpdate = Callable[[SequentialOrchestrator], SequentialOrchestrator]
 
 
 def batch_accuracy(y_true: jax.Array, y_pred: jax.Array) -> jax.Array:
@@ -59,7 +48,22 @@ def apply_optimizer(
     return eqx.apply_updates(orchestrator, steps), opt_state
 
 
-class Trainer(ABC):
+def evaluate_batch(
+    x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, n: int
+) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
+    """One evaluation batch of every trainer: ``n`` inference steps, ``predict``, accuracy.
+
+    Returns:
+        ``(rng, state, {"accuracy": float32 scalar})``.
+    """
+    state = template.init(x, y)
+    cache = orchestrator.cache_messages(state)
+    state, rng = orchestrator.run(state, rng, n, filter_messages="inference", cache=cache)
+    state, rng = orchestrator.predict(state, rng, cache=cache)
+    return rng, state, {"accuracy": batch_accuracy(y, state.readout)}
+
+
+class Trainer(EpochTraining, ABC):
     """Base trainer: ``train_step``/``eval_step`` per batch, ``fit_epoch``/``evaluate`` per epoch.
 
     Attributes:
@@ -137,20 +141,36 @@ class Trainer(ABC):
     @staticmethod
     @abstractmethod
     def _train_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
         """One training batch: returns ``(rng, orchestrator, state, optimizer_state)``."""
 
     @staticmethod
     @abstractmethod
     def _eval_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
         """One evaluation batch: returns ``(rng, state, {"accuracy": ...})``."""
 
     @classmethod
     def _isolated_train(
-        cls, x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        cls,
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
         """``_train_core`` between optimisation barriers, in ``train_step`` and in the epoch scan alike.
 
@@ -159,12 +179,18 @@ class Trainer(ABC):
         programs (inputs and outputs materialised, nothing fused across), hence the same fusions
         and bit-identical results for ``fit_epoch`` and the ``train_step`` loop.
         """
-        x, y, rng, orchestrator, ctx = _barrier((x, y, rng, orchestrator, ctx))
-        return _barrier(cls._train_core(x, y, rng, orchestrator, template, ctx))
+        x, y, rng, orchestrator, ctx = barrier((x, y, rng, orchestrator, ctx))
+        return barrier(cls._train_core(x, y, rng, orchestrator, template, ctx))
 
     @classmethod
     def _checked_train(
-        cls, x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        cls,
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree, jax.Array]:
         """:meth:`_isolated_train` plus :func:`finite_weights` of the updated model."""
         rng, orch, state, opt_state = cls._isolated_train(x, y, rng, orchestrator, template, ctx)
@@ -172,68 +198,17 @@ class Trainer(ABC):
 
     @classmethod
     def _isolated_eval(
-        cls, x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        cls,
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
         """``_eval_core`` between optimisation barriers (see :meth:`_isolated_train`)."""
-        x, y, rng, orchestrator, ctx = _barrier((x, y, rng, orchestrator, ctx))
-        return _barrier(cls._eval_core(x, y, rng, orchestrator, template, ctx))
-
-    @classmethod
-    def _fit_core(
-        cls,
-        xs: jax.Array,
-        ys: jax.Array,
-        rng: jax.Array,
-        orchestrator: SequentialOrchestrator,
-        template: SequentialState,
-        ctx: Ctx,
-        post_update: PostUpdate | None,
-    ) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree, jax.Array]:
-        params, static = eqx.partition(orchestrator, eqx.is_array)
-        opt_dyn, opt_static = eqx.partition(ctx["optimizer_state"], eqx.is_array)
-        first = template.init(xs[0], ys[0])
-
-        def body(carry: tuple, batch: tuple[jax.Array, jax.Array]) -> tuple[tuple, None]:
-            params, opt_dyn, rng, _ = carry
-            c = {**ctx, "optimizer_state": eqx.combine(opt_dyn, opt_static)}
-            rng, orch, state, opt_state = cls._isolated_train(batch[0], batch[1], rng, eqx.combine(params, static), template, c)
-            if post_update is not None:
-                orch = _barrier(post_update(orch))
-            return (eqx.partition(orch, eqx.is_array)[0], eqx.partition(opt_state, eqx.is_array)[0], rng, state.states), None
-
-        init = (params, opt_dyn, rng, [jnp.zeros_like(a) for a in first.states])
-        (params, opt_dyn, rng, states), _ = jax.lax.scan(body, init, (xs, ys))
-        orchestrator = eqx.combine(params, static)
-        return rng, orchestrator, states, eqx.combine(opt_dyn, opt_static), finite_weights(orchestrator)
-
-    @classmethod
-    def _fit_in_place(cls, kept: tuple, donated: tuple) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree, jax.Array]:
-        """``_fit_core`` with ``(orchestrator, optimizer_state)`` as its own, donated argument."""
-        xs, ys, rng, template, ctx, post_update = kept
-        orchestrator, opt_state = donated
-        return cls._fit_core(xs, ys, rng, orchestrator, template, {**ctx, "optimizer_state": opt_state}, post_update)
-
-    @classmethod
-    def _evaluate_core(
-        cls,
-        xs: jax.Array,
-        ys: jax.Array,
-        rng: jax.Array,
-        orchestrator: SequentialOrchestrator,
-        template: SequentialState,
-        ctx: Ctx,
-        representations: bool,
-    ) -> tuple[jax.Array, list[jax.Array], jax.Array, jax.Array | None]:
-        first = template.init(xs[0], ys[0])
-
-        def body(carry: tuple, batch: tuple[jax.Array, jax.Array]) -> tuple[tuple, tuple]:
-            rng, _ = carry
-            rng, state, metrics = cls._isolated_eval(batch[0], batch[1], rng, orchestrator, template, ctx)
-            return (rng, state.states), (metrics["accuracy"], state[-2] if representations else None)
-
-        init = (rng, [jnp.zeros_like(a) for a in first.states])
-        (rng, states), (accs, reps) = jax.lax.scan(body, init, (xs, ys))
-        return rng, states, accs, reps
+        x, y, rng, orchestrator, ctx = barrier((x, y, rng, orchestrator, ctx))
+        return barrier(cls._eval_core(x, y, rng, orchestrator, template, ctx))
 
     # ------------------------------------------------------------------ per batch
     def train_step(self, x: jax.Array, y: jax.Array, rng: jax.Array) -> jax.Array:
@@ -278,7 +253,7 @@ class Trainer(ABC):
         """
         while self._pending and (wait or self._pending[0][0].is_ready()):
             try:
-                _raise_if_non_finite(self.orchestrator, *self._pending.pop(0))
+                raise_if_non_finite(self.orchestrator, *self._pending.pop(0))
             except NonFiniteWeightsError:
                 self._pending.clear()  # later steps of the same failure
                 raise
@@ -295,210 +270,15 @@ class Trainer(ABC):
         self.state = state
         return rng, metrics
 
-    # ------------------------------------------------------------------ per epoch
-    def fit_epoch(
-        self,
-        x: jax.Array,
-        y: jax.Array,
-        rng: jax.Array,
-        *,
-        batch_size: int | None = None,
-        post_update: PostUpdate | None = None,
-        donate: bool = False,
-    ) -> jax.Array:
-        """Train on every batch of an epoch inside one compiled call (``lax.scan`` over batches).
-
-        Equals ``for xb, yb in batches: rng = trainer.train_step(xb, yb, rng)`` (and
-        ``trainer.orchestrator = post_update(trainer.orchestrator)`` after each step if given).
-
-        Args:
-            x: ``(n_batches, B, *size)`` stacked batches, or ``(N, *size)`` with ``batch_size``
-                (then ``N // batch_size`` full batches and, if any, one smaller last batch, as a
-                batch iterator would yield them).
-            y: targets laid out like ``x``.
-            rng: PRNG key.
-            batch_size: split ``(N, ...)`` arrays into batches of this size.
-            post_update: optional pure function applied to the orchestrator after every
-                update (e.g. a weight decay); pass the same object across calls to avoid
-                recompiling.
-            donate: hand the buffers of ``orchestrator`` and of the optimiser state to the
-                compiled call, which updates them in place (one copy of the weights less at peak
-                memory, same results). The previous model's arrays are deleted: keep no other
-                reference to them (jax raises on their use). Not with a ``mesh``.
-
-        Returns:
-            The next PRNG key.
-
-        Raises:
-            NonFiniteWeightsError: when a batch's update leaves a NaN or inf in a weight, naming
-                the layer, the array and the batch (the model after the call is rebound).
-        """
-        if donate and self.mesh is not None:
-            raise ValueError("fit_epoch: donate=True is for single-process training; this trainer has a mesh")
-        (xs, ys), rest = self._epoch_batches(x, y, batch_size)
-        self.check_weights()
-        if xs.shape[0]:
-            before = (self.orchestrator, self.ctx, self.steps_done, rng)
-            if donate:
-                kept = {k: v for k, v in self.ctx.items() if k != "optimizer_state"}
-                rng, orch, states, opt_state, finite = self._jit_fit_in_place(
-                    (xs, ys, rng, self._template, kept, post_update), (self.orchestrator, self.ctx["optimizer_state"])
-                )
-            else:
-                rng, orch, states, opt_state, finite = self._jit_fit(
-                    xs, ys, rng, self.orchestrator, self._template, self.ctx, post_update
-                )
-            self.orchestrator, self.state = orch, self._template.replace(states)
-            self.ctx = {**self.ctx, "optimizer_state": opt_state}
-            if not donate and not bool(np.all(finite)):  # replay the call to name the first bad batch
-                after = (self.orchestrator, self.ctx, self.state)
-                self.orchestrator, self.ctx, self.steps_done, key = before
-                for b in range(xs.shape[0]):
-                    key = self._step(xs[b], ys[b], key, f"batch {b} of a fit_epoch call")
-                    self.check_weights()
-                    if post_update is not None:
-                        self.orchestrator = post_update(self.orchestrator)
-                self.orchestrator, self.ctx, self.state = after  # pragma: no cover - the replay raises
-            first, self.steps_done = self.steps_done, self.steps_done + xs.shape[0]
-            _raise_if_non_finite(self.orchestrator, finite, first, xs.shape[0], f"batches 0-{xs.shape[0] - 1} of a fit_epoch call")
-        if rest is not None:
-            rng = self.train_step(*rest, rng)
-            if post_update is not None:
-                self.orchestrator = post_update(self.orchestrator)
-            self.check_weights()
-        return rng
-
-    def evaluate(
-        self,
-        x: jax.Array,
-        y: jax.Array,
-        rng: jax.Array,
-        *,
-        batch_size: int | None = None,
-        return_representations: bool = False,
-    ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """Evaluate every batch inside one compiled call; equals the ``eval_step`` loop.
-
-        Args:
-            x, y, batch_size: as in :meth:`fit_epoch`.
-            rng: PRNG key.
-            return_representations: also return ``state[-2]`` of every sample, ``(N, width)``.
-
-        Returns:
-            ``(next rng, metrics)`` with ``"batch_accuracy"`` (one value per batch, as the loop
-            gives them), ``"accuracy"`` (their mean, as the seeds aggregate) and, if asked,
-            ``"representations"``.
-        """
-        (xs, ys), rest = self._epoch_batches(x, y, batch_size)
-        self.check_weights()
-        accs, reps = [], []
-        if xs.shape[0]:
-            rng, states, acc, rep = self._jit_evaluate(
-                xs, ys, rng, self.orchestrator, self._template, self.ctx, return_representations
-            )
-            self.state = self._template.replace(states)
-            accs.append(acc)
-            if return_representations:
-                reps.append(rep.reshape(-1, *rep.shape[2:]))
-        if rest is not None:
-            rng, metrics = self.eval_step(*rest, rng)
-            accs.append(metrics["accuracy"][None])
-            if return_representations:
-                reps.append(self.state[-2])
-        batch_acc = jnp.concatenate(accs)
-        out = {"accuracy": jnp.mean(batch_acc), "batch_accuracy": batch_acc}
-        if return_representations:
-            out["representations"] = jnp.concatenate(reps)
-        return rng, out
-
     # ------------------------------------------------------------------ checks
     def _check_batch(self, x: jax.typing.ArrayLike, y: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array]:
         x, y = jnp.asarray(x), jnp.asarray(y)
         self._template.check_batch(x.shape, y.shape)
         return check_finite("x", x), check_finite("y", y)
 
-    def _epoch_batches(
-        self, x: jax.typing.ArrayLike, y: jax.typing.ArrayLike, batch_size: int | None
-    ) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array] | None]:
-        x, y = jnp.asarray(x), jnp.asarray(y)
-        sizes = self._template.sizes
-        rest = None
-        if batch_size is None:
-            if x.ndim != len(sizes[0]) + 2 or y.ndim != len(sizes[-1]) + 2:
-                raise ValueError(
-                    f"x, y: expected stacked batches (n_batches, B, ...) or pass batch_size=; got shapes "
-                    f"{tuple(x.shape)} and {tuple(y.shape)}"
-                )
-            xs, ys = x, y
-        else:
-            batch_size = positive_int("batch_size", batch_size)
-            if x.shape[:1] != y.shape[:1]:
-                raise ValueError(f"x and y must have one length, got {x.shape[0]} and {y.shape[0]}")
-            n_full = x.shape[0] // batch_size
-            cut = n_full * batch_size
-            xs = x[:cut].reshape(n_full, batch_size, *x.shape[1:])
-            ys = y[:cut].reshape(n_full, batch_size, *y.shape[1:])
-            if cut < x.shape[0]:
-                rest = (x[cut:], y[cut:])
-        if xs.shape[:2] != ys.shape[:2]:
-            raise ValueError(f"x and y batches disagree: {tuple(xs.shape[:2])} and {tuple(ys.shape[:2])}")
-        if xs.shape[0]:
-            self._check_batch(xs[0], ys[0])
-        check_finite("x", x)
-        check_finite("y", y)
-        return (xs, ys), rest
-
 
 #: ``train_step`` flags left unread before a ``train_step`` waits for the oldest.
 _MAX_PENDING = 8
 
 
-def _raise_if_non_finite(orchestrator: SequentialOrchestrator, finite: jax.Array, first: int, n_steps: int, where: str) -> None:
-    """Raise :class:`NonFiniteWeightsError` if ``finite`` (:func:`finite_weights` of
-    ``orchestrator``, the model after training steps ``first .. first + n_steps - 1``) flags an array."""
-    ok = np.asarray(finite)
-    if ok.all():
-        return
-    bad = "; ".join(name for name, good in zip(weight_names(orchestrator), ok) if not good)
-    steps = f"training step {first}" if n_steps == 1 else f"training steps {first}-{first + n_steps - 1}"
-    raise NonFiniteWeightsError(
-        f"non-finite weights (NaN or inf) after {steps} ({where}): {bad}. The inputs were finite: "
-        "look for a learning rate or strength too large, or non-finite initial weights"
-    )
-
-
-def _weight_modules(orchestrator: SequentialOrchestrator) -> list[tuple[str, Any]]:
-    """``(name, module)`` for every module of the model, in a fixed order."""
-    return [(f"layer ({i}, {j}) {type(m).__name__}", m) for (i, j), m in orchestrator.lmap.edge_items()]
-
-
-def finite_weights(orchestrator: SequentialOrchestrator) -> jax.Array:
-    """``(n_arrays,)`` bool: whether each weight (inexact array) of every module is all finite.
-
-    One reduction per array, in the order of :func:`weight_names`; cheap next to a training
-    step, which reads every weight several times.
-    """
-    flags = [
-        jnp.all(jnp.isfinite(a))
-        for _, module in _weight_modules(orchestrator)
-        for a in jax.tree_util.tree_leaves(eqx.filter(module, eqx.is_inexact_array))
-    ]
-    return jnp.stack(flags) if flags else jnp.ones((0,), bool)
-
-
-def weight_names(orchestrator: SequentialOrchestrator) -> list[str]:
-    """A readable name per entry of :func:`finite_weights`: ``layer (1, 1) SparseRecurrentDiscrete.J``."""
-    names = []
-    for name, module in _weight_modules(orchestrator):
-        leaves, _ = jax.tree_util.tree_flatten_with_path(eqx.filter(module, eqx.is_inexact_array))
-        names += [f"{name}{jax.tree_util.keystr(path)}" for path, _ in leaves]
-    return names
-
-
-def _barrier(tree: PyTree) -> PyTree:
-    """``lax.optimization_barrier`` on the array leaves of ``tree`` (other leaves pass through)."""
-    dyn, static = eqx.partition(tree, eqx.is_array)
-    return eqx.combine(jax.lax.optimization_barrier(dyn), static)
-
-
-__all__ = ["NonFiniteWeightsError", "Trainer", "apply_optimizer", "batch_accuracy", "finite_weights", "weight_names"]
+__all__ = ["Trainer", "apply_optimizer", "batch_accuracy", "evaluate_batch"]

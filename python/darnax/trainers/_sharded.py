@@ -11,6 +11,7 @@ this process's copy. Every process applies the same update to the same weights: 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -41,9 +42,11 @@ def local_rows(mesh: Mesh, batch: int) -> slice:
     axis = mesh_axis(mesh)
     if batch % mesh.size:
         raise ValueError(f"batch size {batch} does not split evenly over the {mesh.size} devices of the mesh")
-    spans = sorted((s[0].start or 0, s[0].stop or batch)
-                   for s in NamedSharding(mesh, P(axis)).addressable_devices_indices_map((batch,)).values())
-    if any(a[1] != b[0] for a, b in zip(spans, spans[1:])):
+    spans = sorted(
+        (s[0].start or 0, s[0].stop or batch)
+        for s in NamedSharding(mesh, P(axis)).addressable_devices_indices_map((batch,)).values()
+    )
+    if any(a[1] != b[0] for a, b in itertools.pairwise(spans)):
         raise ValueError(f"this process's devices hold rows {spans} of a batch: not one contiguous block")
     return slice(spans[0][0], spans[-1][1])
 

@@ -36,9 +36,9 @@ def feedforward(orchestrator: SequentialOrchestrator, x: jax.Array) -> list[jax.
     """
     out = max(orchestrator.lmap.rows())  # the labels' layer, L + 1
     acts = [x]
-    for l in range(1, out + 1):
-        field = orchestrator.lmap[l, l - 1](acts[-1])
-        acts.append(field if l == out else jnp.tanh(field))
+    for layer in range(1, out + 1):
+        field = orchestrator.lmap[layer, layer - 1](acts[-1])
+        acts.append(field if layer == out else jnp.tanh(field))
     return acts
 
 
@@ -97,14 +97,19 @@ class BackpropTrainer(Trainer):
             ValueError: when a forward coupling ``(l, l - 1)`` is missing.
         """
         lmap = orchestrator.lmap
-        missing = [(l, l - 1) for l in range(1, max(lmap.rows()) + 1) if (l, l - 1) not in lmap]
+        missing = [(i, i - 1) for i in range(1, max(lmap.rows()) + 1) if (i, i - 1) not in lmap]
         if missing:
             raise ValueError(f"orchestrator: backpropagation needs every forward coupling, missing {missing}")
         super().__init__(orchestrator, state, {"optimizer": optimizer, "optimizer_state": optimizer_state}, mesh=mesh)
 
     @staticmethod
     def _train_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
         state = template.init(x, y)
         grads = eqx.filter_grad(cross_entropy)(orchestrator, state[0], y)
@@ -117,7 +122,12 @@ class BackpropTrainer(Trainer):
 
     @staticmethod
     def _eval_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
         acts = feedforward(orchestrator, template.init(x, y)[0])
         state = template.replace(acts)

@@ -8,7 +8,7 @@ from jax.sharding import Mesh
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
-from darnax.trainers._base import Ctx, Trainer, apply_optimizer, batch_accuracy
+from darnax.trainers._base import Ctx, Trainer, apply_optimizer, evaluate_batch
 from darnax.utils.data_parallel import with_fused_batch_sums
 from darnax.utils.typing import PyTree
 
@@ -75,7 +75,12 @@ class DynamicalTrainer(Trainer):
 
     @staticmethod
     def _train_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
         state = template.init(x, y)
         cache = orchestrator.cache_messages(state)
@@ -91,20 +96,14 @@ class DynamicalTrainer(Trainer):
 
     @staticmethod
     def _eval_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
-        return _evaluate_batch(x, y, rng, orchestrator, template, ctx["warmup_iter"] + ctx["eval_iter"])
-
-
-def _evaluate_batch(
-    x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, n: int
-) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
-    """``n`` inference steps, ``predict``, accuracy (shared by the trainers)."""
-    state = template.init(x, y)
-    cache = orchestrator.cache_messages(state)
-    state, rng = orchestrator.run(state, rng, n, filter_messages="inference", cache=cache)
-    state, rng = orchestrator.predict(state, rng, cache=cache)
-    return rng, state, {"accuracy": batch_accuracy(y, state.readout)}
+        return evaluate_batch(x, y, rng, orchestrator, template, ctx["warmup_iter"] + ctx["eval_iter"])
 
 
 __all__ = ["DynamicalTrainer"]

@@ -9,8 +9,7 @@ from jax.sharding import Mesh
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
-from darnax.trainers._base import Ctx, Trainer, apply_optimizer
-from darnax.trainers.dynamical import _evaluate_batch
+from darnax.trainers._base import Ctx, Trainer, apply_optimizer, evaluate_batch
 from darnax.utils.typing import PyTree
 
 
@@ -67,7 +66,12 @@ class ContrastiveHebbianTrainer(Trainer):
 
     @staticmethod
     def _train_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, PyTree]:
         state = template.init(x, y)
         cache = orchestrator.cache_messages(state)
@@ -85,9 +89,14 @@ class ContrastiveHebbianTrainer(Trainer):
 
     @staticmethod
     def _eval_core(
-        x: jax.Array, y: jax.Array, rng: jax.Array, orchestrator: SequentialOrchestrator, template: SequentialState, ctx: Ctx
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
     ) -> tuple[jax.Array, SequentialState, dict[str, jax.Array]]:
-        return _evaluate_batch(x, y, rng, orchestrator, template, ctx["eval_iter"])
+        return evaluate_batch(x, y, rng, orchestrator, template, ctx["eval_iter"])
 
 
 __all__ = ["ContrastiveHebbianTrainer"]

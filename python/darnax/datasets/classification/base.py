@@ -209,9 +209,7 @@ class ClassificationDataset(abc.ABC):
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
         if split not in self._data:
-            raise RuntimeError(
-                f"{type(self).__name__} has no validation split: pass validation_fraction > 0 (got 0.0)"
-            )
+            raise RuntimeError(f"{type(self).__name__} has no validation split: pass validation_fraction > 0 (got 0.0)")
         return self._data[split]
 
     def _decoded(self, x: jax.Array) -> jax.Array:

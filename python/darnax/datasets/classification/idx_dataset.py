@@ -101,9 +101,7 @@ class IdxDataset(ClassificationDataset):
             images = read_idx(images_path, expected_magic=IMAGES_MAGIC, expected_md5=content_md5[images_name])
             labels = read_idx(labels_path, expected_magic=LABELS_MAGIC, expected_md5=content_md5[labels_name])
             if images.shape[1:] != self.image_shape:
-                raise IdxFormatError(
-                    f"{images_path}: images of shape {images.shape[1:]}, expected {self.image_shape}"
-                )
+                raise IdxFormatError(f"{images_path}: images of shape {images.shape[1:]}, expected {self.image_shape}")
             if labels.shape[0] != images.shape[0]:
                 raise IdxFormatError(
                     f"{labels_path}: {labels.shape[0]} labels for the {images.shape[0]} images of {images_name}"

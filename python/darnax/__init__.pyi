@@ -1,0 +1,30 @@
+# The public names of `import darnax`, read by type checkers and, at run time, by
+# darnax/__init__.py, which imports each on first use (see its docstring).
+from darnax import datasets as datasets
+from darnax import modules as modules
+from darnax import ops as ops
+from darnax.datasets import ClassificationDataset as ClassificationDataset
+from darnax.datasets import Digits as Digits
+from darnax.datasets import FashionMnist as FashionMnist
+from darnax.datasets import Mnist as Mnist
+from darnax.datasets import Prototypes as Prototypes
+from darnax.layer_maps.sparse import LayerMap as LayerMap
+from darnax.modules import AbstractModule as AbstractModule
+from darnax.modules import Adapter as Adapter
+from darnax.modules import CEFullyConnected as CEFullyConnected
+from darnax.modules import Ferromagnetic as Ferromagnetic
+from darnax.modules import FrozenFullyConnected as FrozenFullyConnected
+from darnax.modules import FrozenRescaledFullyConnected as FrozenRescaledFullyConnected
+from darnax.modules import FullyConnected as FullyConnected
+from darnax.modules import Layer as Layer
+from darnax.modules import OutputLayer as OutputLayer
+from darnax.modules import RecurrentDiscrete as RecurrentDiscrete
+from darnax.modules import RecurrentSignLayer as RecurrentSignLayer
+from darnax.modules import SparseFullyConnected as SparseFullyConnected
+from darnax.modules import SparseRecurrentDiscrete as SparseRecurrentDiscrete
+from darnax.ops import SparsityPattern as SparsityPattern
+from darnax.orchestrators.message_cache import MessageCache as MessageCache
+from darnax.orchestrators.sequential import SequentialOrchestrator as SequentialOrchestrator
+from darnax.states.sequential import SequentialState as SequentialState
+from darnax.trainers.dynamical import DynamicalTrainer as DynamicalTrainer
+from darnax.trainers.hebbian_contrastive import ContrastiveHebbianTrainer as ContrastiveHebbianTrainer
