@@ -318,10 +318,12 @@ nb::dict thread_info() {
   d["threads"] = darnax::num_threads();
   d["cpus"] = darnax::CallerCpus::local().count;
   d["oversubscribe"] = s.oversubscribe;
+  int64_t workers = 0;
   {
-    ReleaseGil release;  // waits for a job in flight
-    d["workers"] = darnax::ThreadPool::instance().workers();
+    ReleaseGil release;  // waits for a job in flight (no Python object is touched meanwhile)
+    workers = darnax::ThreadPool::instance().workers();
   }
+  d["workers"] = workers;
   return d;
 }
 

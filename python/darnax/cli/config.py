@@ -248,7 +248,7 @@ def training_sections(config: Config) -> dict[str, dict[str, Any]]:
     left at their defaults.
     """
     sections = {name: values for name, values in config.to_dict().items() if name != "run"}
-    for name in ("model", "optimizer"):
+    for name in sections:
         for f in dataclasses.fields(getattr(config, name)):
             if f.metadata.get("added") and getattr(getattr(config, name), f.name) == f.default:
                 del sections[name][f.name]

@@ -36,8 +36,7 @@ class RecurrentDiscrete(RecurrentSignLayer, PlasticModule):
 
     Attributes:
         J: ``(N, N)`` couplings (the only leaf); its diagonal holds ``j_d`` but the maths reads the
-            diagonal from ``J_D`` (:meth:`to_dense`).
-        J_D: ``(N,)`` the (fixed) diagonal.
+            diagonal from the fixed ``(N,)`` property ``J_D`` (:meth:`to_dense`).
         threshold: ``(N,)`` perceptron margins; strength: ``(N,)`` init scale.
         lr, weight_decay: scalars (``wd`` already divided by ``sqrt(N)``), static.
     """
