@@ -76,7 +76,9 @@ def probe_run(run: Any, out: Path) -> dict[str, float]:
     """Probe the model restored in ``run``; writes ``probe.json`` into ``out``."""
     import json
 
+    from darnax.cli.checkpoint import atomic_write
+
     train, test = representations(run, "train"), representations(run, "test")
     result = train_linear_probe(train, test, jax.random.key(run.config.run.master_seed))
-    (out / "probe.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write(out / "probe.json", json.dumps(result, indent=2) + "\n")
     return result

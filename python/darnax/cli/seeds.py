@@ -64,7 +64,7 @@ def launch(argv: list[str], config: Config, out: Path, k: int, workers: int) -> 
         print(f"darnax: error: seed(s) {[s for s, _ in failed]} failed; no summary written", file=sys.stderr)
         return next((c for _, c in failed if c > 0), 1)
     summary = aggregate([out / f"seed-{s}" for s in range(k)])
-    (out / "seeds.jsonl").write_text("".join(json.dumps(r) + "\n" for r in summary))
+    atomic_write(out / "seeds.jsonl", "".join(json.dumps(r) + "\n" for r in summary))
     _plot(summary, out / "seeds.svg", k)
     last = summary[-1]
     print(
