@@ -13,6 +13,7 @@ from darnax.layer_maps.sparse import LayerMap
 from darnax.modules.fully_connected import FullyConnected
 from darnax.modules.input_output import OutputLayer
 from darnax.modules.recurrent import RecurrentDiscrete
+from darnax.orchestrators.fused import key_chain
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
 from darnax.utils.perceptron_rule import perceptron_rule_backward
@@ -208,3 +209,16 @@ def test_sparse_parameters_stay_o_nnz():
         assert (100, 300) not in shapes and (300, 300) not in shapes
     assert orch.lmap[1, 0].W.shape == (orch.lmap[1, 0].pattern.nnz,)
     assert orch.lmap[1, 1].J.shape == (orch.lmap[1, 1].pattern.nnz,)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_key_chain_equals_unrolled_splits(n):
+    rng, rows = jax.random.key(3), []
+    for _ in range(n):
+        rng, row_key = jax.random.split(rng)
+        rows.append(row_key)
+    got_rng, got_rows = jax.jit(key_chain, static_argnums=1)(jax.random.key(3), n)
+    assert jnp.array_equal(jax.random.key_data(got_rng), jax.random.key_data(rng))
+    assert got_rows.shape == (n,)
+    for got, want in zip(got_rows, rows, strict=True):
+        assert jnp.array_equal(jax.random.key_data(got), jax.random.key_data(want))

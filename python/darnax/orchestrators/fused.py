@@ -69,15 +69,13 @@ def run_fused(
     """
     i, senders = row
     layer = lmap[i, i]
-    dyn_keys = []
-    for _ in range(n_steps):  # the key chain of n separate steps
-        rng, row_key = jax.random.split(rng)
-        dyn_keys.append(jax.random.split(row_key)[1])
+    rng, row_keys = key_chain(rng, n_steps)  # the keys n separate steps would split
     h_ext = row_field(layer, {j: cache[i, j] for j in senders if j != i}, state[i])
     s = state[i]
     if dynamics == "sync":
         s, h = _sync_phase(layer, h_ext, s, n_steps, want_fields)
     else:  # one call; sweep t visits in the order drawn from the t-th step's key
+        dyn_keys = jax.vmap(lambda key: jax.random.split(key)[1])(row_keys)
         s, h = layer.async_sweeps(h_ext, s, visiting_orders(dyn_keys, s.shape[-1], backend), n_steps)
     return state.replace_val(i, s), rng, ({i: h} if want_fields else {})
 
@@ -100,12 +98,24 @@ def _sync_phase(
     return jax.lax.cond(jnp.all(s == 0), from_zero, lambda s: layer.sync_steps(h_ext, s, n_steps), s)
 
 
-def visiting_orders(keys: list[jax.Array], n: int, backend: str) -> jax.Array:
-    """Visiting orders, int32 ``(1, len(keys), N)``: sweep ``t`` visits a uniformly random
+def key_chain(rng: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    """``n`` rounds of ``rng, row_key = jax.random.split(rng)``: returns the last ``rng`` and the
+    ``(n,)`` row keys, bit for bit those of the unrolled rounds, from one ``lax.scan`` (each
+    unrolled split is a separate threefry computation for XLA to compile)."""
+
+    def split(key: jax.Array, _: None) -> tuple[jax.Array, jax.Array]:
+        key, row_key = jax.random.split(key)
+        return key, row_key
+
+    return jax.lax.scan(split, rng, length=n)
+
+
+def visiting_orders(keys: jax.Array, n: int, backend: str) -> jax.Array:
+    """Visiting orders, int32 ``(1, T, N)`` for ``(T,)`` keys: sweep ``t`` visits a uniformly random
     permutation of ``0..N-1`` drawn from ``keys[t]`` (N random words, one Fisher-Yates shuffle),
     shared by every sample of the batch (the kernel then runs the samples in vector lanes)."""
-    bits = jax.vmap(lambda key: jax.random.bits(key, (n,), jnp.uint32))(jnp.stack(keys))
+    bits = jax.vmap(lambda key: jax.random.bits(key, (n,), jnp.uint32))(keys)
     return _kernels.permutations(bits, backend)[None]
 
 
-__all__ = ["Row", "fusable_row", "row_field", "run_fused", "visiting_orders"]
+__all__ = ["Row", "fusable_row", "key_chain", "row_field", "run_fused", "visiting_orders"]

@@ -338,9 +338,9 @@ class SequentialOrchestrator(eqx.Module):
         if self.dynamics == "async" and isinstance(layer, RecurrentSignLayer) and i in senders:
             others = {j: m for j, m in senders.items() if j != i}
             h_ext = row_field(layer, self._messages(i, others, state, msg_key, cache), state[i])
-            return layer.async_sweeps(h_ext, state[i], visiting_orders([dyn_key], state[i].shape[-1], self.backend), 1)[
-                0
-            ]
+            return layer.async_sweeps(
+                h_ext, state[i], visiting_orders(dyn_key[None], state[i].shape[-1], self.backend), 1
+            )[0]
         return layer.activation(row_field(layer, self._messages(i, senders, state, msg_key, cache), state[i]))
 
 

@@ -22,14 +22,16 @@ from collections.abc import Mapping
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
 from darnax.trainers._epochs import Ctx, EpochTraining, barrier
 from darnax.trainers._finite import finite_weights, raise_if_non_finite
+from darnax.trainers._flat import Flat, FlatAttribute, FlatJit
 from darnax.trainers._sharded import sharded
-from darnax.utils._checks import NonFiniteWeightsError, check_finite, non_negative_int
+from darnax.utils._checks import check_finite, non_negative_int
 from darnax.utils.typing import PyTree
 
 
@@ -66,10 +68,8 @@ def evaluate_batch(
 class Trainer(EpochTraining, ABC):
     """Base trainer: ``train_step``/``eval_step`` per batch, ``fit_epoch``/``evaluate`` per epoch.
 
-    Attributes:
-        orchestrator: the current model (rebound after every training call).
-        state: the state of the last batch processed (``state[-2]``: last hidden layer).
-        ctx: ``{"optimizer", "optimizer_state", <iteration counts>}``.
+    The model, the optimiser context and the last batch's state are the properties
+    ``orchestrator``, ``ctx`` and ``state`` (rebound by every call; assign to replace them).
     """
 
     REQUIRED: tuple[str, ...] = ("optimizer", "optimizer_state")
@@ -92,6 +92,7 @@ class Trainer(EpochTraining, ABC):
         self.orchestrator = orchestrator
         self.state = state
         self._template = state
+        self._flat_template = Flat.of(state)
         self.ctx = self.validate_ctx(ctx)
         #: Training batches done by this trainer (the step the non-finite check names).
         self.steps_done = 0
@@ -103,8 +104,8 @@ class Trainer(EpochTraining, ABC):
         self.mesh = mesh
         cls = type(self)
         if mesh is None:
-            self._jit_train = eqx.filter_jit(cls._checked_train)
-            self._jit_eval = eqx.filter_jit(cls._isolated_eval)
+            self._flat_train = FlatJit(cls._checked_train_ctx, flat_in=(3, 4, 5), flat_out=(1, 2, 3))
+            self._flat_eval = FlatJit(cls._isolated_eval, flat_in=(3, 4, 5), flat_out=(1,))
             self._jit_fit = eqx.filter_jit(cls._fit_core)
             self._jit_fit_in_place = eqx.filter_jit(cls._fit_in_place, donate="all-except-first")
             self._jit_evaluate = eqx.filter_jit(cls._evaluate_core)
@@ -117,6 +118,12 @@ class Trainer(EpochTraining, ABC):
             self._jit_evaluate = sharded(
                 cls._evaluate_core, mesh, stacked=True, n_outputs=4, batch_outputs={1: 0, 3: 1}, mean_outputs=(2,)
             )
+
+    # Held flat between calls (see darnax.trainers._flat): a per-batch step passes their arrays to
+    # its compiled program, and a pytree is rebuilt only when read.
+    orchestrator = FlatAttribute("The current model (rebound after every training call; assign to replace it).")
+    state = FlatAttribute("The state of the last batch processed (``state[-2]``: the last hidden layer).")
+    ctx = FlatAttribute('``{"optimizer", "optimizer_state", <iteration counts>}``.')
 
     def without_mesh(self) -> Trainer:
         """A copy of this trainer that runs in this process alone (same model, state and context),
@@ -197,6 +204,20 @@ class Trainer(EpochTraining, ABC):
         return rng, orch, state, opt_state, finite_weights(orch)
 
     @classmethod
+    def _checked_train_ctx(
+        cls,
+        x: jax.Array,
+        y: jax.Array,
+        rng: jax.Array,
+        orchestrator: SequentialOrchestrator,
+        template: SequentialState,
+        ctx: Ctx,
+    ) -> tuple[jax.Array, SequentialOrchestrator, SequentialState, Ctx, jax.Array]:
+        """:meth:`_checked_train` returning the whole new context (the per-batch step's program)."""
+        rng, orch, state, opt_state, finite = cls._checked_train(x, y, rng, orchestrator, template, ctx)
+        return rng, orch, state, {**ctx, "optimizer_state": opt_state}, finite
+
+    @classmethod
     def _isolated_eval(
         cls,
         x: jax.Array,
@@ -236,9 +257,16 @@ class Trainer(EpochTraining, ABC):
 
     def _step(self, x: jax.Array, y: jax.Array, rng: jax.Array, where: str) -> jax.Array:
         """One compiled training step; its non-finite flag is left for :meth:`check_weights`."""
-        rng, orch, state, opt_state, finite = self._jit_train(x, y, rng, self.orchestrator, self._template, self.ctx)
-        self.orchestrator, self.state = orch, state
-        self.ctx = {**self.ctx, "optimizer_state": opt_state}
+        if self.mesh is None:
+            rng, self._flat_orchestrator, self._flat_state, self._flat_ctx, finite = self._flat_train(
+                x, y, rng, self._flat_orchestrator, self._flat_template, self._flat_ctx
+            )
+        else:
+            rng, orch, state, opt_state, finite = self._jit_train(
+                x, y, rng, self.orchestrator, self._template, self.ctx
+            )
+            self.orchestrator, self.state = orch, state
+            self.ctx = {**self.ctx, "optimizer_state": opt_state}
         self._pending.append((finite, self.steps_done, 1, where))
         self.steps_done += 1
         return rng
@@ -252,11 +280,11 @@ class Trainer(EpochTraining, ABC):
                 NaN or inf in a weight.
         """
         while self._pending and (wait or self._pending[0][0].is_ready()):
-            try:
-                raise_if_non_finite(self.orchestrator, *self._pending.pop(0))
-            except NonFiniteWeightsError:
-                self._pending.clear()  # later steps of the same failure
-                raise
+            finite, first, n_steps, where = self._pending.pop(0)
+            if np.asarray(finite).all():
+                continue  # the common case: no model to rebuild for naming arrays
+            self._pending.clear()  # later steps of the same failure
+            raise_if_non_finite(self.orchestrator, finite, first, n_steps, where)
 
     def eval_step(self, x: jax.Array, y: jax.Array, rng: jax.Array) -> tuple[jax.Array, Mapping[str, jax.Array]]:
         """Evaluate one batch (no learning); rebinds ``state`` (so ``state[-2]`` is the representation).
@@ -266,14 +294,20 @@ class Trainer(EpochTraining, ABC):
         """
         x, y = self._check_batch(x, y)
         self.check_weights()
-        rng, state, metrics = self._jit_eval(x, y, rng, self.orchestrator, self._template, self.ctx)
-        self.state = state
+        if self.mesh is None:
+            rng, self._flat_state, metrics = self._flat_eval(
+                x, y, rng, self._flat_orchestrator, self._flat_template, self._flat_ctx
+            )
+        else:
+            rng, self.state, metrics = self._jit_eval(x, y, rng, self.orchestrator, self._template, self.ctx)
         return rng, metrics
 
     # ------------------------------------------------------------------ checks
     def _check_batch(self, x: jax.typing.ArrayLike, y: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array]:
-        x, y = jnp.asarray(x), jnp.asarray(y)
-        self._template.check_batch(x.shape, y.shape)
+        # NumPy batches go to the compiled call as they are (it converts them in C++, faster
+        # than jnp.asarray here); anything else becomes a NumPy array first.
+        x, y = (a if isinstance(a, (jax.Array, np.ndarray)) else np.asarray(a) for a in (x, y))
+        SequentialState.check_batch(self._template, x.shape, y.shape)  # no bound method: equinox builds one per access
         return check_finite("x", x), check_finite("y", y)
 
 
