@@ -161,17 +161,19 @@ void async_sweeps_lanes(const T* values, const Pattern& pat, const T* diag,
   }
 }
 
-// Decides units [i0, i1) of a synchronous step from the fields at its start (a decision reads
-// only its own field and state) and lists the units that changed: the c-th in changed[c], its
+// Decides the units unit_at(0 .. n_units - 1) of a synchronous step (decide_units: units
+// [i0, i1)) from the fields at its start (a decision reads only its own field and state) and
+// lists the units that changed: the c-th in changed[c], its
 // changes in row c of delta ((count, kLanes), so a step writes only as many rows as units
 // changed). Returns the count. The flips are counted in a local copy of `counts`, written back
 // once: in registers, and never a cache line shared with another thread's counts.
-template <typename T>
-int64_t decide_units(LaneBlockState& st, const T* diag, int64_t i0, int64_t i1, int32_t* changed,
-                     double* delta, LaneCounts& counts) {
+template <typename T, typename UnitAt>
+int64_t decide_each(LaneBlockState& st, const T* diag, int64_t n_units, UnitAt unit_at,
+                    int32_t* changed, double* delta, LaneCounts& counts) {
   LaneCounts local = counts;
   int64_t count = 0;
-  for (int64_t i = i0; i < i1; ++i) {
+  for (int64_t u = 0; u < n_units; ++u) {
+    const int64_t i = unit_at(u);
     DVec d[kDVec];
     changed[count] = static_cast<int32_t>(i);
     const bool moved = decide_lanes(st, i, static_cast<double>(diag[i]), d, local);
@@ -180,6 +182,12 @@ int64_t decide_units(LaneBlockState& st, const T* diag, int64_t i0, int64_t i1, 
   }
   counts = local;
   return count;
+}
+
+template <typename T>
+int64_t decide_units(LaneBlockState& st, const T* diag, int64_t i0, int64_t i1, int32_t* changed,
+                     double* delta, LaneCounts& counts) {
+  return decide_each(st, diag, i1 - i0, [i0](int64_t u) { return i0 + u; }, changed, delta, counts);
 }
 
 // std::lower_bound without branches on the values: where a row crosses a unit range is a coin
@@ -221,8 +229,39 @@ void push_units(const Compressed& by_row, const PushValues<T>& rows, const int32
   }
 }
 
-// Synchronous steps of one block: every unit decides, then the units that changed push their
-// rows. delta: (N, kLanes) scratch; changed: (N,) scratch.
+// The units a synchronous step must decide after one in which `changed` units flipped: those
+// units (their self term changed) and their rows' columns (their fields moved). Any other unit
+// sees the field and state it decided on last step, so it would keep its state: skipping it
+// changes nothing. Writes them ascending into `units` and returns their count, or -1 (decide
+// every unit) once they exceed N / 4, where sorting and marking cost more than they save.
+// mark: (N,) zeros, left zeros.
+inline int64_t units_to_decide(const Compressed& by_row, const int32_t* changed, int64_t count,
+                               uint8_t* mark, int32_t* units) {
+  const int64_t n = by_row.n_outer, limit = n / 4;
+  int64_t listed = 0;
+  const auto add = [&](int64_t k) {
+    if (!mark[k]) {
+      mark[k] = 1;
+      if (listed < limit) units[listed] = static_cast<int32_t>(k);
+      ++listed;
+    }
+  };
+  for (int64_t c = 0; c < count; ++c) {
+    add(changed[c]);
+    for (int64_t e = by_row.ptr[changed[c]]; e < by_row.ptr[changed[c] + 1]; ++e) add(by_row.idx[e]);
+  }
+  if (listed > limit) {
+    std::fill(mark, mark + n, uint8_t{0});
+    return -1;
+  }
+  for (int64_t u = 0; u < listed; ++u) mark[units[u]] = 0;
+  std::sort(units, units + listed);
+  return listed;
+}
+
+// Synchronous steps of one block: the units that may change decide (all of them in the first
+// step, then see units_to_decide), then the units that changed push their rows. delta:
+// (N, kLanes) scratch; changed: (N,) scratch.
 template <typename T>
 void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_t n_steps,
                       int64_t lanes, LaneBlockState& st, int32_t* flips, double* delta,
@@ -230,11 +269,19 @@ void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_
   const int64_t n = pat.by_col.n_outer;
   PushValues<T> rows(values, pat);
   LaneCounts counts;
+  Scratch<int32_t> units(n / 4 + 1);
+  Scratch<uint8_t> mark(n);
+  std::fill(mark.data(), mark.data() + n, uint8_t{0});
+  int64_t n_units = -1;  // -1: every unit
   for (int64_t t = 0; t < n_steps; ++t) {
-    const int64_t count = decide_units(st, diag, 0, n, changed, delta, counts);
+    const int32_t* listed = units.data();
+    const int64_t count = n_units < 0 ? decide_units(st, diag, 0, n, changed, delta, counts)
+                                      : decide_each(st, diag, n_units, [listed](int64_t u) { return listed[u]; },
+                                                    changed, delta, counts);
     rows.will_push(count);
     push_units(pat.by_row, rows, changed, delta, count, 0, n, st.field);
     if (!close_iteration(counts, lanes, t, n_steps, flips)) return zero_after(t, lanes, n_steps, flips);
+    if (t + 1 < n_steps) n_units = units_to_decide(pat.by_row, changed, count, mark.data(), units.data());
   }
 }
 

@@ -1,0 +1,193 @@
+"""Benchmark: the per-batch API (``train_step``/``eval_step`` in a Python loop, as the seed tutorials
+write it) against the compiled epoch (``fit_epoch``/``evaluate``), and the first step's compilation.
+
+The seed-10 network (``darnax train``'s builder: 784-2000-10, recurrent sparsity 0.99, batch 16)
+on Fashion-MNIST through :class:`darnax.datasets.classification.fashion_mnist.FashionMnist`
+(``DARNAX_DATA_DIR`` or ``--data-dir``; random images if absent). Per round, interleaved:
+
+- ``loop``: ``for xb, yb in batches: key = trainer.train_step(xb, yb, key)`` over the first
+  ``--batches`` batches of a pass, as yielded by iterating the dataset;
+- ``filter_jit``: the same loop through ``equinox.filter_jit`` of the trainer's step, rebinding the
+  model by hand (the previous ``train_step``, which waits for every result);
+- ``fit_epoch``: the same batches in one compiled call;
+- ``eval loop`` / ``evaluate``: likewise for evaluation.
+
+Times are per batch, medians over rounds; the ratios are loop / compiled. Each ``--cpus`` value
+runs in its own process (``darnax train --cpus`` pins the same way). The first ``train_step``'s
+compilation is timed in a fresh process (``first_step_s``: the first call minus a steady step;
+``trace_s``/``lower_s``/``compile_s``: the program's stages, timed separately once more).
+
+Usage::
+
+    python bench/per_batch_api.py --data-dir ../shared/datasets     # --cpus 1 and 0 (all)
+
+Prints a table and writes ``bench/per_batch_api.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BATCH = 16
+
+
+def _dataset(n_batches: int):
+    """Fashion-MNIST as the seeds configure it, or random images of its shape when absent."""
+    import jax
+    import numpy as np
+
+    from darnax.datasets.classification.fashion_mnist import FashionMnist
+
+    try:
+        ds = FashionMnist(batch_size=BATCH, label_mode="pm1", x_transform="identity")
+        ds.build(jax.random.key(0))
+        return ds, "fashion-mnist"
+    except (FileNotFoundError, OSError):
+        rng = np.random.default_rng(0)
+        x = rng.random((BATCH * n_batches, 784), dtype=np.float32)
+        y = np.where(np.eye(10, dtype=bool)[rng.integers(0, 10, BATCH * n_batches)], 1.0, -1.0)
+        return None, (x, y.astype(np.float32))
+
+
+def worker(cpus: int, n_batches: int, rounds: int) -> dict:
+    """Measure in this process (pinned to ``cpus`` CPUs, 0: all); returns a JSON-able dict."""
+    if cpus:
+        from darnax.cli import limit_cpus
+
+        limit_cpus(cpus)
+    t_start = time.perf_counter()
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from darnax.cli.config import Config
+    from darnax.cli.network import build_trainer
+
+    ds, source = _dataset(n_batches)
+    if ds is not None:
+        x_all, y_all = ds.epoch_arrays()
+        x, y = x_all[: BATCH * n_batches], y_all[: BATCH * n_batches]
+        batches = list(ds._batches(x, y))  # what `for xb, yb in ds` yields, kept for every round
+        source = "fashion-mnist"
+    else:
+        x, y = (jnp.asarray(a) for a in source)
+        batches = [(x[i * BATCH : (i + 1) * BATCH], y[i * BATCH : (i + 1) * BATCH]) for i in range(n_batches)]
+        source = "random"
+    trainer = build_trainer(Config(), 784, 10)
+    key = jax.random.key(0)
+    out: dict = {"cpus": len(os.sched_getaffinity(0)), "data": source, "batches": n_batches}
+
+    t0 = time.perf_counter()
+    key = trainer.train_step(*batches[0], key)
+    jax.block_until_ready(trainer.orchestrator)
+    first = time.perf_counter() - t0
+    out["import_to_first_step_s"] = round(time.perf_counter() - t_start, 2)
+    key, m = trainer.eval_step(*batches[0], key)
+    jax.block_until_ready(m)
+    jit_step = eqx.filter_jit(type(trainer)._checked_train)
+
+    def loop() -> None:
+        nonlocal key
+        for xb, yb in batches:
+            key = trainer.train_step(xb, yb, key)
+        trainer.check_weights()
+
+    def filter_jit() -> None:
+        nonlocal key
+        orch, ctx = trainer.orchestrator, trainer.ctx
+        for xb, yb in batches:
+            key, orch, _, opt_state, _ = jit_step(xb, yb, key, orch, trainer._template, ctx)
+            ctx = {**ctx, "optimizer_state": opt_state}
+        trainer.orchestrator, trainer.ctx = orch, ctx
+
+    def fit() -> None:
+        nonlocal key
+        key = trainer.fit_epoch(x, y, key, batch_size=BATCH)
+
+    def eval_loop() -> None:
+        nonlocal key
+        for xb, yb in batches:
+            key, metrics = trainer.eval_step(xb, yb, key)
+        jax.block_until_ready(metrics)
+
+    def evaluate() -> None:
+        nonlocal key
+        jax.block_until_ready(trainer.evaluate(x, y, key, batch_size=BATCH))
+
+    cases = {"loop": loop, "filter_jit": filter_jit, "fit_epoch": fit, "eval loop": eval_loop, "evaluate": evaluate}
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for fn in cases.values():  # warm-up: compile everything
+        fn()
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            t0 = time.perf_counter()
+            fn()
+            jax.block_until_ready(trainer.orchestrator)
+            times[name].append((time.perf_counter() - t0) / n_batches)
+    for name, ts in times.items():
+        out[f"{name}_us"] = round(1e6 * statistics.median(ts), 1)
+    out["first_step_s"] = round(first - out["loop_us"] * 1e-6, 3)
+    out["loop_vs_fit"] = round(out["loop_us"] / out["fit_epoch_us"], 3)
+    out["filter_jit_vs_fit"] = round(out["filter_jit_us"] / out["fit_epoch_us"], 3)
+    out["eval_loop_vs_evaluate"] = round(out["eval loop_us"] / out["evaluate_us"], 3)
+    out.update(_stages(trainer, batches[0], key))
+    return out
+
+
+def _stages(trainer, batch, key) -> dict:
+    """Trace, lower and compile times of a fresh copy of the first step's program."""
+    from darnax.trainers._flat import FlatJit
+
+    call = FlatJit(type(trainer)._checked_train_ctx, flat_in=(3, 4, 5), flat_out=(1, 2, 3))
+    flats = (trainer._flat_orchestrator, trainer._flat_template, trainer._flat_ctx)
+    jitted, _ = call._trace(tuple(f.structure for f in flats))
+    t0 = time.perf_counter()
+    traced = jitted.trace(*batch, key, *(f.arrays for f in flats))
+    t1 = time.perf_counter()
+    lowered = traced.lower()
+    t2 = time.perf_counter()
+    lowered.compile()
+    t3 = time.perf_counter()
+    return {"trace_s": round(t1 - t0, 3), "lower_s": round(t2 - t1, 3), "compile_s": round(t3 - t2, 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cpus", type=int, nargs="+", default=[1, 0], help="CPUs per run (0: all)")
+    parser.add_argument("--batches", type=int, default=600, help="batches per timed call")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--data-dir", help="folder with fashion-mnist/ (else DARNAX_DATA_DIR)")
+    parser.add_argument("--json", default=str(HERE / "per_batch_api.json"))
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.data_dir:
+        os.environ["DARNAX_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    if args.worker is not None:
+        print(json.dumps(worker(args.worker, args.batches, args.rounds)))
+        return 0
+    rows = []
+    for cpus in args.cpus:
+        cmd = [sys.executable, __file__, "--worker", str(cpus), "--batches", str(args.batches)]
+        done = subprocess.run([*cmd, "--rounds", str(args.rounds)], capture_output=True, text=True, check=True)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    head = ["cpus", "loop_us", "filter_jit_us", "fit_epoch_us", "loop_vs_fit", "filter_jit_vs_fit"]
+    head += ["eval loop_us", "evaluate_us", "eval_loop_vs_evaluate", "first_step_s", "trace_s", "lower_s", "compile_s"]
+    print(" | ".join(head))
+    for row in rows:
+        print(" | ".join(str(row[h]) for h in head))
+    load = os.getloadavg()
+    Path(args.json).write_text(json.dumps({"load_average": load, "rows": rows}, indent=1) + "\n")
+    print(f"# load average {load[0]:.2f}; wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
