@@ -76,7 +76,8 @@ def run_once(python: str, args: list[str], cache: Path, out: Path) -> dict:
         row[f"{name}_s"] = round(marks[name] - t0, 2) if name in marks else None
     metrics = out / "run" / "metrics.jsonl"
     if metrics.exists():
-        row["test_accuracy"] = json.loads(metrics.read_text().splitlines()[0])["test_accuracy"]
+        first = json.loads(metrics.read_text().splitlines()[0])
+        row["train_accuracy"], row["test_accuracy"] = first["train_accuracy"], first["test_accuracy"]
     return row
 
 
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                 row.update(run_once(args.python, train_args, cache, out))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    cols = ("label", "run", "load", "data_s", "network_s", "first_chunk_s", "total_s", "peak_rss_mib", "test_accuracy")
+    cols = ("label", "run", "load", "data_s", "network_s", "first_chunk_s", "total_s", "peak_rss_mib")
+    cols += ("train_accuracy", "test_accuracy")
     print("\n| " + " | ".join(cols) + " |\n|" + " --- |" * len(cols))
     for row in rows:
         print("| " + " | ".join(str(row.get(c, "")) for c in cols) + " |")

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from darnax.cli import compile_cache, events
+from darnax.cli.run import even_chunk
 from darnax.utils import cache
 
 SMALL = """
@@ -90,3 +91,10 @@ def test_events_only_when_asked(tmp_path, monkeypatch, value):
         assert record["event"] == "start" and record["time"] > 0 and record["peak_rss_mib"] > 0
     else:
         assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("n", "limit", "want"), [(3750, 64, 50), (625, 128, 125), (97, 64, 64), (128, 64, 64), (0, 8, 8)]
+)
+def test_even_chunk_divides_the_pass_when_it_can(n, limit, want):
+    assert even_chunk(n, limit) == want

@@ -7,7 +7,7 @@ Without the variable :func:`mark` does nothing (and costs nothing).
 
 Events of ``darnax train``, in order: ``start`` (the command line parsed), ``data`` (dataset
 built), ``network`` (trainer built), ``first_chunk`` (an epoch's first training call returned with its
-results computed; in the first epoch: compilation and the first ``CHUNK`` batches, an upper
+results computed; in the first epoch: compilation and the first chunk of batches (at most ``CHUNK``), an upper
 bound on the time to the first batch), ``done`` (the run finished).
 """
 
