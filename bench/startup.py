@@ -4,10 +4,12 @@ Runs the command in a subprocess, twice per round: *cold* with a fresh, empty ca
 (``DARNAX_CACHE_DIR``: no decoded dataset, no compiled program), then *warm* with the same folder
 again. For each run: the seconds from launch to each start-up event of
 :mod:`darnax.cli.events` (``data``, ``network``, ``first_chunk``: the first training call
-returned with its 64 batches computed), the total seconds, and the peak resident memory
-(``ru_maxrss`` of the child). A darnax without those events (an older build, ``--python``) is
-timed from its output instead: its first log line (network built) and its first progress update
-(first chunk); it has no caches, so its two runs are both cold.
+returned with its first chunk of batches computed) in elapsed and in CPU seconds, the total
+elapsed and CPU seconds, and the peak resident memory (``ru_maxrss`` of the child). CPU seconds
+are the figures to compare on a shared, loaded machine. A darnax without those events (an older
+build, ``--python``) is timed from its output instead: its first log line (network built) and
+its first progress update (first chunk), with the child's CPU seconds read from ``/proc`` then;
+it has no caches, so its two runs are both cold.
 
 Usage::
 
@@ -35,13 +37,24 @@ HERE = Path(__file__).resolve().parent
 EVENTS = ("data", "network", "first_chunk")
 
 
-def _watch(stream, key: str, marks: dict[str, float], needle: str, sink: list[str]) -> None:
-    """Record in ``marks[key]`` the time ``needle`` first appears in ``stream``."""
-    while chunk := stream.read1(4096) if hasattr(stream, "read1") else stream.read(4096):
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) of a live process, from ``/proc/<pid>/stat``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _watch(stream, key: str, marks: dict, needle: str, sink: list[str], pid: int) -> None:
+    """Record in ``marks[key]`` the time, and in ``marks[key + "_cpu"]`` the child's CPU seconds,
+    when ``needle`` first appears in ``stream``."""
+    while chunk := stream.read1(4096):
         text = chunk.decode(errors="replace")
         sink.append(text)
         if key not in marks and needle in text:
-            marks[key] = time.time()
+            marks[key], marks[f"{key}_cpu"] = time.time(), _cpu_seconds(pid)
 
 
 def run_once(python: str, args: list[str], cache: Path, out: Path) -> dict:
@@ -54,8 +67,8 @@ def run_once(python: str, args: list[str], cache: Path, out: Path) -> dict:
     t0 = time.time()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     watchers = [
-        threading.Thread(target=_watch, args=(child.stdout, "network", marks, "darnax:", logs)),
-        threading.Thread(target=_watch, args=(child.stderr, "first_chunk", marks, "batches", logs)),
+        threading.Thread(target=_watch, args=(child.stdout, "network", marks, "darnax:", logs, child.pid)),
+        threading.Thread(target=_watch, args=(child.stderr, "first_chunk", marks, "batches", logs, child.pid)),
     ]
     for w in watchers:
         w.start()
@@ -65,12 +78,18 @@ def run_once(python: str, args: list[str], cache: Path, out: Path) -> dict:
         w.join()
     if status != 0:
         raise SystemExit(f"{' '.join(command)} failed ({status}):\n{''.join(logs)[-3000:]}")
-    row = {"total_s": round(total, 2), "peak_rss_mib": usage.ru_maxrss // 1024, "source": "output"}
+    cpu = usage.ru_utime + usage.ru_stime
+    row = {"total_s": round(total, 2), "total_cpu_s": round(cpu, 2), "peak_rss_mib": usage.ru_maxrss // 1024}
+    row["source"] = "output"
+    for name in ("network", "first_chunk"):
+        cpu = marks.get(f"{name}_cpu")
+        row[f"{name}_cpu_s"] = round(cpu, 2) if cpu is not None else None
     if events.exists():
         recorded = [json.loads(line) for line in events.read_text().splitlines()]
         marks = {}
         for e in recorded:
             marks.setdefault(e["event"], e["time"])
+            row[f"{e['event']}_cpu_s"] = e.get("cpu_s")
         row["source"] = "events"
     for name in EVENTS:
         row[f"{name}_s"] = round(marks[name] - t0, 2) if name in marks else None
@@ -108,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                 row.update(run_once(args.python, train_args, cache, out))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    cols = ("label", "run", "load", "data_s", "network_s", "first_chunk_s", "total_s", "peak_rss_mib")
+    cols = ("label", "run", "load", "data_s", "network_s", "first_chunk_s", "first_chunk_cpu_s", "total_s")
+    cols += ("total_cpu_s", "peak_rss_mib")
     cols += ("train_accuracy", "test_accuracy")
     print("\n| " + " | ".join(cols) + " |\n|" + " --- |" * len(cols))
     for row in rows:

@@ -89,6 +89,7 @@ def test_events_only_when_asked(tmp_path, monkeypatch, value):
     if value:
         (record,) = [json.loads(line) for line in path.read_text().splitlines()]
         assert record["event"] == "start" and record["time"] > 0 and record["peak_rss_mib"] > 0
+        assert record["cpu_s"] > 0
     else:
         assert not path.exists()
 

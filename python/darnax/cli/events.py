@@ -1,8 +1,10 @@
 """Start-up timestamps of ``darnax train``, for benchmarks (``bench/startup.py``).
 
 With ``DARNAX_EVENTS=<file>`` in the environment, :func:`mark` appends one JSON line per event
-to that file: ``{"event": name, "time": <Unix time, s>, "peak_rss_mib": <VmHWM>}``. A caller that
-noted the Unix time before launching the command gets each phase's time since the command began.
+to that file: ``{"event": name, "time": <Unix time, s>, "cpu_s": <CPU seconds of the process so
+far, all threads>, "peak_rss_mib": <VmHWM>}``. A caller that noted the Unix time before launching
+the command gets each phase's time since the command began; ``cpu_s`` measures the work done,
+which other jobs on a shared machine slow down far less than the elapsed time.
 Without the variable :func:`mark` does nothing (and costs nothing).
 
 Events of ``darnax train``, in order: ``start`` (the command line parsed), ``data`` (dataset
@@ -43,6 +45,11 @@ def mark(name: str) -> None:
     path = os.environ.get(EVENTS_ENV)
     if not path:
         return
-    record = {"event": name, "time": time.time(), "peak_rss_mib": peak_rss_mib()}
+    record = {
+        "event": name,
+        "time": time.time(),
+        "cpu_s": round(time.process_time(), 3),
+        "peak_rss_mib": peak_rss_mib(),
+    }
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
