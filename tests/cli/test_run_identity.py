@@ -15,7 +15,7 @@ from darnax.cli import checkpoint, main
 from darnax.cli.config import merge, resolve
 from darnax.cli.network import build_trainer
 from darnax.cli.run import CHECKPOINT, Run, fingerprint, identity, legacy_fingerprint
-from darnax.ops import SparsityPattern
+from darnax.modules import _weights
 
 from ..datasets._idx_files import TinyMnist, write_tiny
 
@@ -58,11 +58,10 @@ def test_changed_master_seed_is_refused_naming_it(one_epoch, capsys):
 
 
 def test_patterns_drawn_differently_are_refused_naming_them(one_epoch, capsys, monkeypatch):
-    # as if another jax version drew another Bernoulli stream from the same model.seed
-    draw = SparsityPattern.random.__func__
-    monkeypatch.setattr(
-        SparsityPattern, "random", classmethod(lambda cls, key, *a, **k: draw(cls, jax.random.fold_in(key, 1), *a, **k))
-    )
+    # as if another jax version drew another Bernoulli stream from the same model.seed (the
+    # modules draw their masks with _weights._sparse_mask, as SparsityPattern.random does)
+    draw = _weights._sparse_mask
+    monkeypatch.setattr(_weights, "_sparse_mask", lambda key, *a, **k: draw(jax.random.fold_in(key, 1), *a, **k))
     assert train("--resume", one_epoch) == 2
     err = capsys.readouterr().err
     assert "sparsity pattern (1, 0).pattern: checkpoint" in err and "sparsity pattern (1, 1).pattern" in err

@@ -130,7 +130,7 @@ def _layer_map(config: Config, dim_data: int, num_labels: int, patterns: dict[Ed
     """``{receiver: {sender: module}}`` of the whole network (keys as in the module doc)."""
     v = layer_values(config)
     widths, depth = v["dim_hidden"], config.model.depth
-    seed_keys = jax.random.split(jax.random.key(config.model.seed), 5)
+    seed_keys = tuple(jax.random.split(jax.random.key(config.model.seed), 5))  # one unstack, not an index each
     # keys[i]: (forward into layer i + 1, its J, its top-down coupling into layer i)
     keys = [(seed_keys[0], seed_keys[1], None)]
     keys += [tuple(jax.random.split(jax.random.fold_in(seed_keys[4], k), 3)) for k in range(2, depth + 1)]

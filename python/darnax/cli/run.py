@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,6 +39,7 @@ from darnax.cli import checkpoint
 from darnax.cli.config import Config, ConfigError, layer_values, method, resolve, to_toml, training_sections
 from darnax.cli.data import make_dataset
 from darnax.cli.distributed import Place, check_agreement, data_mesh
+from darnax.cli.events import enabled, mark
 from darnax.cli.network import build_trainer
 from darnax.cli.plot import plot_accuracy
 from darnax.cli.progress import Progress
@@ -45,10 +47,24 @@ from darnax.ops import SparsityPattern
 from darnax.trainers._sharded import local_rows
 
 CHECKPOINT = "checkpoint.darnax"
-#: Training batches per compiled call: the progress bar moves between chunks (same results).
+#: Training batches per compiled call, at most (:func:`even_chunk`): the progress bar moves
+#: between chunks (same results).
 CHUNK = 64
-#: Evaluation batches per compiled call: bounds the batched copy of a split that ``evaluate`` makes.
-EVAL_CHUNK = 256
+#: Evaluation batches per compiled call, at most (:func:`even_chunk` of both splits): bounds the
+#: batched copy of a split that ``evaluate`` makes (same results for any chunk).
+EVAL_CHUNK = 128
+
+
+def even_chunk(n: int, limit: int) -> int:
+    """Batches per compiled call for a pass of ``n`` batches: the largest divisor of ``n`` in
+    ``(limit // 2, limit]``, so that every call has one shape (one program to compile and keep,
+    ~20 MB each at the seeds' size, instead of one more for a remainder), else ``limit``.
+
+    Example:
+        >>> even_chunk(3750, 64), even_chunk(625, 128), even_chunk(97, 64)
+        (50, 125, 64)
+    """
+    return next((d for d in range(limit, limit // 2, -1) if n % d == 0), limit)
 
 
 def identity(config: Config, model: Any) -> dict[str, Any]:
@@ -101,9 +117,11 @@ class Run:
         key = jax.random.key(config.run.master_seed)
         self.key, data_key = jax.random.split(key)
         self.dataset.build(data_key)
+        mark("data")
         spec = self.dataset.spec()
         mesh = data_mesh() if place is not None else None
         self.trainer = build_trainer(config, spec["input_dim"], spec["num_classes"], mesh=mesh)
+        mark("network")
         self._local = self.trainer.without_mesh() if mesh is not None else self.trainer
         self.batch = config.data.batch_size
         self.rows = slice(0, self.batch)  # this process's rows of every global batch
@@ -233,13 +251,17 @@ class Run:
         return rows if self.place is None else rows.reshape(-1, self.batch)[:, self.rows].reshape(-1)
 
     def accuracy(self, split: str) -> float:
-        """Sample-weighted accuracy over every row of ``split``, ``EVAL_CHUNK`` batches per
-        compiled call (the same key sequence as one call); a last, partial batch separately."""
+        """Sample-weighted accuracy over every row of ``split``, up to ``EVAL_CHUNK`` batches per
+        compiled call, a chunk that divides the full batches of both the training and the test
+        split where one exists (:func:`even_chunk`; the same key sequence as one call whatever
+        the chunk); a last, partial batch separately."""
         ds, batch, trainer, key = self.dataset, self.batch, self.trainer, self.key
-        n = ds.spec()[f"num_{split}"]
+        spec = ds.spec()
+        n = spec[f"num_{split}"]
         n_full, correct = n - n % batch, 0
-        for lo in range(0, n_full, EVAL_CHUNK * batch):
-            rows = self._mine(jnp.arange(lo, min(lo + EVAL_CHUNK * batch, n_full)))
+        step = even_chunk(math.gcd(spec["num_train"] // batch, spec["num_test"] // batch), EVAL_CHUNK) * batch
+        for lo in range(0, n_full, step):
+            rows = self._mine(jnp.arange(lo, min(lo + step, n_full)))
             key, metrics = trainer.evaluate(*ds.rows(split, rows), key, batch_size=self.rows.stop - self.rows.start)
             correct += round(float(jnp.sum(metrics["batch_accuracy"])) * batch)  # counts are integers
         if n_full < n:
@@ -256,11 +278,14 @@ class Run:
         n_batches = -(-order.shape[0] // batch)
         mine, local = self._mine(order), self.rows.stop - self.rows.start
         bar = Progress(f"epoch {epoch}/{self.config.run.epochs}", n_batches, batch, quiet=self.quiet)
-        key = self.key
-        for lo in range(0, n_batches, CHUNK):
-            rows = mine[lo * local : (lo + CHUNK) * local]
+        key, chunk = self.key, even_chunk(n_batches, CHUNK)
+        for lo in range(0, n_batches, chunk):
+            rows = mine[lo * local : (lo + chunk) * local]
             key = trainer.fit_epoch(*ds.rows("train", rows), key, batch_size=local, donate=self.place is None)
-            bar.update(min(CHUNK, n_batches - lo))
+            if lo == 0 and enabled():  # darnax.cli.events: once the chunk's batches are computed
+                jax.block_until_ready(key)
+                mark("first_chunk")
+            bar.update(min(chunk, n_batches - lo))
             checkpoint.test_kill(epoch, "mid-epoch")  # the crash tests' hook (a no-op otherwise)
         self.key = key
         return bar.close(), order.shape[0]

@@ -43,16 +43,21 @@ class IdxFormatError(ValueError):
     """An IDX file is malformed, truncated or not what was expected; the message names it."""
 
 
-def parse_idx(data: bytes, *, source: str = "<bytes>", expected_magic: int | None = None) -> np.ndarray:
+def parse_idx(
+    data: bytes | memoryview, *, source: str = "<bytes>", expected_magic: int | None = None, copy: bool = True
+) -> np.ndarray:
     """Decode the (already decompressed) bytes of one IDX file.
 
     Args:
-        data: the whole file content: magic number, sizes, payload.
+        data: the whole file content: magic number, sizes, payload (bytes, or a view of them).
         source: a name for the data (a path), used in error messages.
         expected_magic: if given, the magic number the file must carry (e.g. :data:`LABELS_MAGIC`).
+        copy: False returns a read-only view of ``data`` for one-byte element types (whose byte
+            order does not matter); wider types are always converted into a fresh array.
 
     Returns:
-        A writable, native-endian array of shape ``sizes`` (``uint8`` files give ``uint8``).
+        A native-endian array of shape ``sizes`` (``uint8`` files give ``uint8``), writable
+        unless a view (``copy=False``).
 
     Raises:
         IdxFormatError: naming ``source`` for a short header, a bad magic number, an unknown type
@@ -99,6 +104,8 @@ def parse_idx(data: bytes, *, source: str = "<bytes>", expected_magic: int | Non
             f"{unit}) after the {header}-byte header, got {got}"
         )
     array = np.frombuffer(data, dtype=dtype, count=count, offset=header).reshape(shape)
+    if not copy and dtype.itemsize == 1:
+        return array
     return array.astype(dtype.newbyteorder("="), copy=True)
 
 
@@ -126,6 +133,20 @@ def read_idx(
             corrupted (CRC or length mismatch), it decompresses to more than ``max_bytes``, its
             content has another MD5 than ``expected_md5``, or the IDX content is malformed.
     """
+    data = decompress(path, max_bytes=max_bytes)
+    array = parse_idx(data, source=str(path), expected_magic=expected_magic)
+    check_md5(data, expected_md5, path)
+    return array
+
+
+def decompress(path: str | os.PathLike[str], *, max_bytes: int = 1 << 31) -> bytes:
+    """The decompressed content of the gzip file ``path``, its stream checked (CRC and length).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        IdxFormatError: naming ``path`` when it is not gzip, its stream is truncated or corrupted,
+            or it decompresses to more than ``max_bytes``.
+    """
     path = Path(path)
     with path.open("rb") as raw:
         signature = raw.read(2)
@@ -143,12 +164,16 @@ def read_idx(
         raise IdxFormatError(f"{path}: corrupted gzip stream ({err})") from err
     if len(data) > max_bytes:
         raise IdxFormatError(f"{path}: decompresses to more than max_bytes={max_bytes} bytes")
-    array = parse_idx(data, source=str(path), expected_magic=expected_magic)
-    if expected_md5 is not None:
-        got = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        if got != expected_md5:
-            raise IdxFormatError(
-                f"{path}: decompressed content has MD5 {got}, expected {expected_md5} "
-                "(a different or damaged version of the file; replace it with the official one)"
-            )
-    return array
+    return data
+
+
+def check_md5(data: bytes, expected_md5: str | None, path: str | os.PathLike[str]) -> None:
+    """Raise :class:`IdxFormatError` naming ``path`` unless ``data`` has MD5 ``expected_md5`` (if given)."""
+    if expected_md5 is None:
+        return
+    got = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    if got != expected_md5:
+        raise IdxFormatError(
+            f"{path}: decompressed content has MD5 {got}, expected {expected_md5} "
+            "(a different or damaged version of the file; replace it with the official one)"
+        )

@@ -19,6 +19,12 @@ import numpy as np
 from darnax.modules.interfaces import AbstractModule
 
 
+def host_dtype(dtype: jax.typing.DTypeLike) -> np.dtype:
+    """``dtype`` as jax holds it (``float64`` is ``float32`` without ``jax_enable_x64``): what
+    ``jnp.asarray(x, dtype)`` gives, for building a :class:`Constant` on the host, uncompiled."""
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
+
+
 class Constant:
     """An immutable array for a static field: hashable, equal by value (bit for bit), never a leaf.
 

@@ -15,7 +15,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from darnax.modules._hyper import Constant, PlasticModule
+from darnax.modules._hyper import Constant, PlasticModule, host_dtype
+from darnax.modules._weights import dense_normal
 from darnax.modules.interfaces import Adapter
 from darnax.modules.sparse_fully_connected import SparseFullyConnected
 from darnax.utils._checks import as_vector, positive_int
@@ -79,10 +80,9 @@ class FullyConnected(Adapter, PlasticModule):
         strength = as_vector("strength", strength, self.out_features, dtype)
         self._strength = Constant(strength)
         self._threshold = Constant(as_vector("threshold", threshold, self.out_features, dtype))
-        self._lr = Constant(jnp.asarray(lr, dtype=dtype))
-        self._weight_decay = Constant(jnp.asarray(weight_decay / math.sqrt(self.in_features), dtype=dtype))
-        normal = jax.random.normal(key, (self.in_features, self.out_features), dtype=dtype)
-        self.W = normal * strength[None, :] / math.sqrt(self.in_features)
+        self._lr = Constant(lr, host_dtype(dtype))
+        self._weight_decay = Constant(weight_decay / math.sqrt(self.in_features), host_dtype(dtype))
+        self.W = dense_normal(key, (self.in_features, self.out_features), strength, math.sqrt(self.in_features))
 
     def __call__(self, x: jax.Array, rng: jax.Array | None = None) -> jax.Array:
         """``x @ W`` for ``x`` of shape ``(B, in_features)``."""

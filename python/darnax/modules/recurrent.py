@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from darnax.modules import _kernels
-from darnax.modules._hyper import Constant, PlasticModule
-from darnax.modules._weights import drawn_densely, normal_on_pattern
+from darnax.modules._hyper import Constant, PlasticModule, host_dtype
+from darnax.modules._weights import drawn_densely, normal_on_pattern, sparse_draw
 from darnax.modules.interfaces import RecurrentSignLayer
 from darnax.ops import SparsityPattern
 from darnax.utils._checks import as_vector, backend_name, positive_int, sparsity_value
@@ -81,8 +81,8 @@ class RecurrentDiscrete(RecurrentSignLayer, PlasticModule):
         j_d, strength = as_vector("j_d", j_d, n, dtype), as_vector("strength", strength, n, dtype)
         self._J_D, self._strength = Constant(j_d), Constant(strength)
         self._threshold = Constant(as_vector("threshold", threshold, n, dtype))
-        self._lr = Constant(jnp.asarray(1.0 if lr is None else lr, dtype=dtype))
-        self._weight_decay = Constant(jnp.asarray(weight_decay / math.sqrt(n), dtype=dtype))
+        self._lr = Constant(1.0 if lr is None else lr, host_dtype(dtype))
+        self._weight_decay = Constant(weight_decay / math.sqrt(n), host_dtype(dtype))
         J = jax.random.normal(key, (n, n), dtype=dtype) / math.sqrt(n) * strength[None, :]
         self.J = J.at[jnp.diag_indices(n)].set(j_d)
 
@@ -190,9 +190,13 @@ class SparseRecurrentDiscrete(RecurrentSignLayer, PlasticModule):
         self._J_D, self._strength = Constant(as_vector("j_d", j_d, n, dtype)), Constant(strength)
         self._threshold = Constant(as_vector("threshold", threshold, n, dtype))
         density = 1.0 - self.sparsity
-        self._lr = Constant(jnp.asarray(1.0 if lr is None else lr * math.sqrt(0.01) / math.sqrt(density), dtype=dtype))
+        self._lr = Constant(1.0 if lr is None else lr * math.sqrt(0.01) / math.sqrt(density), host_dtype(dtype))
         wd = weight_decay * math.sqrt(0.01) / math.sqrt(density * n)
-        self._weight_decay = Constant(jnp.asarray(wd, dtype=dtype))
+        self._weight_decay = Constant(wd, host_dtype(dtype))
+        scale = math.sqrt(n * density)
+        if pattern is None and drawn_densely((n, n)):
+            self.pattern, self.J = sparse_draw(key, (n, n), self.sparsity, strength, scale, recurrent=True)
+            return
         key_j, key_mask = jax.random.split(key)
         if pattern is None:
             self.pattern = SparsityPattern.random(key_mask, (n, n), self.sparsity, zero_diagonal=True)
@@ -203,12 +207,7 @@ class SparseRecurrentDiscrete(RecurrentSignLayer, PlasticModule):
             if (pattern.row_idx == pattern.col_of_entry()).any():
                 raise ValueError("pattern: a recurrent pattern must have an empty diagonal (J_D holds it)")
             self.pattern = pattern
-        scale = math.sqrt(n * density)
-        if pattern is None and drawn_densely((n, n)):
-            dense = jax.random.normal(key_j, (n, n), dtype=dtype) / scale * strength[None, :]
-            self.J = self.pattern.gather(dense)
-        else:
-            self.J = normal_on_pattern(key_j, self.pattern, strength / scale)
+        self.J = normal_on_pattern(key_j, self.pattern, strength / scale)
 
     @property
     def J_D(self) -> jax.Array:

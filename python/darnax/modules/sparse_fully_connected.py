@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from darnax.modules import _kernels
-from darnax.modules._hyper import Constant, PlasticModule
-from darnax.modules._weights import drawn_densely, normal_on_pattern
+from darnax.modules._hyper import Constant, PlasticModule, host_dtype
+from darnax.modules._weights import drawn_densely, normal_on_pattern, sparse_draw
 from darnax.modules.interfaces import Adapter
 from darnax.ops import SparsityPattern
 from darnax.utils._checks import as_vector, backend_name, positive_int, sparsity_value
@@ -100,10 +100,14 @@ class SparseFullyConnected(Adapter, PlasticModule):
         self._strength = Constant(strength)
         self._threshold = Constant(as_vector("threshold", threshold, self.out_features, dtype))
         density = 1.0 - self.sparsity
-        self._lr = Constant(jnp.asarray(1.0 if lr is None else lr * math.sqrt(0.1) / math.sqrt(density), dtype=dtype))
+        self._lr = Constant(1.0 if lr is None else lr * math.sqrt(0.1) / math.sqrt(density), host_dtype(dtype))
         wd = weight_decay * math.sqrt(0.1) / math.sqrt(density * self.in_features)
-        self._weight_decay = Constant(jnp.asarray(wd, dtype=dtype))
+        self._weight_decay = Constant(wd, host_dtype(dtype))
         shape = (self.in_features, self.out_features)
+        scale = math.sqrt(self.in_features * density)
+        if pattern is None and drawn_densely(shape):
+            self.pattern, self.W = sparse_draw(key, shape, self.sparsity, strength, scale)
+            return
         key_w, key_mask = jax.random.split(key)
         if pattern is None:
             self.pattern = SparsityPattern.random(key_mask, shape, self.sparsity)
@@ -112,12 +116,7 @@ class SparseFullyConnected(Adapter, PlasticModule):
                 got = getattr(pattern, "shape", type(pattern).__name__)
                 raise ValueError(f"pattern: expected a SparsityPattern of shape {shape}, got {got}")
             self.pattern = pattern
-        scale = math.sqrt(self.in_features * density)
-        if pattern is None and drawn_densely(shape):
-            dense = jax.random.normal(key_w, shape, dtype=dtype) * strength[None, :] / scale
-            self.W = self.pattern.gather(dense)
-        else:
-            self.W = normal_on_pattern(key_w, self.pattern, strength / scale)
+        self.W = normal_on_pattern(key_w, self.pattern, strength / scale)
 
     @property
     def _mask(self) -> jax.Array:

@@ -14,6 +14,8 @@ releases).
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -73,15 +75,38 @@ def bernoulli_columns(
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"density: expected a number in [0, 1], got {density!r}")
     if d * k <= DENSE_DRAW_LIMIT:  # the dense draw's nonzeros, column by column as SparsityPattern.from_mask
-        mask = np.asarray(jax.random.bernoulli(key, p, (d, k))).T.copy()
-        if zero_diagonal:
-            np.fill_diagonal(mask, False)
-        n, pos = d, np.flatnonzero(mask)
-    else:
-        n = d - zero_diagonal  # rows available to each column
-        if k * n * p > _I32_MAX:
-            raise ValueError(f"pattern too large for int32 indices: about {k * n * p:.3g} entries expected")
-        pos = _bernoulli_positions(_numpy_rng(key), k * n, p)
+        return mask_columns(np.asarray(_bernoulli_by_columns(key, p, (d, k))), zero_diagonal=zero_diagonal)
+    n = d - zero_diagonal  # rows available to each column
+    if k * n * p > _I32_MAX:
+        raise ValueError(f"pattern too large for int32 indices: about {k * n * p:.3g} entries expected")
+    return _columns(_bernoulli_positions(_numpy_rng(key), k * n, p), n, d, k)
+
+
+def mask_columns(mask_t: np.ndarray, *, zero_diagonal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(col_ptr, row_idx)`` of the nonzeros of a ``(K, d)`` boolean mask given by columns (the
+    transpose of the ``(d, K)`` mask), without its diagonal when ``zero_diagonal``.
+
+    Example:
+        >>> col_ptr, row_idx = mask_columns(np.array([[1, 1, 0], [0, 1, 1]], bool))
+        >>> col_ptr.tolist(), row_idx.tolist()
+        ([0, 2, 4], [0, 1, 1, 2])
+    """
+    k, d = mask_t.shape
+    if zero_diagonal:
+        mask_t = mask_t.copy() if not mask_t.flags.writeable else mask_t
+        np.fill_diagonal(mask_t, False)
+    return _columns(np.flatnonzero(mask_t), d, d, k)
+
+
+@partial(jax.jit, static_argnames=("shape",))
+def _bernoulli_by_columns(key: jax.Array, p: float, shape: tuple[int, int]) -> jax.Array:
+    """``jax.random.bernoulli(key, p, shape).T``: one compiled program, the transpose included."""
+    return jax.random.bernoulli(key, p, shape).T
+
+
+def _columns(pos: np.ndarray, n: int, d: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(col_ptr, row_idx)`` from sorted positions ``column * n + row`` (``n = d - 1``: rows
+    sampled without the diagonal, shifted past it)."""
     if pos.size > _I32_MAX:
         raise ValueError(f"pattern too large for int32 indices: {pos.size} entries drawn")
     col_ptr = np.searchsorted(pos, np.arange(k + 1, dtype=np.int64) * n)  # pos: column * n + row

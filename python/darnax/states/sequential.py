@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def _shape_tuple(size: int | tuple[int, ...]) -> tuple[int, ...]:
@@ -51,7 +52,7 @@ class SequentialState(eqx.Module):
         if len(shapes) < 2:
             raise ValueError(f"sizes: expected at least two layers (input and output), got {len(shapes)}")
         self.dtype = jnp.dtype(dtype)
-        self.states = [jnp.zeros((1, *shape), dtype=self.dtype) for shape in shapes]
+        self.states = [jax.device_put(np.zeros((1, *shape), self.dtype)) for shape in shapes]  # nothing to compile
 
     @property
     def sizes(self) -> tuple[tuple[int, ...], ...]:

@@ -16,9 +16,13 @@ def as_vector(name: str, value: jax.typing.ArrayLike, dim: int, dtype: jax.typin
     Raises:
         ValueError: naming ``name`` when ``value`` is neither a scalar nor of length ``dim``.
     """
-    arr = jnp.asarray(value, dtype=dtype)
-    if arr.ndim == 0:
-        return jnp.full((dim,), arr, dtype=dtype)
+    if isinstance(value, jax.Array):
+        arr = jnp.asarray(value, dtype=dtype)
+        if arr.ndim == 0:
+            return jnp.full((dim,), arr, dtype=dtype)
+    else:  # built on the host and put on the device as is: nothing to compile at a start
+        arr = np.asarray(value, dtype=jax.dtypes.canonicalize_dtype(dtype))
+        arr = jax.device_put(np.full((dim,), arr) if arr.ndim == 0 else arr)
     if arr.shape == (dim,):
         return arr
     raise ValueError(f"{name}: expected a scalar or a vector of shape ({dim},), got shape {arr.shape}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import abc
 import functools
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, ClassVar
 
 import jax
@@ -199,8 +200,8 @@ class ClassificationDataset(abc.ABC):
         return x_train, l_train.astype(np.int64), x_test, l_test.astype(np.int64)
 
     def _inputs(self, x: np.ndarray, w: np.ndarray | None) -> jax.Array:
-        if self._table is not None:
-            return jnp.asarray(x.reshape(x.shape[0], -1) if self.flatten else x)
+        if self._table is not None:  # device_put: a read-only, aligned mapping is used without a copy
+            return jax.device_put(x.reshape(x.shape[0], -1) if self.flatten else x)
         x = x.astype(np.float32)  # always a fresh copy: divided in place below
         if self.rescale:
             np.divide(x, np.float32(self.pixel_max), out=x)
@@ -230,9 +231,12 @@ class ClassificationDataset(abc.ABC):
 
     def rows(self, split: str, index: jax.Array | slice) -> Batch:
         """``arrays(split)`` at ``index`` (an index array or a slice of rows), decoding only those
-        rows: the way to walk a split in chunks without a float32 copy of all of it."""
+        rows: the way to walk a split in chunks without a float32 copy of all of it. One compiled
+        program per chunk length (the gathers and the decoding fused)."""
         x, y = self._split(split)
-        return self._decoded(x[index]), y[index]
+        if isinstance(index, slice):
+            index = np.arange(*index.indices(x.shape[0]))
+        return _take_rows(x, y, index, self._table)
 
     def epoch_arrays(self) -> Batch:
         """The training arrays of the next pass, in its order, cut to whole batches if ``drop_last``.
@@ -249,12 +253,13 @@ class ClassificationDataset(abc.ABC):
         chunk of a pass at a time instead of holding a shuffled copy of the whole split.
         """
         n = self._split("train")[0].shape[0]
+        keep = n - n % self.batch_size if self.drop_last else n
         if self.shuffle and self._shuffle_key is not None:
-            order = jax.random.permutation(jax.random.fold_in(self._shuffle_key, self._epoch), n)
+            order = _shuffled(self._shuffle_key, self._epoch, n=n, keep=keep)
         else:
-            order = jnp.arange(n)
+            order = jnp.arange(keep)
         self._epoch += 1
-        return order[: n - n % self.batch_size] if self.drop_last else order
+        return order
 
     @property
     def epoch(self) -> int:
@@ -310,3 +315,16 @@ class ClassificationDataset(abc.ABC):
             "num_test": int(self._data["test"][0].shape[0]),
             "train_batches": len(self),
         }
+
+
+@jax.jit
+def _take_rows(x: jax.Array, y: jax.Array, index: jax.Array, table: jax.Array | None) -> Batch:
+    """``(table[x[index]], y[index])`` (``x[index]`` without a table), as one program."""
+    rows = x[index]
+    return (rows if table is None else table[rows]), y[index]
+
+
+@partial(jax.jit, static_argnames=("n", "keep"))
+def _shuffled(key: jax.Array, epoch: int, *, n: int, keep: int) -> jax.Array:
+    """The first ``keep`` entries of ``permutation(fold_in(key, epoch), n)``, as one program."""
+    return jax.random.permutation(jax.random.fold_in(key, epoch), n)[:keep]

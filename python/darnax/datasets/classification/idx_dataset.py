@@ -2,7 +2,9 @@
 
 ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``,
 ``t10k-labels-idx1-ubyte.gz``: found (or, when allowed, downloaded) by
-:func:`darnax.datasets.locate.locate`, read by the strict :func:`darnax.datasets.idx.read_idx`.
+:func:`darnax.datasets.locate.locate`, read by the strict :func:`darnax.datasets.idx.read_idx`
+once, then from its checked, memory-mapped copy in the decoded cache
+(:mod:`darnax.datasets.decoded`; off with ``DARNAX_NO_CACHE=1``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import jax
 import numpy as np
 
 from darnax.datasets.classification.base import ClassificationDataset, RawSplits
-from darnax.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxFormatError, read_idx
+from darnax.datasets.decoded import read_idx_cached
+from darnax.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxFormatError
 from darnax.datasets.locate import DatasetSource, RemoteFile, locate
+from darnax.utils.cache import cache_folder
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
@@ -95,11 +99,16 @@ class IdxDataset(ClassificationDataset):
         del key
         folder = locate(self.source, self.data_dir, download=self.download)
         content_md5 = {f.name: f.content_md5 for f in self.source.files}
+        cache = cache_folder("decoded")
         out: list[np.ndarray] = []
         for images_name, labels_name in ((TRAIN_IMAGES, TRAIN_LABELS), (TEST_IMAGES, TEST_LABELS)):
             images_path, labels_path = folder / images_name, folder / labels_name
-            images = read_idx(images_path, expected_magic=IMAGES_MAGIC, expected_md5=content_md5[images_name])
-            labels = read_idx(labels_path, expected_magic=LABELS_MAGIC, expected_md5=content_md5[labels_name])
+            images = read_idx_cached(
+                images_path, cache, expected_magic=IMAGES_MAGIC, expected_md5=content_md5[images_name]
+            )
+            labels = read_idx_cached(
+                labels_path, cache, expected_magic=LABELS_MAGIC, expected_md5=content_md5[labels_name]
+            )
             if images.shape[1:] != self.image_shape:
                 raise IdxFormatError(f"{images_path}: images of shape {images.shape[1:]}, expected {self.image_shape}")
             if labels.shape[0] != images.shape[0]:
