@@ -15,7 +15,9 @@ on Fashion-MNIST through :class:`darnax.datasets.classification.fashion_mnist.Fa
 Times are per batch, medians over rounds; the ratios are loop / compiled. Each ``--cpus`` value
 runs in its own process (``darnax train --cpus`` pins the same way). The first ``train_step``'s
 compilation is timed in a fresh process (``first_step_s``: the first call minus a steady step;
-``trace_s``/``lower_s``/``compile_s``: the program's stages, timed separately once more).
+``trace_s``/``lower_s``/``compile_s``: the program's stages, timed separately once more), with an
+empty compilation cache (``DARNAX_CACHE_DIR`` a new folder), then again in a second process that
+finds the first one's programs there (``warm_first_step_s``, as a script's second run would).
 
 Usage::
 
@@ -32,6 +34,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,7 +60,7 @@ def _dataset(n_batches: int):
         return None, (x, y.astype(np.float32))
 
 
-def worker(cpus: int, n_batches: int, rounds: int) -> dict:
+def worker(cpus: int, n_batches: int, rounds: int, first_only: bool = False) -> dict:
     """Measure in this process (pinned to ``cpus`` CPUs, 0: all); returns a JSON-able dict."""
     if cpus:
         from darnax.cli import limit_cpus
@@ -90,6 +93,8 @@ def worker(cpus: int, n_batches: int, rounds: int) -> dict:
     jax.block_until_ready(trainer.orchestrator)
     first = time.perf_counter() - t0
     out["import_to_first_step_s"] = round(time.perf_counter() - t_start, 2)
+    if first_only:
+        return {**out, "first_call_s": round(first, 3)}
     key, m = trainer.eval_step(*batches[0], key)
     jax.block_until_ready(m)
     jit_step = eqx.filter_jit(type(trainer)._checked_train)
@@ -143,12 +148,15 @@ def worker(cpus: int, n_batches: int, rounds: int) -> dict:
 
 
 def _stages(trainer, batch, key) -> dict:
-    """Trace, lower and compile times of a fresh copy of the first step's program."""
+    """Trace, lower and compile times of a fresh copy of the first step's program (not from the cache)."""
     from darnax.trainers._flat import FlatJit
 
     call = FlatJit(type(trainer)._checked_train_ctx, flat_in=(3, 4, 5), flat_out=(1, 2, 3))
     flats = (trainer._flat_orchestrator, trainer._flat_template, trainer._flat_ctx)
     jitted, _ = call._trace(tuple(f.structure for f in flats))
+    import jax
+
+    jax.config.update("jax_enable_compilation_cache", False)  # compile it, do not load it
     t0 = time.perf_counter()
     traced = jitted.trace(*batch, key, *(f.arrays for f in flats))
     t1 = time.perf_counter()
@@ -167,19 +175,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="folder with fashion-mnist/ (else DARNAX_DATA_DIR)")
     parser.add_argument("--json", default=str(HERE / "per_batch_api.json"))
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--first-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.data_dir:
         os.environ["DARNAX_DATA_DIR"] = str(Path(args.data_dir).resolve())
     if args.worker is not None:
-        print(json.dumps(worker(args.worker, args.batches, args.rounds)))
+        print(json.dumps(worker(args.worker, args.batches, args.rounds, args.first_only)))
         return 0
     rows = []
     for cpus in args.cpus:
-        cmd = [sys.executable, __file__, "--worker", str(cpus), "--batches", str(args.batches)]
-        done = subprocess.run([*cmd, "--rounds", str(args.rounds)], capture_output=True, text=True, check=True)
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        with tempfile.TemporaryDirectory() as cache_dir:
+            env = {**os.environ, "DARNAX_CACHE_DIR": cache_dir, "DARNAX_NO_CACHE": "0"}
+            cmd = [sys.executable, __file__, "--worker", str(cpus), "--batches", str(args.batches)]
+            runs = [[*cmd, "--rounds", str(args.rounds)], [*cmd, "--first-only"]]
+            cold, warm = (
+                json.loads(
+                    subprocess.run(c, capture_output=True, text=True, check=True, env=env).stdout.splitlines()[-1]
+                )
+                for c in runs
+            )
+        rows.append({**cold, "warm_first_step_s": round(warm["first_call_s"] - cold["loop_us"] * 1e-6, 3)})
     head = ["cpus", "loop_us", "filter_jit_us", "fit_epoch_us", "loop_vs_fit", "filter_jit_vs_fit"]
-    head += ["eval loop_us", "evaluate_us", "eval_loop_vs_evaluate", "first_step_s", "trace_s", "lower_s", "compile_s"]
+    head += ["eval loop_us", "evaluate_us", "eval_loop_vs_evaluate", "first_step_s", "warm_first_step_s"]
+    head += ["trace_s", "lower_s", "compile_s"]
     print(" | ".join(head))
     for row in rows:
         print(" | ".join(str(row[h]) for h in head))

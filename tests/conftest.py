@@ -6,6 +6,10 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
+# No persistent compilation cache in the test process (trainers turn darnax's on when built; it
+# would point jax at one folder for the whole session): tests that check it run subprocesses.
+os.environ["DARNAX_NO_CACHE"] = "1"
+
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from darnax.cli import compile_cache, events
+from darnax.cli import events
 from darnax.cli.run import even_chunk
-from darnax.utils import cache
+from darnax.utils import cache, compile_cache
 
 SMALL = """
 [model]
@@ -78,6 +78,62 @@ def test_build_id_names_this_build(monkeypatch):
 def test_enable_is_off_without_caching(monkeypatch):
     monkeypatch.setenv(cache.NO_CACHE_ENV, "1")
     assert compile_cache.enable() is None
+
+
+STEP_SCRIPT = """
+import jax, numpy as np
+from darnax.cli.config import merge, resolve
+from darnax.cli.network import build_trainer
+trainer = build_trainer(merge(resolve(), {"model": {"dim_hidden": 32, "sparsity": 0.8}}), 64, 10)
+rng = np.random.default_rng(0)
+x = rng.random((16, 64), np.float32)
+y = np.where(np.eye(10, dtype=bool)[np.arange(16) % 10], 1.0, -1.0).astype(np.float32)
+key = trainer.train_step(x, y, jax.random.key(0))
+print(jax.config.jax_compilation_cache_dir)
+print(np.asarray(trainer.orchestrator.lmap[1, 1].J).tobytes().hex()[:4000])
+"""
+
+
+def test_a_trainer_caches_its_programs_unless_jax_has_a_folder(tmp_path):
+    """A script's trainer uses darnax's cache folder (same weights from a warm start); a folder the
+    script gave jax itself is kept."""
+    env = {k: v for k, v in os.environ.items() if k != cache.NO_CACHE_ENV}
+    env[cache.CACHE_DIR_ENV] = str(tmp_path / "cache")
+
+    def step(script: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    folder, cold = step(STEP_SCRIPT)
+    assert folder.startswith(str(tmp_path / "cache" / "xla")) and _entries(tmp_path / "cache" / "xla")
+    assert step(STEP_SCRIPT) == [folder, cold]
+    own = f"import jax; jax.config.update('jax_compilation_cache_dir', {str(tmp_path / 'own')!r})\n"
+    assert step(own + STEP_SCRIPT) == [str(tmp_path / "own"), cold]
+
+
+def test_enable_default_keeps_a_folder_jax_already_has(monkeypatch, tmp_path):
+    import jax
+
+    monkeypatch.setenv(cache.NO_CACHE_ENV, "0")
+    monkeypatch.setenv(cache.CACHE_DIR_ENV, str(tmp_path))
+    names = (
+        "jax_compilation_cache_dir",
+        "jax_persistent_cache_min_compile_time_secs",
+        "jax_persistent_cache_min_entry_size_bytes",
+    )
+    before = {name: getattr(jax.config, name) for name in names}
+    try:  # nothing compiles while the folder is set: the session's jax keeps no cache
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path / "mine"))
+        assert compile_cache.enable_default() is None
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "mine")
+        jax.config.update("jax_compilation_cache_dir", None)
+        folder = compile_cache.enable_default()
+        assert folder == tmp_path / "xla" / compile_cache.build_id()
+        assert jax.config.jax_compilation_cache_dir == str(folder)
+    finally:
+        for name, value in before.items():
+            jax.config.update(name, value)
 
 
 @pytest.mark.parametrize("value", ["", "x"])

@@ -163,7 +163,8 @@ def _without(argv: list[str], *flags: str) -> list[str]:
 
 
 def _train(args: argparse.Namespace, argv: list[str]) -> int:
-    from darnax.cli import compile_cache, distributed, events
+    from darnax.cli import distributed, events
+    from darnax.utils import compile_cache
 
     events.mark("start")
     return_freed_memory()
@@ -245,7 +246,7 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
         if value < 1:
             raise ConfigError(f"{flag}: expected at least 1, got {value}")
     return_freed_memory()
-    from darnax.cli import compile_cache
+    from darnax.utils import compile_cache
 
     compile_cache.enable()
     base = resolve(
@@ -285,7 +286,7 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    from darnax.cli import compile_cache
+    from darnax.utils import compile_cache
 
     compile_cache.enable()
     from darnax.cli.probe import probe_run

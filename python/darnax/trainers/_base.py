@@ -31,6 +31,7 @@ from darnax.trainers._epochs import Ctx, EpochTraining, barrier
 from darnax.trainers._finite import finite_weights, raise_if_non_finite
 from darnax.trainers._flat import Flat, FlatAttribute, FlatJit
 from darnax.trainers._sharded import sharded
+from darnax.utils import compile_cache
 from darnax.utils._checks import check_finite, non_negative_int
 from darnax.utils.typing import PyTree
 
@@ -97,6 +98,7 @@ class Trainer(EpochTraining, ABC):
         #: Training batches done by this trainer (the step the non-finite check names).
         self.steps_done = 0
         self._pending: list[tuple[jax.Array, int, int, str]] = []  # flags of train_step calls not read yet
+        compile_cache.enable_default()  # a script's first train_step then loads its program from disk
         self._compile(mesh)
 
     def _compile(self, mesh: Mesh | None) -> None:

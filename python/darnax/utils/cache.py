@@ -5,7 +5,7 @@ Two caches speed up the start of a run; neither changes a result:
 - ``decoded/``: the decompressed, checked IDX files of MNIST and Fashion-MNIST
   (:mod:`darnax.datasets.decoded`), read memory-mapped instead of gunzipped at every start;
 - ``xla/``: the compiled programs of ``darnax train`` (jax's persistent compilation cache, see
-  :mod:`darnax.cli.compile_cache`).
+  :mod:`darnax.utils.compile_cache`).
 
 The root is ``$DARNAX_CACHE_DIR``, else ``$XDG_CACHE_HOME/darnax``, else ``~/.cache/darnax``.
 ``DARNAX_NO_CACHE=1`` (or ``darnax train --no-cache``) turns both off. Deleting the root (or either

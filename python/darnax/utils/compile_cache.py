@@ -1,7 +1,10 @@
-"""jax's persistent compilation cache for ``darnax train``: compiled programs kept across runs.
+"""jax's persistent compilation cache for darnax: compiled programs kept across runs.
 
 A second run of the same configuration loads its programs (the weight draws, the training and
-evaluation chunks) from disk instead of compiling them, which is most of a cold start's time.
+evaluation chunks of ``darnax train``, a trainer's ``train_step`` and ``eval_step``) from disk
+instead of compiling them, which is most of a cold start's time. ``darnax train`` turns the cache
+on at start (:func:`enable`); a :class:`~darnax.trainers._base.Trainer` turns it on when built,
+unless jax already has a cache folder (the user's choice is kept) (:func:`enable_default`).
 
 Why a cached program cannot compute something else than a fresh compilation:
 
@@ -18,7 +21,8 @@ Why a cached program cannot compute something else than a fresh compilation:
   zstd): jax warns ("Error reading persistent compilation cache entry") and compiles afresh.
 
 Where: ``<cache root>/xla/<build id>/`` (:mod:`darnax.utils.cache`); off with
-``DARNAX_NO_CACHE=1`` or ``darnax train --no-cache``.
+``DARNAX_NO_CACHE=1`` or ``darnax train --no-cache``; jax's own setting
+(``jax.config.update("jax_compilation_cache_dir", ...)`` before building a trainer) wins over it.
 """
 
 from __future__ import annotations
@@ -72,3 +76,12 @@ def enable() -> Path | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return folder
+
+
+def enable_default() -> Path | None:
+    """:func:`enable`, unless jax already has a cache folder (then None: that one stays)."""
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
+        return None
+    return enable()
