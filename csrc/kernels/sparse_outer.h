@@ -99,13 +99,15 @@ inline void outer_chunk_column(int64_t blocks, const T* xc, const T* ek, const i
 template <bool Accumulate, typename T>
 inline int64_t outer_sparse_column(const T* x_rows, int64_t d, const T* ek, int64_t lanes, const int32_t* idx,
                                 int64_t p0, int64_t p1, T* out) {
+  uint32_t masks[kOuterChunk / kLanes];
   int64_t live = 0, b[2] = {0, 0};
-  for (int64_t g = 0; g < lanes; g += kLanes) {
-    for (uint32_t m = nonzero_lanes(ek + g); m != 0; m &= m - 1) {
-      if (live == 2) return -1;
-      b[live++] = g + __builtin_ctz(m);
-    }
+  for (int64_t g = 0; g < lanes / kLanes; ++g) {
+    masks[g] = nonzero_lanes(ek + g * kLanes);
+    live += __builtin_popcount(masks[g]);
   }
+  if (live > 2) return -1;  // the common case with dense errors: decided by a few vector compares
+  for (int64_t g = 0, found = 0; g < lanes / kLanes; ++g)
+    for (uint32_t m = masks[g]; m != 0; m &= m - 1) b[found++] = g * kLanes + __builtin_ctz(m);
   const auto put = [&](int64_t p, T sum) { out[p] = Accumulate ? out[p] + sum : T(0) + sum; };
   if (live == 0) {
     if (!Accumulate) std::fill(out + p0, out + p1, T(0));
