@@ -145,15 +145,7 @@ void pack_lanes_into(const In* a, int64_t batch, int64_t n, int64_t ld, Out* out
   }
 }
 
-// pack_lanes_into a new scratch array.
-template <typename Out, typename In>
-Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n, int64_t ld = -1, int64_t chunk = kLanes) {
-  Scratch<Out> out(lane_blocks(batch) * n * kLanes);
-  pack_lanes_into(a, batch, n, ld < 0 ? n : ld, out.data(), chunk);
-  return out;
-}
-
-// The inverse of pack_lanes for up to 4 columns: out[j * ld + c] = cols[c * kLanes + j] for
+// The inverse of pack_lanes_into for up to 4 columns: out[j * ld + c] = cols[c * kLanes + j] for
 // j < lanes, c < n_cols, converted to Out; full groups of 4 columns go through Tile4.
 template <typename Out, typename Acc>
 inline void unpack_columns(const Acc* cols, int64_t n_cols, int64_t lanes, Out* out, int64_t ld) {
