@@ -13,6 +13,7 @@
 
 #include "kernels/fault.h"
 #include "kernels/orders.h"
+#include "kernels/outer_work.h"
 #include "kernels/parallel.h"
 #include "kernels/scratch.h"
 #include "kernels/shuffle.h"
@@ -338,6 +339,18 @@ nb::dict scratch_info() {
   return d;
 }
 
+// sparse_outer's work since the last reset (see OuterWork): calls, (entry, sample) products
+// computed and skipped for zero errors, wall seconds, and whether the shortcuts are on.
+nb::dict sparse_outer_work() {
+  nb::dict d;
+  d["calls"] = darnax::OuterWork::calls.load();
+  d["computed"] = darnax::OuterWork::computed.load();
+  d["skipped"] = darnax::OuterWork::skipped.load();
+  d["seconds"] = 1e-9 * static_cast<double>(darnax::OuterWork::nanoseconds.load());
+  d["skipping"] = darnax::OuterWork::skipping.load();
+  return d;
+}
+
 // Test-only: the next `count` scratch allocations (only those on pool workers if
 // `workers_only`) ask for 2^62 more bytes than they need, so they fail for real.
 void testing_fail_allocations(int64_t count, bool workers_only) {
@@ -390,6 +403,15 @@ NB_MODULE(_ext, m) {
         "workers}; raises ValueError for a bad DARNAX_NUM_THREADS.");
   m.def("scratch_info", &scratch_info,
         "The calling thread's kept kernel scratch buffers: {buffers, bytes, largest, max_kept}.");
+  m.def("sparse_outer_work", &sparse_outer_work,
+        "sparse_outer's work since the last reset: {calls, computed, skipped, seconds, skipping} "
+        "(products of an entry and a sample computed, or skipped because the sample's error is 0).");
+  m.def("reset_sparse_outer_work", &darnax::OuterWork::reset, "Zero sparse_outer_work's counters.");
+  m.def(
+      "set_sparse_outer_skipping",
+      [](bool on) { return darnax::OuterWork::skipping.exchange(on); }, "on"_a,
+      "Switch sparse_outer's zero-error shortcuts on or off (for benchmarks: the results are the "
+      "same bit for bit); returns the previous setting.");
   m.def("testing_fail_allocations", &testing_fail_allocations, "count"_a, "workers_only"_a = false,
         "Test-only: make the next `count` kernel scratch allocations fail (std::bad_alloc).");
   bind_store(m);

@@ -90,21 +90,44 @@ struct Tile4 {
   }
 };
 
+// Where lane block g (samples 16g..16g+15) of entry i lies in a packed array of n entries whose
+// lane blocks are grouped `chunk` lanes at a time (a multiple of kLanes): chunk c holds entries
+// 0..n-1 of its blocks side by side, (n, chunk) row-major (the last chunk may be narrower). With
+// chunk = kLanes this is the plain layout, (blocks, n, kLanes).
+struct LaneLayout {
+  int64_t n, padded, chunk;  // padded: lane_blocks(batch) * kLanes
+  int64_t chunk_lanes(int64_t c) const { return std::min(chunk, padded - c * chunk); }
+  int64_t chunk_offset(int64_t c) const { return c * chunk * n; }
+  int64_t block_offset(int64_t g) const {  // of block g's lanes of entry 0
+    const int64_t c = g * kLanes / chunk;
+    return chunk_offset(c) + g * kLanes - c * chunk;
+  }
+  int64_t stride(int64_t g) const { return chunk_lanes(g * kLanes / chunk); }  // entry to entry
+};
+
+inline LaneLayout lane_layout(int64_t batch, int64_t n, int64_t chunk = kLanes) {
+  return LaneLayout{n, lane_blocks(batch) * kLanes, chunk};
+}
+
 // Packs the first n columns of a (batch, ld) row-major matrix (ld = n: all of a (batch, n) one)
-// into lane blocks of type Out at `out` (lane_blocks(batch) * n * kLanes values), zero-padding
-// missing samples. Tiles of 4 samples x 4 entries are transposed in registers, so that reads and
-// writes both run along memory (a strided scalar copy costs as much as the product that follows).
+// into lane blocks of type Out at `out` (lane_blocks(batch) * n * kLanes values, laid out as
+// lane_layout(batch, n, chunk) says), zero-padding missing samples. Tiles of 4 samples x 4
+// entries are transposed in registers, so that reads and writes both run along memory (a strided
+// scalar copy costs as much as the product that follows).
 template <typename Out, typename In>
-void pack_lanes_into(const In* a, int64_t batch, int64_t n, int64_t ld, Out* out) {
+void pack_lanes_into(const In* a, int64_t batch, int64_t n, int64_t ld, Out* out,
+                     int64_t chunk = kLanes) {
+  const LaneLayout layout = lane_layout(batch, n, chunk);
   const int64_t blocks = lane_blocks(batch), n4 = n - n % 4;
-  if (batch % kLanes != 0)  // only the last block has lanes without a sample
-    std::fill(out + (blocks - 1) * n * kLanes, out + blocks * n * kLanes, Out(0));
   using InRow = typename Tile4<In>::Row;
   using OutRow = typename Tile4<Out>::Row;
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t b0 = blk * kLanes, lanes = std::min(kLanes, batch - b0), groups = lanes / 4;
-    Out* block = out + blk * n * kLanes;
+    const int64_t stride = layout.stride(blk);
+    Out* block = out + layout.block_offset(blk);
     const In* rows = a + b0 * ld;
+    if (lanes < kLanes)  // only the last block has lanes without a sample
+      for (int64_t i = 0; i < n; ++i) std::fill(block + i * stride + lanes, block + i * stride + kLanes, Out(0));
     for (int64_t i = 0; i < n4; i += 4) {  // the 4 cache lines of entries i..i+3, in full
       for (int64_t g = 0; g < groups; ++g) {
         Tile4<In> tile;
@@ -112,25 +135,17 @@ void pack_lanes_into(const In* a, int64_t batch, int64_t n, int64_t ld, Out* out
         tile.transpose();
         for (int64_t c = 0; c < 4; ++c) {
           const OutRow column = __builtin_convertvector(tile.r[c], OutRow);
-          std::memcpy(block + (i + c) * kLanes + 4 * g, &column, sizeof(column));
+          std::memcpy(block + (i + c) * stride + 4 * g, &column, sizeof(column));
         }
       }
     }
     for (int64_t j = 0; j < lanes; ++j)  // what the tiles left: the last n % 4 entries, the
       for (int64_t i = (j < 4 * groups ? n4 : 0); i < n; ++i)  // last lanes % 4 samples
-        block[i * kLanes + j] = static_cast<Out>(rows[j * ld + i]);
+        block[i * stride + j] = static_cast<Out>(rows[j * ld + i]);
   }
 }
 
-// pack_lanes_into a new scratch array.
-template <typename Out, typename In>
-Scratch<Out> pack_lanes(const In* a, int64_t batch, int64_t n, int64_t ld = -1) {
-  Scratch<Out> out(lane_blocks(batch) * n * kLanes);
-  pack_lanes_into(a, batch, n, ld < 0 ? n : ld, out.data());
-  return out;
-}
-
-// The inverse of pack_lanes for up to 4 columns: out[j * ld + c] = cols[c * kLanes + j] for
+// The inverse of pack_lanes_into for up to 4 columns: out[j * ld + c] = cols[c * kLanes + j] for
 // j < lanes, c < n_cols, converted to Out; full groups of 4 columns go through Tile4.
 template <typename Out, typename Acc>
 inline void unpack_columns(const Acc* cols, int64_t n_cols, int64_t lanes, Out* out, int64_t ld) {
@@ -190,6 +205,7 @@ inline void gather_axpy(const T* values, const int32_t* idx, int64_t p0, int64_t
 template <typename T>
 struct LaneBlock {
   Vec<T> v[kVectors<T>];
+  LaneBlock() = default;
   explicit LaneBlock(const T* p) {
     for (int64_t q = 0; q < kVectors<T>; ++q) v[q] = load_vec(p + q * kPerVector<T>);
   }
@@ -209,17 +225,15 @@ inline Vec16<T> narrow(Vec<T> w) {
   }
 }
 
-// sum_j a[j] * b[j] over the kLanes lanes, reduced by a fixed halving tree (lane j + width into
+// sum_j s[j] over the kLanes lanes of s, reduced by a fixed halving tree (lane j + width into
 // lane j, width = kLanes / 2, ..., 1): whole vectors first, then halves of the last one, so the
 // result is the same in every build (16- or 32-byte vectors) and call.
 template <typename T>
-inline T lane_dot(const LaneBlock<T>& a, const T* b) {
-  constexpr int64_t per = kPerVector<T>, nv = kVectors<T>;
-  Vec<T> v[nv];
-  for (int64_t q = 0; q < nv; ++q) v[q] = a.v[q] * load_vec(b + q * per);
+inline T lane_sum(LaneBlock<T> s) {
+  constexpr int64_t nv = kVectors<T>;
   for (int64_t m = nv / 2; m >= 1; m /= 2)
-    for (int64_t q = 0; q < m; ++q) v[q] += v[q + m];
-  Vec16<T> w = narrow<T>(v[0]);
+    for (int64_t q = 0; q < m; ++q) s.v[q] += s.v[q + m];
+  Vec16<T> w = narrow<T>(s.v[0]);
   if constexpr (sizeof(T) == 4) {
     w += __builtin_shufflevector(w, w, 2, 3, 2, 3);
     w += __builtin_shufflevector(w, w, 1, 1, 1, 1);
@@ -229,16 +243,15 @@ inline T lane_dot(const LaneBlock<T>& a, const T* b) {
   return w[0];
 }
 
-// out[e] = lane_dot(a, b[e]) + 0 for 8 lane blocks b[e], bit for bit. With 8-float vectors the
-// 8 sums share their shuffles: the halving tree runs on all of them at once (a transposed
+// out[e] = 0 + lane_sum(s[e]) for 8 lane blocks s[e], bit for bit. With 8-float vectors the 8
+// sums share their shuffles: the halving tree runs on all of them at once (a transposed
 // reduction), so each step costs one shuffle pair per two or four entries instead of per entry.
 template <typename T>
-inline void lane_dot8(const LaneBlock<T>& a, const T* const* b, T* out) {
+inline void lane_sum8(const LaneBlock<T>* s, T* out) {
   if constexpr (sizeof(T) == 4 && sizeof(Vec<T>) == 32) {
     typedef Vec<T> V;
     V h[8];
-    for (int e = 0; e < 8; ++e)  // lane j + 8
-      h[e] = a.v[0] * load_vec(b[e]) + a.v[1] * load_vec(b[e] + kPerVector<T>);
+    for (int e = 0; e < 8; ++e) h[e] = s[e].v[0] + s[e].v[1];  // lane j + 8
     V g[4];
     for (int m = 0; m < 4; ++m)  // lane j + 4: g[m] = [entry 2m | entry 2m + 1], 4 lanes each
       g[m] = __builtin_shufflevector(h[2 * m], h[2 * m + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
@@ -253,7 +266,7 @@ inline void lane_dot8(const LaneBlock<T>& a, const T* const* b, T* out) {
     const V sums = __builtin_shufflevector(r, r, 0, 4, 1, 5, 2, 6, 3, 7) + V{};
     std::memcpy(out, &sums, sizeof(sums));
   } else {
-    for (int e = 0; e < 8; ++e) out[e] = T(0) + lane_dot(a, b[e]);
+    for (int e = 0; e < 8; ++e) out[e] = T(0) + lane_sum(s[e]);
   }
 }
 

@@ -24,23 +24,25 @@ inline double column_cost(const Compressed& w, int64_t batch) {
 // Columns are split across threads; each column's sum depends only on its entries (see
 // gather_axpy), with the batch in vector lanes, so results do not depend on the thread count.
 // Each thread packs its own copy of x: its random reads then hit its own core's caches (reading
-// one shared copy from another core's cache made two threads slower than one).
+// one shared copy from another core's cache made two threads slower than one). It packs one lane
+// block at a time into one buffer, which stays in L2 (all blocks first: 2 MB at B = 256, d = 2000).
 template <typename Acc, typename T, typename Sink>
 void column_sums(const T* x, int64_t batch, const T* values, const Compressed& w, const T* init,
                  Sink&& sink) {
   const int64_t d = w.n_inner, K = w.n_outer, blocks = lane_blocks(batch);
   parallel_for(K, column_cost(w, batch), kMinWorkPerThread, [&](int64_t k0, int64_t k1) {
     const int64_t width = k1 - k0;
-    const Scratch<Acc> packed = pack_lanes<Acc>(x, batch, d);
-    const Scratch<Acc> start = init ? pack_lanes<Acc>(init + k0, batch, width, K) : Scratch<Acc>(0);
+    Scratch<Acc> xb(d * kLanes), start(init ? width * kLanes : 0);  // one lane block at a time
     Acc acc[4 * kLanes];
     for (int64_t blk = 0; blk < blocks; ++blk) {
-      const Acc* xb = packed.data() + blk * d * kLanes;
+      const int64_t b0 = blk * kLanes, lanes = std::min(kLanes, batch - b0);
+      pack_lanes_into(x + b0 * d, lanes, d, d, xb.data());
+      if (init) pack_lanes_into(init + b0 * K + k0, lanes, width, K, start.data());
       for (int64_t k = k0; k < k1; k += 4) {
         const int64_t columns = std::min<int64_t>(4, k1 - k);
         for (int64_t c = 0; c < columns; ++c) {
-          const Acc* start_k = init ? start.data() + (blk * width + k - k0 + c) * kLanes : nullptr;
-          gather_axpy(values, w.idx, w.ptr[k + c], w.ptr[k + c + 1], xb, start_k, acc + c * kLanes);
+          const Acc* start_k = init ? start.data() + (k - k0 + c) * kLanes : nullptr;
+          gather_axpy(values, w.idx, w.ptr[k + c], w.ptr[k + c + 1], xb.data(), start_k, acc + c * kLanes);
         }
         sink(blk, k, columns, static_cast<const Acc*>(acc));
       }

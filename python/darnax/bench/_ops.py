@@ -145,6 +145,7 @@ def bench_products(rng: np.random.Generator, s: Setup, ops: set[str], plan: Plan
             lambda x, e: jsparse.bcoo_dot_general_sampled(x.T, e, w_bcoo.indices, dimension_numbers=numbers)
         )
         xt, et = np.ascontiguousarray(x.T), np.ascontiguousarray(e.T)
+        flat = rows.astype(np.int64) * s.k + cols
         dense_ok = dense_fits(x.itemsize * s.d * s.k, s.dense_limit_gb)
         want = np.asarray(so(xj, ej), np.float64)
         check = rel_err(want)
@@ -168,13 +169,24 @@ def bench_products(rng: np.random.Generator, s: Setup, ops: set[str], plan: Plan
                     check=rel_err(want, np.argsort(p.csr_pos)),
                 ),
                 Case(
-                    "NumPy gather-einsum (no scipy SDDMM)",
-                    lambda: np.einsum("pb,pb->p", xt[rows], et[cols]),
+                    "NumPy BLAS (x.T @ e) gathered",
+                    (lambda: np.take(x.T @ e, flat)) if dense_ok else None,
+                    status="ok" if dense_ok else SKIP_MEMORY,
                     check=check,
                 ),
+                Case("NumPy gather-einsum (no scipy SDDMM)", lambda: _gather_einsum(xt, et, rows, cols), check=check),
             ],
             plan,
         )
+
+
+def _gather_einsum(xt: np.ndarray, et: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``out[p] = xt[rows[p]] . et[cols[p]]`` by NumPy gathers and ``einsum``, 4096 entries at a time
+    (the gathered rows then stay in cache: 2-3x faster than one gather of all entries at B >= 64)."""
+    out = np.empty(rows.size, xt.dtype)
+    for a in range(0, rows.size, 4096):
+        np.einsum("pb,pb->p", xt[rows[a : a + 4096]], et[cols[a : a + 4096]], out=out[a : a + 4096])
+    return out
 
 
 def _steps_with(product: Callable, steps: int) -> Callable:
