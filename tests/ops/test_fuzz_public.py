@@ -277,6 +277,11 @@ def bad_orders(draw: st.DrawFn, case: Case, n: int, batch: int) -> Case:
 def outcome_with_orders(mode: str, fn, case: Case, static: tuple[str, ...]):
     if case.error != "non-permutation":
         return outcome(mode, fn, case, static)
+    if mode != "eager" and np.shape(case.args["h_ext"])[0] == 0:
+        # No samples: every result is empty, so XLA never runs the kernel that would check the
+        # traced order (eagerly Python checks it); the call returns empty results.
+        assert all(np.size(r) == 0 for r in jax.block_until_ready(call(mode, fn, case, static)))
+        return None
     error = ValueError if mode == "eager" else jax.errors.JaxRuntimeError
     with pytest.raises(error, match=r"order: (every row must be a permutation|not a permutation)"):
         jax.block_until_ready(call(mode, fn, case, static))

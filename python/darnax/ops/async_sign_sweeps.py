@@ -39,7 +39,9 @@ def async_sign_sweeps(
             sweeps), ``(B, N)`` (per sample, every sweep) or ``(B, n_sweeps, N)`` (per sample
             and sweep: a whole phase of fresh random orders in one call); a leading axis of 1
             instead of ``B`` shares the orders between all samples, which lets the kernel run
-            16 samples at once in vector lanes (several times faster, same results).
+            16 samples at once in vector lanes (several times faster, same results). Concrete
+            orders are checked here; traced ones by the kernel, which XLA does not run when
+            ``B = 0`` (every result is empty).
         n_sweeps: sweeps to run, ``>= 0`` (a compile-time constant).
 
     Returns:
