@@ -138,6 +138,7 @@ def test_dataset_uses_the_cache_and_gives_the_same_data(tmp_path, monkeypatch):
 
 def test_cache_root_and_switch(tmp_path, monkeypatch):
     monkeypatch.delenv(cache.CACHE_DIR_ENV, raising=False)
+    monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)  # tests/conftest.py sets it for the session
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache.cache_root() == tmp_path / "xdg" / "darnax"
     monkeypatch.setenv(cache.CACHE_DIR_ENV, str(tmp_path / "mine"))
