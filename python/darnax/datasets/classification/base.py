@@ -25,7 +25,6 @@ gathered at the stored pixels, the same float32 values a whole-split conversion 
 from __future__ import annotations
 
 import abc
-import functools
 from collections.abc import Iterator
 from functools import partial
 from typing import Any, ClassVar
@@ -46,13 +45,6 @@ from darnax.datasets.classification.transforms import (
 Batch = tuple[jax.Array, jax.Array]
 RawSplits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 SPLITS = ("train", "valid", "test")
-
-
-@functools.partial(jax.jit, static_argnums=2)
-def _rows(x: jax.Array, y: jax.Array, size: int, start: int) -> Batch:
-    """Rows ``start .. start + size - 1`` of ``x`` and ``y``: one compiled call for both (a fifth
-    of the time of two ``x[lo:hi]`` slices, which a per-batch training loop would pay per batch)."""
-    return jax.lax.dynamic_slice_in_dim(x, start, size), jax.lax.dynamic_slice_in_dim(y, start, size)
 
 
 def _int_or_none(name: str, value: int | None, minimum: int) -> int | None:
@@ -315,6 +307,13 @@ class ClassificationDataset(abc.ABC):
             "num_test": int(self._data["test"][0].shape[0]),
             "train_batches": len(self),
         }
+
+
+@partial(jax.jit, static_argnums=2)
+def _rows(x: jax.Array, y: jax.Array, size: int, start: int) -> Batch:
+    """Rows ``start .. start + size - 1`` of ``x`` and ``y``: one compiled call for both (a fifth
+    of the time of two ``x[lo:hi]`` slices, which a per-batch training loop would pay per batch)."""
+    return jax.lax.dynamic_slice_in_dim(x, start, size), jax.lax.dynamic_slice_in_dim(y, start, size)
 
 
 @jax.jit
