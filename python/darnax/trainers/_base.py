@@ -32,7 +32,7 @@ from darnax.trainers._finite import finite_weights, raise_if_non_finite
 from darnax.trainers._flat import Flat, FlatAttribute, FlatJit
 from darnax.trainers._sharded import sharded
 from darnax.utils import compile_cache
-from darnax.utils._checks import check_finite, non_negative_int
+from darnax.utils._checks import NonFiniteWeightsError, check_finite, non_negative_int
 from darnax.utils.typing import PyTree
 
 
@@ -92,8 +92,7 @@ class Trainer(EpochTraining, ABC):
             raise TypeError(f"state: expected a SequentialState, got {type(state).__name__}")
         self.orchestrator = orchestrator
         self.state = state
-        self._template = state
-        self._flat_template = Flat.of(state)
+        self._flat_template = Flat.of(state)  # the layer sizes; `_template` reads it
         self.ctx = self.validate_ctx(ctx)
         #: Training batches done by this trainer (the step the non-finite check names).
         self.steps_done = 0
@@ -126,6 +125,11 @@ class Trainer(EpochTraining, ABC):
     orchestrator = FlatAttribute("The current model (rebound after every training call; assign to replace it).")
     state = FlatAttribute("The state of the last batch processed (``state[-2]``: the last hidden layer).")
     ctx = FlatAttribute('``{"optimizer", "optimizer_state", <iteration counts>}``.')
+
+    @property
+    def _template(self) -> SequentialState:
+        """The state passed at construction (its layer sizes shape every batch's state)."""
+        return self._flat_template.tree()
 
     def without_mesh(self) -> Trainer:
         """A copy of this trainer that runs in this process alone (same model, state and context),
@@ -283,10 +287,11 @@ class Trainer(EpochTraining, ABC):
         """
         while self._pending and (wait or self._pending[0][0].is_ready()):
             finite, first, n_steps, where = self._pending.pop(0)
-            if np.asarray(finite).all():
-                continue  # the common case: no model to rebuild for naming arrays
-            self._pending.clear()  # later steps of the same failure
-            raise_if_non_finite(self.orchestrator, finite, first, n_steps, where)
+            try:
+                raise_if_non_finite(lambda: self.orchestrator, finite, first, n_steps, where)
+            except NonFiniteWeightsError:
+                self._pending.clear()  # later steps of the same failure
+                raise
 
     def eval_step(self, x: jax.Array, y: jax.Array, rng: jax.Array) -> tuple[jax.Array, Mapping[str, jax.Array]]:
         """Evaluate one batch (no learning); rebinds ``state`` (so ``state[-2]`` is the representation).

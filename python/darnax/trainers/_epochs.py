@@ -163,7 +163,11 @@ class EpochTraining:
                 self.orchestrator, self.ctx, self.state = after  # pragma: no cover - the replay raises
             first, self.steps_done = self.steps_done, self.steps_done + xs.shape[0]
             raise_if_non_finite(
-                self.orchestrator, finite, first, xs.shape[0], f"batches 0-{xs.shape[0] - 1} of a fit_epoch call"
+                lambda: self.orchestrator,
+                finite,
+                first,
+                xs.shape[0],
+                f"batches 0-{xs.shape[0] - 1} of a fit_epoch call",
             )
         if rest is not None:
             rng = self.train_step(*rest, rng)

@@ -16,6 +16,7 @@ the flags that are ready, and ``fit_epoch``, ``evaluate``, ``eval_step`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -28,14 +29,18 @@ from darnax.utils._checks import NonFiniteWeightsError
 
 
 def raise_if_non_finite(
-    orchestrator: SequentialOrchestrator, finite: jax.Array, first: int, n_steps: int, where: str
+    model: Callable[[], SequentialOrchestrator], finite: jax.Array, first: int, n_steps: int, where: str
 ) -> None:
-    """Raise :class:`NonFiniteWeightsError` if ``finite`` (:func:`finite_weights` of
-    ``orchestrator``, the model after training steps ``first .. first + n_steps - 1``) flags an array."""
+    """Raise :class:`NonFiniteWeightsError` if ``finite`` (:func:`finite_weights` of ``model()``,
+    the model after training steps ``first .. first + n_steps - 1``) flags an array.
+
+    ``model`` is called only then, to name the arrays: a trainer holding its model flat need not
+    rebuild it to learn that every flag is up.
+    """
     ok = np.asarray(finite)
     if ok.all():
         return
-    bad = "; ".join(name for name, good in zip(weight_names(orchestrator), ok) if not good)
+    bad = "; ".join(name for name, good in zip(weight_names(model()), ok) if not good)
     steps = f"training step {first}" if n_steps == 1 else f"training steps {first}-{first + n_steps - 1}"
     raise NonFiniteWeightsError(
         f"non-finite weights (NaN or inf) after {steps} ({where}): {bad}. The inputs were finite: "
