@@ -77,6 +77,44 @@ def test_poor_trials_are_pruned_after_their_first_report(tmp_path):
     assert list(trial.intermediate_values) == [1]  # stopped after epoch 1 of 3
 
 
+def test_the_base_config_is_the_first_trial_when_the_space_holds_it(tmp_path):
+    base = merge(resolve(), {"model": {"dim_hidden": 48, "threshold_j": 1.5}, "optimizer": {"learning_rate_j": 0.05}})
+    params = tune.load_space(_space(tmp_path, SPACE), base)
+    study = optuna.create_study(direction="maximize")
+    assert "are a trial" in tune.enqueue_base(study, base, params)
+    tune.enqueue_base(study, base, params)  # a second launcher (resumed study, other node): skipped
+    study.optimize(tune.objective(base, params, epochs=1, out=tmp_path), n_trials=2)
+    first, second = study.trials
+    assert first.params == {"model.threshold_j": 1.5, "optimizer.learning_rate_j": 0.05, "model.dim_hidden": 48}
+    assert second.params != first.params
+    outside = merge(base, {"model": {"dim_hidden": 2000}})
+    message = tune.enqueue_base(optuna.create_study(), outside, params)
+    assert message.endswith("outside the space: model.dim_hidden = 2000")
+
+
+@pytest.mark.parametrize(
+    ("spec", "inside", "outside"),
+    [
+        ({"low": 1.0, "high": 2.0}, [1.0, 1.5, 2.0], [0.99, 2.01, True, "1.5", (1.5,)]),
+        ({"low": 0, "high": 10, "step": 5}, [0, 5, 10], [2, 15]),
+        ({"choices": ["sync", "async"]}, ["async"], ["fast"]),
+    ],
+)
+def test_a_param_contains_what_it_could_suggest(spec, inside, outside):
+    kind = "choice" if "choices" in spec else "float"
+    param = tune.Param(
+        "model",
+        "x",
+        kind,
+        spec.get("low"),
+        spec.get("high"),
+        step=spec.get("step"),
+        choices=tuple(spec.get("choices", ())),
+    )
+    assert all(param.contains(v) for v in inside)
+    assert not any(param.contains(v) for v in outside)
+
+
 def _tune(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "darnax", "tune", "--space", "space.toml", "--epochs", "1", "--out", "out", *args]
     return subprocess.run(

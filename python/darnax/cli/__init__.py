@@ -265,14 +265,14 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
     run_trial = tune.objective(base, params, args.epochs, out)
-    if args.worker_trials is not None:
+    if args.worker_trials is not None:  # a worker of launch_workers: the study is set up
         study.optimize(run_trial, n_trials=args.worker_trials, callbacks=[tune.print_trial])
         return 0
     remaining = args.trials - tune.finished(study)
     workers = min(args.workers, max(remaining, 0))
     print(
         f"darnax tune: {len(params)} parameters, {tune.finished(study)} trials finished, {max(remaining, 0)} to run"
-        f" on {workers} worker(s) -> {out}",
+        f" on {workers} worker(s) -> {out}; {tune.enqueue_base(study, base, params)}",
         flush=True,
     )
     if workers == 1:

@@ -6,7 +6,8 @@ or ``choices = [...]``. Every bound and choice is checked as a config value befo
 Each trial trains ``--epochs`` epochs of the base config with the trial's values on the training
 split less a held-out validation split (``data.validation_fraction``, 0.1 when the base has
 none), reports the validation accuracy after every epoch (Optuna's median pruner stops poor
-trials) and returns the last one. The test split is never evaluated.
+trials) and returns the last one. The test split is never evaluated. When the space holds the
+base config's own values of the searched fields, they are the study's first trial.
 
 Storage: ``sqlite:///DIR/study.db`` by default (one machine); any database URL Optuna supports;
 or ``journal:PATH``, an append-only journal file (Optuna's ``JournalFileBackend``, file locks),
@@ -21,6 +22,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -58,6 +60,14 @@ class Param:
         if self.kind == "int":
             return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def contains(self, value: Any) -> bool:
+        """Whether the search could suggest ``value`` (a choice, or in range and on the step's grid)."""
+        if self.kind == "choice":
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= value <= self.high:
+            return False
+        return self.step is None or math.isclose((value - self.low) / self.step, round((value - self.low) / self.step))
 
 
 def load_space(path: str | Path, base: Config) -> list[Param]:
@@ -116,6 +126,21 @@ def trial_config(base: Config, params: list[Param], values: dict[str, Any], epoc
     for p in params:
         overrides.setdefault(p.section, {})[p.field] = values[p.name]
     return merge(base, overrides)
+
+
+def enqueue_base(study: Any, base: Config, params: list[Param]) -> str:
+    """Make the base config's own values the study's first trial, when the space holds them all.
+
+    The search then starts from (and never reports worse than) the configuration it was given.
+    Enqueued once per study: a resumed study, or another worker, skips it. Returns a line saying
+    what was done.
+    """
+    values = {p.name: getattr(getattr(base, p.section), p.field) for p in params}
+    outside = [f"{name} = {value!r}" for (name, value), p in zip(values.items(), params) if not p.contains(value)]
+    if outside:
+        return f"the base config is not a trial: outside the space: {', '.join(outside)}"
+    study.enqueue_trial(values, skip_if_exists=True)
+    return "the base config's values are a trial of the study"
 
 
 def objective(base: Config, params: list[Param], epochs: int, out: Path):
@@ -234,4 +259,4 @@ def launch_workers(argv: list[str], shares: list[int]) -> int:
     return next((c for c in codes if c != 0), 0)
 
 
-__all__ = ["Param", "load_space", "objective", "report", "storage", "trial_config"]
+__all__ = ["Param", "enqueue_base", "load_space", "objective", "report", "storage", "trial_config"]
