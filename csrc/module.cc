@@ -5,19 +5,15 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/string.h>
 
-#include <unistd.h>
-
 #include <string>
 #include <tuple>
 #include <vector>
 
-#include "kernels/fault.h"
 #include "kernels/orders.h"
-#include "kernels/outer_work.h"
 #include "kernels/parallel.h"
-#include "kernels/scratch.h"
 #include "kernels/shuffle.h"
 #include "kernels/table.h"
+#include "release_gil.h"
 #include "store/pattern_store.h"
 #include "xla/ffi/api/c_api.h"
 #include "xla/ffi/api/ffi.h"
@@ -38,31 +34,12 @@ void* checked_pattern_type_id();
 void* checked_pattern_type_info();
 XLA_FFI_DECLARE_HANDLER_SYMBOL(RandomPermutations);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(DenseAsyncSignSweeps);
+void bind_diagnostics(nanobind::module_& m);  // diagnostics.cc
 }  // namespace darnax
 
 namespace {
 
-// Releases the GIL around a kernel call, as nb::gil_scoped_release does, but survives
-// interpreter exit: CPython (before 3.14) ends a daemon thread that asks for the GIL back during
-// finalization with pthread_exit, a forced unwind that would reach a noexcept destructor and
-// call std::terminate. Such a thread parks here for good instead (as CPython 3.14 does).
-class ReleaseGil {
- public:
-  ReleaseGil() : state_(PyEval_SaveThread()) {}
-  ReleaseGil(const ReleaseGil&) = delete;
-  ReleaseGil& operator=(const ReleaseGil&) = delete;
-  ~ReleaseGil() {
-    try {
-      PyEval_RestoreThread(state_);
-    } catch (...) {  // only abi::__forced_unwind comes from here (caught by `...`: it has no object)
-      nb::set_leak_warnings(false);  // this thread's arguments stay referenced: not a leak
-      for (;;) pause();              // never leaves: the process is exiting
-    }
-  }
-
- private:
-  PyThreadState* state_;
-};
+using darnax::ReleaseGil;
 
 template <typename T, int Rank>
 using In = nb::ndarray<const T, nb::ndim<Rank>, nb::c_contig, nb::device::cpu>;
@@ -311,53 +288,6 @@ void bind_store(nb::module_& m) {
         "How many patterns are alive in the store.");
 }
 
-// The kernel threads as the calling thread sees them now, for tests and diagnostics.
-nb::dict thread_info() {
-  const darnax::ThreadSettings& s = darnax::ThreadSettings::get();  // throws on a bad value
-  nb::dict d;
-  d["requested"] = s.requested;  // DARNAX_NUM_THREADS (0: unset)
-  d["threads"] = darnax::num_threads();
-  d["cpus"] = darnax::CallerCpus::local().count;
-  d["oversubscribe"] = s.oversubscribe;
-  int64_t workers = 0;
-  {
-    ReleaseGil release;  // waits for a job in flight (no Python object is touched meanwhile)
-    workers = darnax::ThreadPool::instance().workers();
-  }
-  d["workers"] = workers;
-  return d;
-}
-
-// The calling thread's kept scratch buffers (see ScratchCache), for tests and diagnostics.
-nb::dict scratch_info() {
-  const darnax::ScratchCache& cache = darnax::ScratchCache::local();
-  nb::dict d;
-  d["buffers"] = cache.kept();
-  d["bytes"] = cache.kept_bytes();
-  d["largest"] = cache.largest_kept();
-  d["max_kept"] = darnax::ScratchCache::kMaxKept;
-  return d;
-}
-
-// sparse_outer's work since the last reset (see OuterWork): calls, (entry, sample) products
-// computed and skipped for zero errors, wall seconds, and whether the shortcuts are on.
-nb::dict sparse_outer_work() {
-  nb::dict d;
-  d["calls"] = darnax::OuterWork::calls.load();
-  d["computed"] = darnax::OuterWork::computed.load();
-  d["skipped"] = darnax::OuterWork::skipped.load();
-  d["seconds"] = 1e-9 * static_cast<double>(darnax::OuterWork::nanoseconds.load());
-  d["skipping"] = darnax::OuterWork::skipping.load();
-  return d;
-}
-
-// Test-only: the next `count` scratch allocations (only those on pool workers if
-// `workers_only`) ask for 2^62 more bytes than they need, so they fail for real.
-void testing_fail_allocations(int64_t count, bool workers_only) {
-  darnax::FaultInjection::workers_only.store(workers_only);
-  darnax::FaultInjection::remaining.store(count);
-}
-
 template <typename Fn>
 nb::capsule capsule(Fn* fn) {
   return nb::capsule(reinterpret_cast<void*>(fn));
@@ -398,22 +328,7 @@ NB_MODULE(_ext, m) {
   m.attr("ffi_api_version") = nb::make_tuple(XLA_FFI_API_MAJOR, XLA_FFI_API_MINOR);
   m.attr("built_with_jaxlib") = DARNAX_JAXLIB_VERSION;
   m.def("kernel_isa", &darnax::kernel_isa, "The instruction set of the kernels in use.");
-  m.def("thread_info", &thread_info,
-        "Kernel threads for the calling thread now: {requested, threads, cpus, oversubscribe, "
-        "workers}; raises ValueError for a bad DARNAX_NUM_THREADS.");
-  m.def("scratch_info", &scratch_info,
-        "The calling thread's kept kernel scratch buffers: {buffers, bytes, largest, max_kept}.");
-  m.def("sparse_outer_work", &sparse_outer_work,
-        "sparse_outer's work since the last reset: {calls, computed, skipped, seconds, skipping} "
-        "(products of an entry and a sample computed, or skipped because the sample's error is 0).");
-  m.def("reset_sparse_outer_work", &darnax::OuterWork::reset, "Zero sparse_outer_work's counters.");
-  m.def(
-      "set_sparse_outer_skipping",
-      [](bool on) { return darnax::OuterWork::skipping.exchange(on); }, "on"_a,
-      "Switch sparse_outer's zero-error shortcuts on or off (for benchmarks: the results are the "
-      "same bit for bit); returns the previous setting.");
-  m.def("testing_fail_allocations", &testing_fail_allocations, "count"_a, "workers_only"_a = false,
-        "Test-only: make the next `count` kernel scratch allocations fail (std::bad_alloc).");
+  darnax::bind_diagnostics(m);
   bind_store(m);
   bind_direct<float>(m);
   bind_direct<double>(m);
