@@ -8,6 +8,11 @@ and global batch B (16, 64, 256, 1024), three runs, each process pinned to its o
   their combined samples/s is what this machine gives two processes (its two vCPUs share much of
   their throughput, so this, not 2x ``one``, is the baseline);
 - ``dp2``: one data-parallel run over 2 processes (``jax.distributed`` on localhost, B/2 rows each).
+- ``lockstep`` (``--lockstep``): the pair again, each at batch B/2 and joined by ``jax.distributed``,
+  but training alone (no mesh) and meeting at a one-float allreduce after every step: data
+  parallel without its update's allreduce. Between ``pair`` and ``dp2``, it splits their gap into
+  the cost of running in step (each step waits for the slower process, and both do the same phase
+  at the same time on CPUs that share their throughput) and that of the update's allreduce.
 
 Reported: samples/s of each, ``dp2 / pair`` (the goal: >= 0.9 at B >= 256 and for the wide
 network), and the time of one allreduce of the network's update (every inexact parameter, as one
@@ -39,8 +44,8 @@ HERE = Path(__file__).resolve().parent
 SAMPLES = {2000: 16384, 20000: 2048}  # timed samples per run, per width
 
 
-def worker(width: int, batch: int, process_id: int, processes: int, port: int) -> dict:
-    """One process's measurement (``processes`` > 1: a data-parallel run)."""
+def worker(width: int, batch: int, process_id: int, processes: int, port: int, lockstep: bool = False) -> dict:
+    """One process's measurement (``processes`` > 1: a data-parallel run, or ``lockstep``)."""
     import jax
 
     if processes > 1:
@@ -56,6 +61,8 @@ def worker(width: int, batch: int, process_id: int, processes: int, port: int) -
 
     samples = SAMPLES.get(width, 4096)
     mesh = jax.make_mesh((jax.device_count(),), ("data",)) if processes > 1 else None
+    if lockstep:
+        return _lockstep(width, batch // processes, mesh)
     fields = {"dim_hidden": width}
     if width > 2000:
         fields.update(sparsity=1 - 100 / (width - 1), connectivity="fixed-fan-in")
@@ -104,7 +111,49 @@ def worker(width: int, batch: int, process_id: int, processes: int, port: int) -
     return out
 
 
-def _start(width: int, batch: int, cpu: int, process_id: int = 0, processes: int = 1, port: int = 0):
+def _lockstep(width: int, local: int, mesh) -> dict:
+    """``train_step`` alone at batch ``local``, then a one-float allreduce over ``mesh``, per step."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import PartitionSpec as P
+
+    from darnax.cli.config import Config, merge
+    from darnax.cli.network import build_trainer
+    from train_step import _data
+
+    fields = {"dim_hidden": width}
+    if width > 2000:
+        fields.update(sparsity=1 - 100 / (width - 1), connectivity="fixed-fan-in")
+    trainer = build_trainer(merge(Config(), {"model": fields}), 784, 10)
+    samples = SAMPLES.get(width, 4096) // 2
+    x, y, _ = _data(samples)
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    one = jax.make_array_from_process_local_data(jax.NamedSharding(mesh, P()), np.ones(1, np.float32))
+    meet = jax.jit(
+        jax.shard_map(lambda v: jax.lax.psum(v, "data"), mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False)
+    )
+    key = jax.random.key(0)
+
+    def step(k: int) -> None:
+        nonlocal key
+        key = trainer.train_step(x[k * local : (k + 1) * local], y[k * local : (k + 1) * local], key)
+        jax.block_until_ready(trainer.orchestrator)
+        jax.block_until_ready(meet(one))
+
+    step(0)  # compiles
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for k in range(samples // local):
+            step(k)
+        times.append(time.perf_counter() - t0)
+    return {"samples_per_s": round(2 * samples / statistics.median(times), 1)}  # both processes'
+
+
+def _start(
+    width: int, batch: int, cpu: int, process_id: int = 0, processes: int = 1, port: int = 0, lockstep: bool = False
+):
     cmd = [
         sys.executable,
         __file__,
@@ -119,6 +168,7 @@ def _start(width: int, batch: int, cpu: int, process_id: int = 0, processes: int
         str(processes),
         "--port",
         str(port),
+        *(["--lockstep"] if lockstep else []),
     ]
     return subprocess.Popen(
         cmd,
@@ -140,14 +190,18 @@ def _results(procs: list[subprocess.Popen], timeout: float) -> list[dict]:
     return out
 
 
-def measure(width: int, batch: int, timeout: float) -> dict:
-    """``one``, ``pair`` and ``dp2`` runs of one (width, batch)."""
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure(width: int, batch: int, timeout: float, lockstep: bool = False) -> dict:
+    """``one``, ``pair`` and ``dp2`` runs of one (width, batch), and ``lockstep`` if asked."""
     cpus = sorted(os.sched_getaffinity(0))
     one = _results([_start(width, batch, cpus[0])], timeout)[0]
     pair = _results([_start(width, batch, cpu) for cpu in cpus[:2]], timeout)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     dp = _results([_start(width, batch, cpus[i], i, 2, port) for i in range(2)], timeout)
     row = {
         "width": width,
@@ -159,7 +213,13 @@ def measure(width: int, batch: int, timeout: float) -> dict:
         "update_floats": dp[0]["update_floats"],
         "data": one["data"],
     }
+    row["pair_each"] = [r["samples_per_s"] for r in pair]  # CPU by CPU: are the two alike?
     row["dp2_over_pair"] = round(row["dp2"] / row["pair"], 3)
+    if lockstep:
+        port = _free_port()
+        steps = _results([_start(width, batch, cpus[i], i, 2, port, lockstep=True) for i in range(2)], timeout)
+        row["lockstep"] = steps[0]["samples_per_s"]
+        row["lockstep_over_pair"] = round(row["lockstep"] / row["pair"], 3)
     return row
 
 
@@ -173,6 +233,7 @@ COLUMNS = [
     ("allreduce ms", "allreduce_ms", "{:.2f}"),
     ("update floats", "update_floats", "{:,}"),
 ]
+LOCKSTEP_COLUMNS = [("lockstep s/s", "lockstep", "{:,.0f}"), ("lockstep/pair", "lockstep_over_pair", "{:.2f}")]
 
 
 def main() -> None:
@@ -184,21 +245,23 @@ def main() -> None:
     parser.add_argument("--widths", default="2000,20000")
     parser.add_argument("--batches", default="16,64,256,1024")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
+    parser.add_argument("--lockstep", action="store_true", help="also the lockstep run (see the module)")
     args = parser.parse_args()
     widths = [int(w) for w in args.widths.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
     if args.worker:
-        print(json.dumps(worker(widths[0], batches[0], args.process_id, args.processes, args.port)))
+        print(json.dumps(worker(widths[0], batches[0], args.process_id, args.processes, args.port, args.lockstep)))
         return
     if len(os.sched_getaffinity(0)) < 2:
         sys.exit("data_parallel.py needs 2 CPUs")
     rows = []
-    print(" | ".join(f"{h:>13}" for h, _, _ in COLUMNS), flush=True)
+    columns = COLUMNS + LOCKSTEP_COLUMNS * args.lockstep
+    print(" | ".join(f"{h:>13}" for h, _, _ in columns), flush=True)
     for width in widths:
         for batch in batches:
-            row = measure(width, batch, args.timeout)
+            row = measure(width, batch, args.timeout, args.lockstep)
             rows.append(row)
-            print(" | ".join(f"{fmt.format(row[k]):>13}" for _, k, fmt in COLUMNS), flush=True)
+            print(" | ".join(f"{fmt.format(row[k]):>13}" for _, k, fmt in columns), flush=True)
     import jax
 
     meta = {
