@@ -150,3 +150,11 @@ def test_two_workers_share_a_study_that_resumes(tmp_path, storage):
     best = resolve(file=tmp_path / "out" / "best.toml")  # darnax train --config runs it as is
     assert best.model.dim_hidden in (32, 48) and best.run.epochs == 1
     assert best.data.validation_fraction == 0.0  # the tuned config trains on the whole training split
+
+
+def test_the_tuned_preset_keeps_to_the_limits_it_was_tuned_under():
+    config = resolve("fashion-mnist-tuned")
+    widths = config.model.dim_hidden if isinstance(config.model.dim_hidden, tuple) else (config.model.dim_hidden,)
+    assert max(widths) <= 6000 and config.run.epochs <= 20
+    assert config.data.dataset == "fashion-mnist" and config.data.validation_fraction == 0.0
+    assert config.model.seed == Config().model.seed and config.run.master_seed == 0  # the study's seeds
