@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from darnax.ops import (
+    NoKernelError,
     _ffi,
-    _placement,
     async_sign_sweeps,
     async_sign_sweeps_reference,
     random_permutations,
@@ -180,7 +180,7 @@ def _lower(fn, x, platform):
 @pytest.mark.parametrize("op", ["sparse_matmul", "sparse_outer", "sync_sign_steps", "async_sign_sweeps"])
 def test_gpu_placement_without_cuda_kernels_names_the_fix(rng, op):
     fn, x = _ops(rng)[op]
-    with pytest.raises(_placement.NoKernelError) as err:
+    with pytest.raises(NoKernelError) as err:
         _lower(fn, x, "cuda")
     message = str(err.value)
     assert message.startswith(f"darnax: {op} is placed on a CUDA GPU")
@@ -207,19 +207,19 @@ def test_gpu_error_survives_grad_and_vmap(rng):
     v = jnp.ones(p.nnz, jnp.float32)
     x = np.ones((3, 6), np.float32)
     loss = jax.grad(lambda v: sparse_matmul(x, v, p).sum())
-    with pytest.raises(_placement.NoKernelError):
+    with pytest.raises(NoKernelError):
         jax.jit(loss).trace(v).lower(lowering_platforms=("cuda",))
     batched = jax.vmap(lambda x: sparse_matmul(x, v, p))
-    with pytest.raises(_placement.NoKernelError):
+    with pytest.raises(NoKernelError):
         _lower(batched, np.ones((2, 3, 6), np.float32), "cuda")
 
 
 def test_ops_without_a_cuda_kernel_say_so(rng):
-    with pytest.raises(_placement.NoKernelError, match="random_permutations") as err:
+    with pytest.raises(NoKernelError, match="random_permutations") as err:
         _lower(random_permutations, np.zeros((3, 5), np.uint32), "cuda")
     assert "JAX_PLATFORMS=cpu" in str(err.value)
     fn, x = _ops(rng)["sparse_matmul"]
-    with pytest.raises(_placement.NoKernelError, match="platform 'rocm'"):
+    with pytest.raises(NoKernelError, match="platform 'rocm'"):
         _lower(fn, x, "rocm")
 
 
