@@ -9,6 +9,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace darnax::cuda {
@@ -40,8 +41,10 @@ cudaError_t sparse_outer(const T* x, const T* e, int64_t batch, const DeviceComp
                          cudaStream_t stream);
 
 // Sets bad[0] = 1 when some row of order (rows, n) is not a permutation of 0..n-1 (bad[0] must
-// be 0 on entry). seen: (rows * n,) int32 scratch.
-cudaError_t check_orders(const int32_t* order, int64_t rows, int64_t n, int32_t* seen, int32_t* bad,
+// be 0 on entry). scratch: check_orders_scratch(rows, n) bytes of device memory (none for rows
+// whose bitmap fits in shared memory, n <= 393,216).
+size_t check_orders_scratch(int64_t rows, int64_t n);
+cudaError_t check_orders(const int32_t* order, int64_t rows, int64_t n, uint32_t* scratch, int32_t* bad,
                          cudaStream_t stream);
 
 // The sign dynamics' buffers: as the CPU's sync_sign_steps_batch / async_sign_sweeps_batch

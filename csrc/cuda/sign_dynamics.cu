@@ -129,14 +129,30 @@ __global__ void async_kernel(LayerBuffers<T> buf, DevicePattern pat, const int32
   for (int64_t i = lane; i < n; i += 32) finish(buf, b * n + i, i);
 }
 
-// One thread per entry of order: out of range, or a unit seen twice in its row, sets bad[0].
-__global__ void orders_kernel(const int32_t* order, int64_t rows, int64_t n, int32_t* seen, int32_t* bad) {
-  const int64_t total = rows * n;
-  for (int64_t o = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; o < total; o += int64_t{gridDim.x} * blockDim.x) {
-    const int32_t i = order[o];
-    if (i < 0 || i >= n || atomicAdd(&seen[o / n * n + i], 1) != 0) *bad = 1;
+// One block per row of order (rows `gridDim.x` apart), marking each unit in a bitmap of the row
+// (shared memory, or this block's part of `global_bits` for rows too long for it): a unit out
+// of range or marked twice sets bad[0].
+__global__ void orders_kernel(const int32_t* order, int64_t rows, int64_t n, uint32_t* global_bits, int32_t* bad) {
+  extern __shared__ uint32_t shared_bits[];
+  const int64_t words = (n + 31) / 32;
+  uint32_t* bits = global_bits ? global_bits + blockIdx.x * words : shared_bits;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    for (int64_t w = threadIdx.x; w < words; w += blockDim.x) bits[w] = 0;
+    __syncthreads();
+    for (int64_t t = threadIdx.x; t < n; t += blockDim.x) {
+      const int32_t i = order[r * n + t];
+      const uint32_t bit = 1u << (i & 31);
+      if (i < 0 || i >= n || (atomicOr(&bits[i / 32], bit) & bit) != 0) *bad = 1;
+    }
+    __syncthreads();
   }
 }
+
+// The order check's launch: shared bitmaps up to 48 kB a row, else at most 64 rows at once in
+// global scratch.
+constexpr int64_t kSharedBitmapBytes = 48 * 1024, kGlobalBitmapRows = 64;
+
+int64_t bitmap_bytes(int64_t n) { return (n + 31) / 32 * 4; }
 
 unsigned grid_for(int64_t items, int per_block) {
   return static_cast<unsigned>(std::min<int64_t>((items + per_block - 1) / per_block, int64_t{1} << 20));
@@ -151,12 +167,19 @@ cudaError_t start_layer(const LayerBuffers<T>& buf, const DevicePattern& pat, cu
 
 }  // namespace
 
-cudaError_t check_orders(const int32_t* order, int64_t rows, int64_t n, int32_t* seen, int32_t* bad,
+size_t check_orders_scratch(int64_t rows, int64_t n) {
+  const int64_t bytes = bitmap_bytes(n);
+  return bytes <= kSharedBitmapBytes ? 0 : static_cast<size_t>(std::min(rows, kGlobalBitmapRows) * bytes);
+}
+
+cudaError_t check_orders(const int32_t* order, int64_t rows, int64_t n, uint32_t* scratch, int32_t* bad,
                          cudaStream_t stream) {
   if (rows * n == 0) return cudaSuccess;
-  cudaError_t err = cudaMemsetAsync(seen, 0, sizeof(int32_t) * rows * n, stream);
-  if (err != cudaSuccess) return err;
-  orders_kernel<<<grid_for(rows * n, kThreads), kThreads, 0, stream>>>(order, rows, n, seen, bad);
+  const int64_t bytes = bitmap_bytes(n);
+  const bool shared = bytes <= kSharedBitmapBytes;
+  const int64_t blocks = std::min(rows, shared ? int64_t{1} << 20 : kGlobalBitmapRows);
+  orders_kernel<<<static_cast<unsigned>(blocks), kThreads, shared ? bytes : 0, stream>>>(
+      order, rows, n, shared ? nullptr : scratch, bad);
   return cudaGetLastError();
 }
 

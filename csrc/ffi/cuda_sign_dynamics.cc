@@ -36,11 +36,13 @@ static std::string check_orders(const int32_t* order, int64_t rows, int64_t n, f
                                 cudaStream_t stream, cudaError_t& status) {
   status = cudaSuccess;
   if (rows * n == 0) return "";
-  int32_t *seen = take<int32_t>(scratch, rows * n), *bad = take<int32_t>(scratch, 1);
-  if (seen == nullptr || bad == nullptr) return "no scratch device memory left for the order check";
+  const size_t bitmaps = cuda::check_orders_scratch(rows, n);
+  uint32_t* bits = bitmaps > 0 ? take<uint32_t>(scratch, static_cast<int64_t>(bitmaps / sizeof(uint32_t))) : nullptr;
+  int32_t* bad = take<int32_t>(scratch, 1);
+  if ((bitmaps > 0 && bits == nullptr) || bad == nullptr) return "no scratch device memory left for the order check";
   int32_t found = 0;
   if ((status = cudaMemsetAsync(bad, 0, sizeof(int32_t), stream)) != cudaSuccess ||
-      (status = cuda::check_orders(order, rows, n, seen, bad, stream)) != cudaSuccess ||
+      (status = cuda::check_orders(order, rows, n, bits, bad, stream)) != cudaSuccess ||
       (status = cudaMemcpyAsync(&found, bad, sizeof(int32_t), cudaMemcpyDeviceToHost, stream)) != cudaSuccess ||
       (status = cudaStreamSynchronize(stream)) != cudaSuccess || found == 0)
     return "";
