@@ -3,6 +3,7 @@ GPU (skipped without one), its registrations, and the darnax error for an op pla
 that this build has no kernel for (checked here by lowering for the platform, no GPU needed)."""
 
 import re
+import types
 
 import jax
 import jax.numpy as jnp
@@ -197,6 +198,34 @@ def test_cpu_placement_never_sees_the_gpu_error(rng):
         with jax.default_device(cpu):
             got = jax.jit(fn)(jax.device_put(x, cpu))
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture
+def gpu_default_backend(monkeypatch):
+    """jax.local_devices() as on a machine whose default backend is a CUDA GPU (for darnax's
+    eager check only: jax itself still runs on the CPU here)."""
+    real = jax.local_devices
+    gpu = types.SimpleNamespace(platform="gpu", client=types.SimpleNamespace(platform_version="cuda 13.0"))
+    monkeypatch.setattr(jax, "local_devices", lambda *a, **k: real(*a, **k) if a or k else [gpu])
+
+
+@pytest.mark.usefixtures("cpu_only_build", "gpu_default_backend")
+def test_eager_op_on_a_gpu_default_backend_names_the_fix(rng):
+    for name, (fn, x) in _ops(rng).items():
+        with pytest.raises(NoKernelError, match=f"darnax: {name} is placed on a CUDA GPU.*DARNAX_CUDA=ON"):
+            fn(x)
+
+
+@pytest.mark.usefixtures("cpu_only_build", "gpu_default_backend")
+def test_eager_op_placed_on_cpu_by_the_user_runs(rng):
+    """On that machine, operands committed to the CPU, or jax.default_device(cpu), run the op there."""
+    cpu = jax.devices("cpu")[0]
+    for fn, x in _ops(rng).values():
+        got = fn(jax.device_put(x, cpu))
+        with jax.default_device(cpu):
+            got_default = fn(x)
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(got_default), strict=True):
             np.testing.assert_array_equal(a, b)
 
 

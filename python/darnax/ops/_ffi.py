@@ -139,16 +139,16 @@ def _register() -> None:
 def ffi_call(target: str, outs: Any, **kwargs: Any) -> Any:
     """``jax.ffi.ffi_call`` of the darnax target ``darnax_<target>``, registering the targets first.
 
-    The call's first operand passes through :func:`darnax.ops._placement.guard`, which raises a
-    darnax error naming the fix when the call is compiled for a platform without its kernel.
+    The call's operands pass through :func:`darnax.ops._placement.guard`, which raises a darnax
+    error naming the fix when the call would run on a platform without its kernel.
     """
     if not _registered:
         _register()
     call = jax.ffi.ffi_call(f"darnax_{target}", outs, **kwargs)
     cuda_kernel, cuda_build = f"darnax_{target}" in cuda_targets, built_with_cuda
 
-    def guarded(first: Any, *args: Any, **attrs: Any) -> Any:
-        return call(_placement.guard(first, target, cuda_kernel, cuda_build), *args, **attrs)
+    def guarded(*args: Any, **attrs: Any) -> Any:
+        return call(*_placement.guard(args, target, cuda_kernel, cuda_build), **attrs)
 
     return guarded
 
