@@ -35,6 +35,7 @@ void* checked_pattern_type_info();
 XLA_FFI_DECLARE_HANDLER_SYMBOL(RandomPermutations);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(DenseAsyncSignSweeps);
 void bind_diagnostics(nanobind::module_& m);  // diagnostics.cc
+void bind_cuda(nanobind::module_& m);         // cuda_bindings.cc
 }  // namespace darnax
 
 namespace {
@@ -329,6 +330,7 @@ NB_MODULE(_ext, m) {
   m.attr("built_with_jaxlib") = DARNAX_JAXLIB_VERSION;
   m.def("kernel_isa", &darnax::kernel_isa, "The instruction set of the kernels in use.");
   darnax::bind_diagnostics(m);
+  darnax::bind_cuda(m);
   bind_store(m);
   bind_direct<float>(m);
   bind_direct<double>(m);

@@ -1,47 +1,11 @@
 // XLA FFI handlers: asynchronous sweeps and synchronous steps of a square +-1 layer whose
 // pattern is named by its store key.
 #include "ffi/guard.h"
+#include "ffi/layer_checks.h"
 #include "ffi/pattern_attrs.h"
 #include "kernels/table.h"
 
 namespace darnax {
-
-// The buffers and pattern attributes every sign-dynamics call shares.
-struct LayerInputs {
-  ffi::AnyBuffer h_ext, values, diag, s0;
-  int64_t key;
-  CheckedPattern* checked;
-};
-
-// Checks shapes and dtypes (the pattern was found and n_iter >= 0 checked at instantiation,
-// from the same attributes); on success fills `pat`, `batch` and `n`.
-static std::string check_layer(const LayerInputs& in, int64_t n_iter, ffi::AnyBuffer& s_out,
-                               IndexBuffer& flips, ffi::AnyBuffer& fields, Pattern& pat,
-                               int64_t& batch, int64_t& n) {
-  const auto hd = in.h_ext.dimensions();
-  if (hd.size() != 2) return "h_ext: expected rank 2 (B, N), got " + shape_str(hd);
-  batch = hd[0];
-  n = hd[1];
-  std::string err;
-  const StoredPattern* pattern = pattern_of(in.checked, in.key, err);
-  if (pattern == nullptr) return err;
-  if (n != pattern->n_cols())
-    return "h_ext: expected " + std::to_string(pattern->n_cols()) +
-           " units (the pattern's width), got " + std::to_string(n);
-  pat = pattern->both();
-  err = check_shape(in.values.dimensions(), "values", {pat.by_col.nnz});
-  if (err.empty()) err = check_shape(in.diag.dimensions(), "diag", {n});
-  if (err.empty()) err = check_shape(in.s0.dimensions(), "s0", {batch, n});
-  if (err.empty()) err = check_shape(s_out.dimensions(), "states", {batch, n});
-  if (err.empty()) err = check_shape(flips.dimensions(), "flips", {batch, n_iter});
-  if (err.empty()) err = check_shape(fields.dimensions(), "fields", {batch, n});
-  if (!err.empty()) return err;
-  const auto t = in.h_ext.element_type();
-  if (in.values.element_type() != t || in.diag.element_type() != t ||
-      in.s0.element_type() != t || s_out.element_type() != t || fields.element_type() != t)
-    return "h_ext, values, diag, s0 and the returned states and fields must share one dtype";
-  return "";
-}
 
 static ffi::Error AsyncSignSweepsImpl(LayerInputs in, IndexBuffer order, int64_t n_sweeps,
                                       ffi::Result<ffi::AnyBuffer> s_out,
@@ -52,13 +16,9 @@ static ffi::Error AsyncSignSweepsImpl(LayerInputs in, IndexBuffer order, int64_t
   std::string err = check_layer(in, n_sweeps, *s_out, *flips, *fields, pat, batch, n);
   if (!err.empty()) return invalid(err);
   const auto od = order.dimensions();
-  const int64_t order_sweeps = od.size() == 2 ? 1 : (od.size() == 3 ? od[1] : -1);
-  if (order_sweeps < 0 || (od[0] != batch && od[0] != 1) || od[od.size() - 1] != n ||
-      (order_sweeps != 1 && order_sweeps != n_sweeps))
-    return invalid("order: expected shape (1 or " + std::to_string(batch) + ", " +
-                   std::to_string(n) + ") or (1 or " + std::to_string(batch) + ", " +
-                   std::to_string(n_sweeps) + ", " + std::to_string(n) + "), got " +
-                   shape_str(od));
+  int64_t order_sweeps = 0;
+  err = check_order_shape(od, batch, n, n_sweeps, order_sweeps);
+  if (!err.empty()) return invalid(err);
   const bool shared = od[0] == 1;
   std::vector<char> seen;
   for (int64_t r = 0; r < od[0] * order_sweeps; ++r) {
@@ -117,11 +77,7 @@ static ffi::Error SyncSignStepsBound(DARNAX_LAYER_PARAMS, int64_t key, int64_t n
 }
 
 // The instantiate stage of both: the square pattern is found once per compiled call.
-static CheckedState CheckLayerPattern(int64_t key, int64_t n_iter) {
-  if (n_iter < 0)
-    return ffi::Unexpected(invalid("the number of sweeps/steps must be >= 0, got " + std::to_string(n_iter)));
-  return find_square(key);
-}
+static CheckedState CheckLayerPattern(int64_t key, int64_t n_iter) { return find_layer_pattern(key, n_iter); }
 
 static auto BindLayer() {
   return ffi::Ffi::Bind()

@@ -1,23 +1,18 @@
 // XLA FFI handlers: y = x @ W, W zero off a (d, K) pattern named by its store key.
 #include "ffi/guard.h"
 #include "ffi/pattern_attrs.h"
+#include "ffi/product_checks.h"
 #include "kernels/table.h"
 
 namespace darnax {
 
 static ffi::Error SparseMatmulImpl(ffi::AnyBuffer x, ffi::AnyBuffer values, int64_t key,
                                    CheckedPattern* checked, ffi::Result<ffi::AnyBuffer> out) {
-  std::string err;
-  const StoredPattern* pattern = pattern_for_rows(checked, key, x.dimensions(), err);
-  if (pattern == nullptr) return invalid(err);
-  const Compressed w = pattern->by_col();
-  const auto xd = x.dimensions();
-  const int64_t batch = xd[0];
-  err = check_shape(values.dimensions(), "values", {w.nnz});
-  if (err.empty()) err = check_shape(out->dimensions(), "out", {batch, w.n_outer});
+  const StoredPattern* pattern = nullptr;
+  const std::string err = check_matmul(checked, key, x, values, *out, pattern);
   if (!err.empty()) return invalid(err);
-  if (values.element_type() != x.element_type() || out->element_type() != x.element_type())
-    return invalid("x, values and out must share one dtype");
+  const Compressed w = pattern->by_col();
+  const int64_t batch = x.dimensions()[0];
   return dispatch_float(x.element_type(), "x", [&](auto zero) {
     using T = decltype(zero);
     kernels<T>().sparse_matmul(x.typed_data<T>(), batch, values.typed_data<T>(), w, out->typed_data<T>());

@@ -1,22 +1,18 @@
 // XLA FFI handlers: out[p] = sum_b x[b, i_p] e[b, k_p] on a (d, K) pattern named by its store key.
 #include "ffi/guard.h"
 #include "ffi/pattern_attrs.h"
+#include "ffi/product_checks.h"
 #include "kernels/table.h"
 
 namespace darnax {
 
 static ffi::Error SparseOuterImpl(ffi::AnyBuffer x, ffi::AnyBuffer e, int64_t key,
                                   CheckedPattern* checked, ffi::Result<ffi::AnyBuffer> out) {
-  std::string err;
-  const StoredPattern* pattern = pattern_for_rows(checked, key, x.dimensions(), err);
-  if (pattern == nullptr) return invalid(err);
+  const StoredPattern* pattern = nullptr;
+  const std::string err = check_outer(checked, key, x, e, *out, pattern);
+  if (!err.empty()) return invalid(err);
   const Compressed w = pattern->by_col();
   const auto xd = x.dimensions();
-  err = check_shape(e.dimensions(), "e", {xd[0], w.n_outer});
-  if (err.empty()) err = check_shape(out->dimensions(), "out", {w.nnz});
-  if (!err.empty()) return invalid(err);
-  if (e.element_type() != x.element_type() || out->element_type() != x.element_type())
-    return invalid("x, e and out must share one dtype");
   return dispatch_float(x.element_type(), "x", [&](auto zero) {
     using T = decltype(zero);
     kernels<T>().sparse_outer(x.typed_data<T>(), e.typed_data<T>(), xd[0], w, out->typed_data<T>());

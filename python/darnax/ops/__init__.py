@@ -10,6 +10,7 @@ Each op has a pure ``jax.numpy`` oracle ``<op>_reference`` beside it.
 """
 
 from darnax.ops import _ffi
+from darnax.ops._placement import NoKernelError as NoKernelError
 from darnax.ops.async_sign_sweeps import async_sign_sweeps as async_sign_sweeps
 from darnax.ops.async_sign_sweeps import async_sign_sweeps_reference as async_sign_sweeps_reference
 from darnax.ops.dense_async_sign_sweeps import dense_async_sign_sweeps as dense_async_sign_sweeps

@@ -19,6 +19,8 @@ import jax
 import jaxlib
 import numpy as np
 
+from darnax.ops import _placement
+
 _REBUILD = (
     "Rebuild darnax against the installed jaxlib: `pip install --force-reinstall --no-deps .` "
     "from a source checkout (or `pip install -e '.[test]'` for development)."
@@ -98,12 +100,19 @@ if _threads["requested"] > _threads["threads"]:
         stacklevel=2,
     )
 
+built_with_cuda = bool(getattr(_ext, "built_with_cuda", False))
+"""Whether this build has CUDA kernels (CMake option ``DARNAX_CUDA``; README, 'CUDA')."""
+
+cuda_targets = frozenset(_ext.cuda_registrations()) if built_with_cuda else frozenset()
+"""The targets with a CUDA kernel in this build (``darnax_<op>``); the others run on CPU only."""
+
 _registered = False
 _lock = threading.Lock()
 
 
 def _register() -> None:
-    """Registers darnax's FFI state type, then its targets, with XLA's CPU client, once.
+    """Registers darnax's FFI state types, then its targets, with XLA's CPU client (and CUDA's, in
+    a CUDA build), once.
 
     Called on the first custom call, not at import: XLA wants a state type registered before
     the targets that use it, but jaxlib replays registrations made before its CPU client exists
@@ -119,14 +128,29 @@ def _register() -> None:
             jax.ffi.register_ffi_type(name, registration, platform="cpu")
         for name, handler in _ext.registrations().items():
             jax.ffi.register_ffi_target(name, handler, platform="cpu")
+        if built_with_cuda:  # queued by jaxlib when it has no CUDA client: harmless
+            for name, registration in _ext.cuda_ffi_types().items():
+                jax.ffi.register_ffi_type(name, registration, platform="CUDA")
+            for name, handler in _ext.cuda_registrations().items():
+                jax.ffi.register_ffi_target(name, handler, platform="CUDA")
         _registered = True
 
 
 def ffi_call(target: str, outs: Any, **kwargs: Any) -> Any:
-    """``jax.ffi.ffi_call`` of the darnax target ``darnax_<target>``, registering the targets first."""
+    """``jax.ffi.ffi_call`` of the darnax target ``darnax_<target>``, registering the targets first.
+
+    The call's operands pass through :func:`darnax.ops._placement.guard`, which raises a darnax
+    error naming the fix when the call would run on a platform without its kernel.
+    """
     if not _registered:
         _register()
-    return jax.ffi.ffi_call(f"darnax_{target}", outs, **kwargs)
+    call = jax.ffi.ffi_call(f"darnax_{target}", outs, **kwargs)
+    cuda_kernel, cuda_build = f"darnax_{target}" in cuda_targets, built_with_cuda
+
+    def guarded(*args: Any, **attrs: Any) -> Any:
+        return call(*_placement.guard(args, target, cuda_kernel, cuda_build), **attrs)
+
+    return guarded
 
 
 def pattern_attrs(pattern: Any) -> dict[str, np.int64]:
