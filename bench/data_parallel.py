@@ -169,6 +169,8 @@ def _start(
         "--port",
         str(port),
         *(["--lockstep"] if lockstep else []),
+        "--samples",
+        str(SAMPLES.get(width, 4096)),
     ]
     return subprocess.Popen(
         cmd,
@@ -246,9 +248,12 @@ def main() -> None:
     parser.add_argument("--batches", default="16,64,256,1024")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
     parser.add_argument("--lockstep", action="store_true", help="also the lockstep run (see the module)")
+    parser.add_argument("--samples", type=int, help=f"timed samples per run (default: {SAMPLES})")
     args = parser.parse_args()
     widths = [int(w) for w in args.widths.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
+    if args.samples:
+        SAMPLES.update(dict.fromkeys(widths, args.samples))
     if args.worker:
         print(json.dumps(worker(widths[0], batches[0], args.process_id, args.processes, args.port, args.lockstep)))
         return
