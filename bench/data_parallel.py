@@ -53,20 +53,14 @@ def worker(width: int, batch: int, process_id: int, processes: int, port: int, l
     import equinox as eqx
     import jax.numpy as jnp
     import numpy as np
-    from jax.sharding import PartitionSpec as P
 
-    from darnax.cli.config import Config, merge
-    from darnax.cli.network import build_trainer
     from train_step import _data
 
     samples = SAMPLES.get(width, 4096)
     mesh = jax.make_mesh((jax.device_count(),), ("data",)) if processes > 1 else None
     if lockstep:
         return _lockstep(width, batch // processes, mesh)
-    fields = {"dim_hidden": width}
-    if width > 2000:
-        fields.update(sparsity=1 - 100 / (width - 1), connectivity="fixed-fan-in")
-    trainer = build_trainer(merge(Config(), {"model": fields}), 784, 10, mesh=mesh)
+    trainer = _trainer(width, mesh)
     local = batch // processes
     x, y, source = _data(samples)
     rows = np.concatenate(
@@ -97,10 +91,7 @@ def worker(width: int, batch: int, process_id: int, processes: int, port: int, l
     n_params = sum(a.size for a in jax.tree.leaves(eqx.filter(trainer.orchestrator, eqx.is_inexact_array)))
     out["update_floats"] = int(n_params)
     if mesh is not None:
-        vec = jax.make_array_from_process_local_data(jax.NamedSharding(mesh, P()), np.ones(n_params, np.float32))
-        reduce = jax.jit(
-            jax.shard_map(lambda v: jax.lax.psum(v, "data"), mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False)
-        )
+        vec, reduce = _allreduce(mesh, n_params)
         jax.block_until_ready(reduce(vec))
         ms = []
         for _ in range(20):
@@ -111,28 +102,42 @@ def worker(width: int, batch: int, process_id: int, processes: int, port: int, l
     return out
 
 
-def _lockstep(width: int, local: int, mesh) -> dict:
-    """``train_step`` alone at batch ``local``, then a one-float allreduce over ``mesh``, per step."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-    from jax.sharding import PartitionSpec as P
-
+def _trainer(width: int, mesh):
+    """The seed network at ``width`` hidden units (fan-in 100, fixed, above 2,000), on ``mesh`` if given."""
     from darnax.cli.config import Config, merge
     from darnax.cli.network import build_trainer
-    from train_step import _data
 
     fields = {"dim_hidden": width}
     if width > 2000:
         fields.update(sparsity=1 - 100 / (width - 1), connectivity="fixed-fan-in")
-    trainer = build_trainer(merge(Config(), {"model": fields}), 784, 10)
+    return build_trainer(merge(Config(), {"model": fields}), 784, 10, mesh=mesh)
+
+
+def _allreduce(mesh, n: int):
+    """``(vector, reduce)``: a replicated ``n``-float vector of ones and the jitted ``psum`` of it over ``mesh``."""
+    import jax
+    import numpy as np
+    from jax.sharding import PartitionSpec as P
+
+    vec = jax.make_array_from_process_local_data(jax.NamedSharding(mesh, P()), np.ones(n, np.float32))
+    reduce = jax.jit(
+        jax.shard_map(lambda v: jax.lax.psum(v, "data"), mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False)
+    )
+    return vec, reduce
+
+
+def _lockstep(width: int, local: int, mesh) -> dict:
+    """``train_step`` alone at batch ``local``, then a one-float allreduce over ``mesh``, per step."""
+    import jax
+    import jax.numpy as jnp
+
+    from train_step import _data
+
+    trainer = _trainer(width, None)
     samples = SAMPLES.get(width, 4096) // 2
     x, y, _ = _data(samples)
     x, y = jnp.asarray(x), jnp.asarray(y)
-    one = jax.make_array_from_process_local_data(jax.NamedSharding(mesh, P()), np.ones(1, np.float32))
-    meet = jax.jit(
-        jax.shard_map(lambda v: jax.lax.psum(v, "data"), mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False)
-    )
+    one, meet = _allreduce(mesh, 1)
     key = jax.random.key(0)
 
     def step(k: int) -> None:
