@@ -268,11 +268,12 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     if args.worker_trials is not None:  # a worker of launch_workers: the study is set up
         study.optimize(run_trial, n_trials=args.worker_trials, callbacks=[tune.print_trial])
         return 0
+    start = tune.enqueue_base(study, base, params)
     remaining = args.trials - tune.finished(study)
     workers = min(args.workers, max(remaining, 0))
     print(
         f"darnax tune: {len(params)} parameters, {tune.finished(study)} trials finished, {max(remaining, 0)} to run"
-        f" on {workers} worker(s) -> {out}; {tune.enqueue_base(study, base, params)}",
+        f" on {workers} worker(s) -> {out}; {start}",
         flush=True,
     )
     if workers == 1:
