@@ -17,12 +17,15 @@ and global batch B (16, 64, 256, 1024), three runs, each process pinned to its o
 Reported: samples/s of each, ``dp2 / pair`` (the goal: >= 0.9 at B >= 256 and for the wide
 network), and the time of one allreduce of the network's update (every inexact parameter, as one
 float32 vector, ``psum`` across the 2 processes), median of 20. Each run is a fresh subprocess:
-warm-up call (compilation) first, then the timed calls.
+warm-up call (compilation) first, then the timed calls. With ``--rounds N``, ``one`` runs once and
+``pair``, ``dp2`` (and ``lockstep``) run N times, interleaved: each ratio is taken within a round
+and the table shows the medians (this VM's two-process throughput drifts ~20% over minutes).
 
 Usage::
 
     python bench/data_parallel.py                       # both networks, B = 16, 64, 256, 1024
     python bench/data_parallel.py --widths 2000 --batches 256
+    python bench/data_parallel.py --widths 20000 --batches 256,1024 --samples 8192 --rounds 3 --lockstep
 
 Prints a table and writes ``bench/data_parallel.json``.
 """
@@ -33,12 +36,13 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from darnax.cli.distributed import free_port
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = {2000: 16384, 20000: 2048}  # timed samples per run, per width
@@ -197,36 +201,43 @@ def _results(procs: list[subprocess.Popen], timeout: float) -> list[dict]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def measure(width: int, batch: int, timeout: float, lockstep: bool = False, rounds: int = 1) -> dict:
+    """``one`` once, then ``rounds`` rounds of ``pair``, ``dp2`` (and ``lockstep``), interleaved.
 
-
-def measure(width: int, batch: int, timeout: float, lockstep: bool = False) -> dict:
-    """``one``, ``pair`` and ``dp2`` runs of one (width, batch), and ``lockstep`` if asked."""
+    The ratios to ``pair`` are taken within each round, a few minutes apart, where this VM's
+    throughput drifts least; the row holds the medians over rounds and every round's figures.
+    """
     cpus = sorted(os.sched_getaffinity(0))
     one = _results([_start(width, batch, cpus[0])], timeout)[0]
-    pair = _results([_start(width, batch, cpu) for cpu in cpus[:2]], timeout)
-    port = _free_port()
-    dp = _results([_start(width, batch, cpus[i], i, 2, port) for i in range(2)], timeout)
+    per_round = []
+    for _ in range(rounds):
+        pair = _results([_start(width, batch, cpu) for cpu in cpus[:2]], timeout)
+        port = free_port()
+        dp = _results([_start(width, batch, cpus[i], i, 2, port) for i in range(2)], timeout)
+        r = {
+            "pair": sum(p["samples_per_s"] for p in pair),
+            "pair_each": [p["samples_per_s"] for p in pair],  # CPU by CPU: are the two alike?
+            "dp2": dp[0]["samples_per_s"],
+            "allreduce_ms": dp[0]["allreduce_ms"],
+        }
+        r["dp2_over_pair"] = round(r["dp2"] / r["pair"], 3)
+        if lockstep:
+            port = free_port()
+            steps = _results([_start(width, batch, cpus[i], i, 2, port, lockstep=True) for i in range(2)], timeout)
+            r["lockstep"] = steps[0]["samples_per_s"]
+            r["lockstep_over_pair"] = round(r["lockstep"] / r["pair"], 3)
+        per_round.append(r)
     row = {
         "width": width,
         "batch": batch,
         "one": one["samples_per_s"],
-        "pair": sum(r["samples_per_s"] for r in pair),
-        "dp2": dp[0]["samples_per_s"],
-        "allreduce_ms": dp[0]["allreduce_ms"],
         "update_floats": dp[0]["update_floats"],
         "data": one["data"],
+        "rounds": per_round,
     }
-    row["pair_each"] = [r["samples_per_s"] for r in pair]  # CPU by CPU: are the two alike?
-    row["dp2_over_pair"] = round(row["dp2"] / row["pair"], 3)
-    if lockstep:
-        port = _free_port()
-        steps = _results([_start(width, batch, cpus[i], i, 2, port, lockstep=True) for i in range(2)], timeout)
-        row["lockstep"] = steps[0]["samples_per_s"]
-        row["lockstep_over_pair"] = round(row["lockstep"] / row["pair"], 3)
+    for key in ("pair", "dp2", "allreduce_ms", "dp2_over_pair", "lockstep", "lockstep_over_pair"):
+        if key in per_round[0]:
+            row[key] = statistics.median(r[key] for r in per_round)
     return row
 
 
@@ -254,6 +265,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
     parser.add_argument("--lockstep", action="store_true", help="also the lockstep run (see the module)")
     parser.add_argument("--samples", type=int, help=f"timed samples per run (default: {SAMPLES})")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds of pair, dp2 (and lockstep)")
     args = parser.parse_args()
     widths = [int(w) for w in args.widths.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
@@ -269,9 +281,13 @@ def main() -> None:
     print(" | ".join(f"{h:>13}" for h, _, _ in columns), flush=True)
     for width in widths:
         for batch in batches:
-            row = measure(width, batch, args.timeout, args.lockstep)
+            row = measure(width, batch, args.timeout, args.lockstep, args.rounds)
             rows.append(row)
             print(" | ".join(f"{fmt.format(row[k]):>13}" for _, k, fmt in columns), flush=True)
+            if args.rounds > 1:
+                keys = [k for k in ("dp2_over_pair", "lockstep_over_pair") if k in row]
+                ratios = ["/".join(f"{r[k]:.2f}" for k in keys) for r in row["rounds"]]
+                print(f"  {' and '.join(keys)} by round: {'  '.join(ratios)}", flush=True)
     import jax
 
     meta = {
@@ -280,6 +296,7 @@ def main() -> None:
         "python": platform.python_version(),
         "jax": jax.__version__,
         "samples_per_run": SAMPLES,
+        "rounds": args.rounds,
         "load_avg_at_end": os.getloadavg(),
     }
     (HERE / "data_parallel.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")

@@ -28,3 +28,16 @@ print('CUDA targets:', sorted(f.cuda_targets))" | tee -a "$OUT/gpu.txt"
 # Item 3's kernel table: darnax against dense jnp and BCOO on the same GPU.
 "$PY" -m darnax bench --ops sparse_matmul sparse_outer --sizes 2000x2000:0.99 20000x20000:0.999 \
     --batch 16 256 4096 --budget 2 --json "$OUT/gpu_kernels.json" 2>&1 | tee "$OUT/gpu_kernels.txt"
+
+# Item 3's epoch: the seed network's Fashion-MNIST epochs with the GPU as jax's default device,
+# then on this machine's CPUs (the same build); metrics.jsonl has train_seconds per epoch. The
+# data is carried to the machine: copy ../shared/datasets/fashion-mnist into .gpu-data/ (ignored).
+DATA=${DARNAX_GPU_DATA:-.gpu-data}
+if [ -d "$DATA/fashion-mnist" ]; then
+    for platform in cuda cpu; do
+        JAX_PLATFORMS=$platform "$PY" -m darnax train --preset seed-sparse --dataset fashion-mnist \
+            --data-dir "$DATA" --epochs 2 --out "$OUT/epoch-$platform" 2>&1 | tee "$OUT/epoch-$platform.log"
+    done
+else
+    echo "no $DATA/fashion-mnist: the epoch on the GPU is not measured" | tee "$OUT/epoch.log"
+fi

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from darnax.cli.config import merge, resolve
-from darnax.cli.run import Run
-from darnax.cli.tune import VALIDATION_FRACTION
+from darnax.cli.tune import validation_epochs, with_validation
 
 
 def main() -> None:
@@ -29,14 +27,11 @@ def main() -> None:
     parser.add_argument("--data-dir", help="folder with the IDX files (else DARNAX_DATA_DIR)")
     parser.add_argument("--out", default="runs/validation-curve", help="run directory")
     args = parser.parse_args()
-    data = {"validation_fraction": VALIDATION_FRACTION, **({"data_dir": args.data_dir} if args.data_dir else {})}
-    config = merge(resolve(file=args.config), {"data": data, "run": {"epochs": args.epochs}})
-    with open(os.devnull, "w") as quiet:
-        run = Run(config, Path(args.out), log=quiet, quiet=True)
-        for epoch in range(1, args.epochs + 1):
-            seconds, _ = run.train_pass(epoch)
-            record = {"epoch": epoch, "validation_accuracy": run.accuracy("valid"), "train_seconds": round(seconds, 1)}
-            print(json.dumps(record), flush=True)
+    data = {"data_dir": args.data_dir} if args.data_dir else {}
+    config = with_validation(merge(resolve(file=args.config), {"data": data, "run": {"epochs": args.epochs}}))
+    for epoch, seconds, accuracy in validation_epochs(config, Path(args.out)):
+        record = {"epoch": epoch, "validation_accuracy": accuracy, "train_seconds": round(seconds, 1)}
+        print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":

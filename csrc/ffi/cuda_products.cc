@@ -19,11 +19,11 @@ static ffi::Error SparseMatmulImpl(cudaStream_t stream, ffi::AnyBuffer x, ffi::A
   const StoredPattern* pattern = nullptr;
   std::string err = check_matmul(st ? &st->checked : nullptr, key, x, values, *out, pattern);
   if (!err.empty()) return invalid(err);
-  const cuda::DevicePattern* dev = device_pattern(st, stream, err);
-  if (dev == nullptr) return ffi::Error::Internal(std::string(kSparseMatmul) + ": " + err);
+  const auto dev = device_pattern(st, stream, kSparseMatmul);
+  if (dev.has_error()) return dev.error();
   return dispatch_float(x.element_type(), "x", [&](auto zero) {
     using T = decltype(zero);
-    return cuda_error(cuda::sparse_matmul(x.typed_data<T>(), x.dimensions()[0], values.typed_data<T>(), dev->by_col,
+    return cuda_error(cuda::sparse_matmul(x.typed_data<T>(), x.dimensions()[0], values.typed_data<T>(), (*dev)->by_col,
                                           out->typed_data<T>(), stream),
                       kSparseMatmul);
   });
@@ -34,11 +34,11 @@ static ffi::Error SparseOuterImpl(cudaStream_t stream, ffi::AnyBuffer x, ffi::An
   const StoredPattern* pattern = nullptr;
   std::string err = check_outer(st ? &st->checked : nullptr, key, x, e, *out, pattern);
   if (!err.empty()) return invalid(err);
-  const cuda::DevicePattern* dev = device_pattern(st, stream, err);
-  if (dev == nullptr) return ffi::Error::Internal(std::string(kSparseOuter) + ": " + err);
+  const auto dev = device_pattern(st, stream, kSparseOuter);
+  if (dev.has_error()) return dev.error();
   return dispatch_float(x.element_type(), "x", [&](auto zero) {
     using T = decltype(zero);
-    return cuda_error(cuda::sparse_outer(x.typed_data<T>(), e.typed_data<T>(), x.dimensions()[0], dev->by_col,
+    return cuda_error(cuda::sparse_outer(x.typed_data<T>(), e.typed_data<T>(), x.dimensions()[0], (*dev)->by_col,
                                          out->typed_data<T>(), stream),
                       kSparseOuter);
   });

@@ -87,14 +87,14 @@ static ffi::Error AsyncImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, 
   err = check_orders(order.typed_data(), order_rows * order_sweeps, n, scratch, stream, status);
   if (status != cudaSuccess) return cuda_error(status, kAsyncSignSweeps);
   if (!err.empty()) return invalid(err);
-  const cuda::DevicePattern* dev = device_pattern(st, stream, err);
-  if (dev == nullptr) return ffi::Error::Internal(std::string(kAsyncSignSweeps) + ": " + err);
+  const auto dev = device_pattern(st, stream, kAsyncSignSweeps);
+  if (dev.has_error()) return dev.error();
   return dispatch_float(h_ext.element_type(), "h_ext", [&](auto zero) {
     using T = decltype(zero);
     cuda::LayerBuffers<T> buf;
     if (!layer_buffers<T>(in, batch, n, *s_out, *flips, *fields, false, scratch, buf))
       return out_of_scratch(kAsyncSignSweeps);
-    return cuda_error(cuda::async_sign_sweeps(buf, *dev, order.typed_data(), order_rows == 1, order_sweeps,
+    return cuda_error(cuda::async_sign_sweeps(buf, **dev, order.typed_data(), order_rows == 1, order_sweeps,
                                               n_sweeps, stream),
                       kAsyncSignSweeps);
   });
@@ -109,34 +109,19 @@ static ffi::Error SyncImpl(cudaStream_t stream, ffi::ScratchAllocator scratch, f
   int64_t batch = 0, n = 0;
   std::string err = check_layer(in, n_steps, *s_out, *flips, *fields, pat, batch, n);
   if (!err.empty()) return invalid(err);
-  const cuda::DevicePattern* dev = device_pattern(st, stream, err);
-  if (dev == nullptr) return ffi::Error::Internal(std::string(kSyncSignSteps) + ": " + err);
+  const auto dev = device_pattern(st, stream, kSyncSignSteps);
+  if (dev.has_error()) return dev.error();
   return dispatch_float(h_ext.element_type(), "h_ext", [&](auto zero) {
     using T = decltype(zero);
     cuda::LayerBuffers<T> buf;
     if (!layer_buffers<T>(in, batch, n, *s_out, *flips, *fields, true, scratch, buf))
       return out_of_scratch(kSyncSignSteps);
-    return cuda_error(cuda::sync_sign_steps(buf, *dev, n_steps, stream), kSyncSignSteps);
+    return cuda_error(cuda::sync_sign_steps(buf, **dev, n_steps, stream), kSyncSignSteps);
   });
 }
 
 static auto BindLayer() {
-  return ffi::Ffi::Bind()
-      .Ctx<ffi::PlatformStream<cudaStream_t>>()
-      .Ctx<ffi::ScratchAllocator>()
-      .Arg<ffi::AnyBuffer>()   // h_ext (B, N)
-      .Arg<ffi::AnyBuffer>()   // values (nnz,), column order
-      .Arg<ffi::AnyBuffer>()   // diag (N,)
-      .Arg<ffi::AnyBuffer>();  // s0 (B, N)
-}
-
-template <typename Binding>
-static auto BindOutputs(Binding binding) {
-  return std::move(binding)
-      .template Ctx<ffi::State<CudaPattern>>()
-      .template Ret<ffi::AnyBuffer>()   // states (B, N)
-      .template Ret<IndexBuffer>()      // flips (B, n_iter)
-      .template Ret<ffi::AnyBuffer>();  // fields (B, N)
+  return bind_layer_inputs(ffi::Ffi::Bind().Ctx<ffi::PlatformStream<cudaStream_t>>().Ctx<ffi::ScratchAllocator>());
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CudaAsyncSignSweepsInstantiate, (guarded<kAsyncSignSweepsInstantiate, LayerInstantiate>),
@@ -146,10 +131,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(CudaSyncSignStepsInstantiate, (guarded<kSyncSignSt
                               bind_pattern(ffi::Ffi::BindInstantiate()).Attr<int64_t>("n_steps"));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CudaAsyncSignSweeps, (guarded<kAsyncSignSweeps, AsyncImpl>),
-                              BindOutputs(bind_pattern(BindLayer().Arg<IndexBuffer>())  // order
+                              bind_layer_outputs<CudaPattern>(bind_pattern(BindLayer().Arg<IndexBuffer>())  // order
                                               .Attr<int64_t>("n_sweeps")));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CudaSyncSignSteps, (guarded<kSyncSignSteps, SyncImpl>),
-                              BindOutputs(bind_pattern(BindLayer()).Attr<int64_t>("n_steps")));
+                              bind_layer_outputs<CudaPattern>(bind_pattern(BindLayer()).Attr<int64_t>("n_steps")));
 
 }  // namespace darnax

@@ -18,12 +18,12 @@ CudaState cuda_state(CheckedState found, bool rows) {
   return st;
 }
 
-const cuda::DevicePattern* device_pattern(CudaPattern* state, cudaStream_t stream, std::string& err) {
-  if (state == nullptr || !state->device) {
-    err = "no device pattern: the call was not instantiated";
-    return nullptr;
-  }
-  return state->device->on_current_device(stream, err);
+ffi::ErrorOr<const cuda::DevicePattern*> device_pattern(CudaPattern* state, cudaStream_t stream,
+                                                        const char* target) {
+  std::string err = "no device pattern: the call was not instantiated";
+  const cuda::DevicePattern* dev = state && state->device ? state->device->on_current_device(stream, err) : nullptr;
+  if (dev == nullptr) return ffi::Unexpected(ffi::Error::Internal(std::string(target) + ": " + err));
+  return dev;
 }
 
 }  // namespace darnax

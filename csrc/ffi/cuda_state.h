@@ -28,9 +28,10 @@ using CudaState = ffi::ErrorOr<std::unique_ptr<CudaPattern>>;
 // find_layer_pattern's result) with a device cache (rows: the sign dynamics' row orientation).
 CudaState cuda_state(CheckedState found, bool rows);
 
-// The state's device pattern on the stream's (current) device, copied there on first use.
-// nullptr and a message when the state is missing or a CUDA call failed.
-const cuda::DevicePattern* device_pattern(CudaPattern* state, cudaStream_t stream, std::string& err);
+// The state's device pattern on the stream's (current) device, copied there on first use; the
+// Internal error of `target` when the state is missing or a CUDA call failed.
+ffi::ErrorOr<const cuda::DevicePattern*> device_pattern(CudaPattern* state, cudaStream_t stream,
+                                                        const char* target);
 
 // The FFI error for a failed CUDA call of `target` ("" when status is cudaSuccess: Success).
 inline ffi::Error cuda_error(cudaError_t status, const char* target) {

@@ -10,6 +10,26 @@
 
 namespace darnax {
 
+// The operands every sign-dynamics call takes, after the contexts `binding` already holds.
+template <typename Binding>
+auto bind_layer_inputs(Binding binding) {
+  return std::move(binding)
+      .template Arg<ffi::AnyBuffer>()   // h_ext (B, N): field from outside the layer
+      .template Arg<ffi::AnyBuffer>()   // values (nnz,): off-diagonal couplings, column order
+      .template Arg<ffi::AnyBuffer>()   // diag (N,): self couplings
+      .template Arg<ffi::AnyBuffer>();  // s0 (B, N): initial states
+}
+
+// Its state (`State`: the CPU's CheckedPattern or the CUDA one) and its results.
+template <typename State, typename Binding>
+auto bind_layer_outputs(Binding binding) {
+  return std::move(binding)
+      .template Ctx<ffi::State<State>>()
+      .template Ret<ffi::AnyBuffer>()   // states (B, N)
+      .template Ret<IndexBuffer>()      // flips (B, n_iter)
+      .template Ret<ffi::AnyBuffer>();  // fields (B, N): final h_ext + s @ J
+}
+
 // The buffers and pattern attributes every sign-dynamics call shares.
 struct LayerInputs {
   ffi::AnyBuffer h_ext, values, diag, s0;

@@ -79,22 +79,7 @@ static ffi::Error SyncSignStepsBound(DARNAX_LAYER_PARAMS, int64_t key, int64_t n
 // The instantiate stage of both: the square pattern is found once per compiled call.
 static CheckedState CheckLayerPattern(int64_t key, int64_t n_iter) { return find_layer_pattern(key, n_iter); }
 
-static auto BindLayer() {
-  return ffi::Ffi::Bind()
-      .Arg<ffi::AnyBuffer>()   // h_ext (B, N): field from outside the layer
-      .Arg<ffi::AnyBuffer>()   // values (nnz,): off-diagonal couplings, column order
-      .Arg<ffi::AnyBuffer>()   // diag (N,): self couplings
-      .Arg<ffi::AnyBuffer>();  // s0 (B, N): initial states
-}
-
-template <typename Binding>
-static auto BindOutputs(Binding binding) {
-  return std::move(binding)
-      .template Ctx<ffi::State<CheckedPattern>>()
-      .template Ret<ffi::AnyBuffer>()   // states (B, N)
-      .template Ret<IndexBuffer>()      // flips (B, n_iter)
-      .template Ret<ffi::AnyBuffer>();  // fields (B, N): final h_ext + s @ J
-}
+static auto BindLayer() { return bind_layer_inputs(ffi::Ffi::Bind()); }
 
 // Target names, for the errors of the exception barrier (ffi/guard.h).
 static constexpr char kAsyncSignSweeps[] = "darnax_async_sign_sweeps";
@@ -112,11 +97,11 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
     AsyncSignSweeps, (guarded<kAsyncSignSweeps, AsyncSignSweepsBound>),
-    BindOutputs(bind_pattern(BindLayer().Arg<IndexBuffer>())  // order (1 or B, [n_sweeps,] N)
+    bind_layer_outputs<CheckedPattern>(bind_pattern(BindLayer().Arg<IndexBuffer>())  // order (1 or B, [n_sweeps,] N)
                     .Attr<int64_t>("n_sweeps")));
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
     SyncSignSteps, (guarded<kSyncSignSteps, SyncSignStepsBound>),
-    BindOutputs(bind_pattern(BindLayer()).Attr<int64_t>("n_steps")));
+    bind_layer_outputs<CheckedPattern>(bind_pattern(BindLayer()).Attr<int64_t>("n_steps")));
 
 }  // namespace darnax

@@ -166,3 +166,16 @@ def test_bad_combinations_are_refused(small, capsys, args, message):
         assert result.returncode != 0 and message in result.stderr
         return
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_free_port_can_be_bound_and_cpu_shares_cover_the_cpus():
+    import socket
+
+    from darnax.cli.distributed import cpu_shares, free_port
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", free_port()))  # raises if the port were taken
+    cpus = sorted(os.sched_getaffinity(0))
+    for n in (1, 2, len(cpus) + 1):
+        shares = cpu_shares(n)
+        assert len(shares) == n and [cpu for share in shares for cpu in share] == cpus

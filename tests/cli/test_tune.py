@@ -92,6 +92,18 @@ def test_the_base_config_is_the_first_trial_when_the_space_holds_it(tmp_path):
     assert message.endswith("outside the space: model.dim_hidden = 2000")
 
 
+def test_validation_epochs_hold_out_a_split_and_report_every_epoch(tmp_path):
+    config = merge(resolve(), {"model": {"dim_hidden": 32}, "run": {"epochs": 2}})
+    assert config.data.validation_fraction == 0.0
+    held = tune.with_validation(config)
+    assert held.data.validation_fraction == tune.VALIDATION_FRACTION
+    own = merge(config, {"data": {"validation_fraction": 0.2}})
+    assert tune.with_validation(own) is own  # a split already held out is kept
+    records = list(tune.validation_epochs(held, tmp_path / "run"))
+    assert [epoch for epoch, _, _ in records] == [1, 2]
+    assert all(seconds > 0 and 0.0 <= accuracy <= 1.0 for _, seconds, accuracy in records)
+
+
 @pytest.mark.parametrize(
     ("spec", "inside", "outside"),
     [

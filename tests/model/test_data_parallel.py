@@ -5,7 +5,6 @@ network whose sums are exact in any order), and every process ends with the same
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,8 @@ import jax
 import numpy as np
 import pytest
 
+from darnax.cli.distributed import free_port
+
 from . import _data_parallel_run as run
 from ._nets import assert_trees_equal
 
@@ -22,14 +23,8 @@ SCRIPT = Path(run.__file__)
 TIMEOUT = 300  # seconds; a hung collective fails the test instead of the suite
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _launch(out: Path, dynamics: str, processes: int, env: dict[str, str], *extra: str) -> None:
-    port = _free_port()
+    port = free_port()
     procs = [
         subprocess.Popen(
             [

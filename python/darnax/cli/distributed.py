@@ -100,6 +100,13 @@ def cpu_shares(n: int) -> list[list[int]]:
     return [cpus[i * len(cpus) // n : (i + 1) * len(cpus) // n] for i in range(n)]
 
 
+def free_port() -> int:
+    """A TCP port free on localhost now (the OS's pick), for a local run's coordinator."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def launch(argv: list[str], n: int) -> int:
     """Run ``darnax <argv>`` as ``n`` local processes, each pinned to its share of this process's
     CPUs, meeting at a coordinator on a free localhost port. Returns 0, or the exit status of the
@@ -110,9 +117,7 @@ def launch(argv: list[str], n: int) -> int:
     if n > len(cpus):
         raise ConfigError(f"--processes {n}: this process may use only {len(cpus)} CPUs ({cpus})")
     shares = cpu_shares(n)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     procs = []
     for i, share in enumerate(shares):
         command = [

@@ -26,6 +26,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,26 +144,38 @@ def enqueue_base(study: Any, base: Config, params: list[Param]) -> str:
     return "the base config's values are a trial of the study"
 
 
+def with_validation(config: Config) -> Config:
+    """``config`` holding out a validation split (``VALIDATION_FRACTION``) unless it already does."""
+    if config.data.validation_fraction > 0.0:
+        return config
+    return merge(config, {"data": {"validation_fraction": VALIDATION_FRACTION}})
+
+
+def validation_epochs(config: Config, out: Path) -> Iterator[tuple[int, float, float]]:
+    """Train ``config`` quietly into ``out``; yields ``(epoch, training seconds, validation accuracy)``
+    after each of its ``run.epochs`` epochs (the test split is never evaluated)."""
+    from darnax.cli.run import Run
+
+    with open(os.devnull, "w") as quiet:
+        run = Run(config, out, log=quiet, quiet=True)
+        for epoch in range(1, config.run.epochs + 1):
+            seconds, _ = run.train_pass(epoch)
+            yield epoch, seconds, run.accuracy("valid")
+
+
 def objective(base: Config, params: list[Param], epochs: int, out: Path):
     """The study's objective: train a trial, report validation accuracy per epoch, prune."""
     import optuna
 
-    from darnax.cli.run import Run
-
-    if base.data.validation_fraction == 0.0:
-        base = merge(base, {"data": {"validation_fraction": VALIDATION_FRACTION}})
+    base = with_validation(base)
 
     def run_trial(trial: optuna.Trial) -> float:
         config = trial_config(base, params, {p.name: p.suggest(trial) for p in params}, epochs)
-        with open(os.devnull, "w") as quiet:
-            run = Run(config, out / f"trial-{trial.number}", log=quiet, quiet=True)
-            accuracy = 0.0
-            for epoch in range(1, epochs + 1):
-                run.train_pass(epoch)
-                accuracy = run.accuracy("valid")
-                trial.report(accuracy, epoch)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
+        accuracy = 0.0
+        for epoch, _, accuracy in validation_epochs(config, out / f"trial-{trial.number}"):
+            trial.report(accuracy, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
         return accuracy
 
     return run_trial
