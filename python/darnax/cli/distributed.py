@@ -171,4 +171,4 @@ def _status(code: int) -> str:
         return f"was stopped by signal {-code}"
 
 
-__all__ = ["Place", "check_agreement", "cpu_shares", "data_mesh", "join", "launch"]
+__all__ = ["Place", "check_agreement", "cpu_shares", "data_mesh", "free_port", "join", "launch"]

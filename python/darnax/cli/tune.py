@@ -272,4 +272,14 @@ def launch_workers(argv: list[str], shares: list[int]) -> int:
     return next((c for c in codes if c != 0), 0)
 
 
-__all__ = ["Param", "enqueue_base", "load_space", "objective", "report", "storage", "trial_config"]
+__all__ = [
+    "Param",
+    "enqueue_base",
+    "load_space",
+    "objective",
+    "report",
+    "storage",
+    "trial_config",
+    "validation_epochs",
+    "with_validation",
+]
