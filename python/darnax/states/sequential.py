@@ -118,11 +118,19 @@ class SequentialState(eqx.Module):
     def check_batch(self, x_shape: tuple[int, ...], y_shape: tuple[int, ...] | None = None) -> None:
         """Raise ``ValueError`` unless inputs/targets of these shapes fit :meth:`init`."""
         sizes = self.sizes
-        _check_shape("x", tuple(x_shape), sizes[0], "the input layer (index 0)")
-        if y_shape is not None:
-            _check_shape("y", tuple(y_shape), sizes[-1], "the output layer (index -1)")
-            if y_shape[0] != x_shape[0]:
-                raise ValueError(f"x and y must share the batch size, got {x_shape[0]} and {y_shape[0]}")
+        check_batch_shapes(sizes[0], sizes[-1], x_shape, y_shape)
+
+
+def check_batch_shapes(
+    x_size: tuple[int, ...], y_size: tuple[int, ...], x_shape: tuple[int, ...], y_shape: tuple[int, ...] | None
+) -> None:
+    """:meth:`SequentialState.check_batch` from the input and output layers' sizes alone (for
+    callers that check many batches against one state and keep its sizes)."""
+    _check_shape("x", tuple(x_shape), x_size, "the input layer (index 0)")
+    if y_shape is not None:
+        _check_shape("y", tuple(y_shape), y_size, "the output layer (index -1)")
+        if y_shape[0] != x_shape[0]:
+            raise ValueError(f"x and y must share the batch size, got {x_shape[0]} and {y_shape[0]}")
 
 
 def _check_shape(name: str, got: tuple[int, ...], shape: tuple[int, ...], what: str) -> None:
@@ -133,4 +141,4 @@ def _check_shape(name: str, got: tuple[int, ...], shape: tuple[int, ...], what: 
         raise ValueError(f"{name}: the batch is empty")
 
 
-__all__ = ["SequentialState"]
+__all__ = ["SequentialState", "check_batch_shapes"]

@@ -26,7 +26,7 @@ import numpy as np
 from jax.sharding import Mesh
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
-from darnax.states.sequential import SequentialState
+from darnax.states.sequential import SequentialState, check_batch_shapes
 from darnax.trainers._epochs import Ctx, EpochTraining, barrier
 from darnax.trainers._finite import finite_weights, raise_if_non_finite
 from darnax.trainers._flat import Flat, FlatAttribute, FlatJit
@@ -93,6 +93,7 @@ class Trainer(EpochTraining, ABC):
         self.orchestrator = orchestrator
         self.state = state
         self._flat_template = Flat.of(state)  # the layer sizes; `_template` reads it
+        self._io_sizes = (state.sizes[0], state.sizes[-1])  # what every batch's x and y must fit
         self.ctx = self.validate_ctx(ctx)
         #: Training batches done by this trainer (the step the non-finite check names).
         self.steps_done = 0
@@ -314,7 +315,7 @@ class Trainer(EpochTraining, ABC):
         # NumPy batches go to the compiled call as they are (it converts them in C++, faster
         # than jnp.asarray here); anything else becomes a NumPy array first.
         x, y = (a if isinstance(a, (jax.Array, np.ndarray)) else np.asarray(a) for a in (x, y))
-        SequentialState.check_batch(self._template, x.shape, y.shape)  # no bound method: equinox builds one per access
+        check_batch_shapes(*self._io_sizes, x.shape, y.shape)  # no template rebuilt per batch
         return check_finite("x", x), check_finite("y", y)
 
 
