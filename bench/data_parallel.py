@@ -96,13 +96,7 @@ def worker(width: int, batch: int, process_id: int, processes: int, port: int, l
     out["update_floats"] = int(n_params)
     if mesh is not None:
         vec, reduce = _allreduce(mesh, n_params)
-        jax.block_until_ready(reduce(vec))
-        ms = []
-        for _ in range(20):
-            t0 = time.perf_counter()
-            jax.block_until_ready(reduce(vec))
-            ms.append(1e3 * (time.perf_counter() - t0))
-        out["allreduce_ms"] = round(statistics.median(ms), 2)
+        out["allreduce_ms"] = round(median_ms(reduce, vec, 20), 2)
     return out
 
 
@@ -117,17 +111,35 @@ def _trainer(width: int, mesh):
     return build_trainer(merge(Config(), {"model": fields}), 784, 10, mesh=mesh)
 
 
-def _allreduce(mesh, n: int):
-    """``(vector, reduce)``: a replicated ``n``-float vector of ones and the jitted ``psum`` of it over ``mesh``."""
+def replicated_call(mesh, n: int, body):
+    """``(vector, call)``: a replicated ``n``-float vector of ones and ``body`` (a collective over
+    the mesh's one axis) jitted over ``mesh``."""
     import jax
     import numpy as np
     from jax.sharding import PartitionSpec as P
 
     vec = jax.make_array_from_process_local_data(jax.NamedSharding(mesh, P()), np.ones(n, np.float32))
-    reduce = jax.jit(
-        jax.shard_map(lambda v: jax.lax.psum(v, "data"), mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False)
-    )
-    return vec, reduce
+    return vec, jax.jit(jax.shard_map(body, mesh=mesh, in_specs=P(), out_specs=P(), check_vma=False))
+
+
+def _allreduce(mesh, n: int):
+    """``(vector, reduce)``: :func:`replicated_call` of the ``psum`` over the ``data`` axis."""
+    import jax
+
+    return replicated_call(mesh, n, lambda v: jax.lax.psum(v, "data"))
+
+
+def median_ms(call, arg, reps: int) -> float:
+    """Median milliseconds of ``call(arg)`` to its result, over ``reps`` calls after one warm-up."""
+    import jax
+
+    jax.block_until_ready(call(arg))
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(call(arg))
+        times.append(1e3 * (time.perf_counter() - t0))
+    return statistics.median(times)
 
 
 def _lockstep(width: int, local: int, mesh) -> dict:
