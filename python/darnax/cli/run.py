@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from darnax.cli import checkpoint
@@ -246,7 +245,7 @@ class Run:
             self._epoch(epoch)
         return self._summary() if self.lead else {}
 
-    def _mine(self, rows: jax.Array) -> jax.Array:
+    def _mine(self, rows: np.ndarray) -> np.ndarray:
         """This process's share of ``rows`` (whole global batches, in order)."""
         return rows if self.place is None else rows.reshape(-1, self.batch)[:, self.rows].reshape(-1)
 
@@ -261,9 +260,9 @@ class Run:
         n_full, correct = n - n % batch, 0
         step = even_chunk(math.gcd(spec["num_train"] // batch, spec["num_test"] // batch), EVAL_CHUNK) * batch
         for lo in range(0, n_full, step):
-            rows = self._mine(jnp.arange(lo, min(lo + step, n_full)))
+            rows = self._mine(np.arange(lo, min(lo + step, n_full), dtype=np.int32))
             key, metrics = trainer.evaluate(*ds.rows(split, rows), key, batch_size=self.rows.stop - self.rows.start)
-            correct += round(float(jnp.sum(metrics["batch_accuracy"])) * batch)  # counts are integers
+            correct += round(float(np.sum(metrics["batch_accuracy"])) * batch)  # counts are integers
         if n_full < n:
             self._local.orchestrator = trainer.orchestrator
             key, metrics = self._local.evaluate(*ds.rows(split, slice(n_full, n)), key, batch_size=batch)
@@ -274,7 +273,9 @@ class Run:
     def train_pass(self, epoch: int) -> tuple[float, int]:
         """One pass over the training split; returns its seconds and global samples."""
         ds, trainer, batch = self.dataset, self.trainer, self.batch
-        order = ds.epoch_order()  # each chunk gathers its rows: no shuffled copy of the split
+        # each chunk gathers its rows: no shuffled copy of the split. Row indices stay on the host
+        # (NumPy): slicing a jax array would be one more small program per shape to load at start.
+        order = np.asarray(ds.epoch_order())
         n_batches = -(-order.shape[0] // batch)
         mine, local = self._mine(order), self.rows.stop - self.rows.start
         bar = Progress(f"epoch {epoch}/{self.config.run.epochs}", n_batches, batch, quiet=self.quiet)

@@ -170,9 +170,9 @@ class ClassificationDataset(abc.ABC):
         w = projection_matrix(key_proj, self.linear_projection, flat_dim) if self.linear_projection else None
         self._table = None
         if w is None and x_train.dtype == np.uint8 and x_test.dtype == np.uint8:
-            self._table = self._inputs(np.arange(256, dtype=np.uint8)[:, None], None)[:, 0]
-        self._data = {
-            split: (self._inputs(x, w), jnp.asarray(encode_labels(labels, self.num_classes, self.label_mode)))
+            self._table = jax.device_put(self._floats(np.arange(256, dtype=np.uint8)[:, None], None)[:, 0])
+        self._data = {  # device_put, not jnp.asarray: that would load one more small program per shape
+            split: (self._inputs(x, w), jax.device_put(encode_labels(labels, self.num_classes, self.label_mode)))
             for split, (x, labels) in splits.items()
         }
         self._shuffle_key = key_shuffle
@@ -194,6 +194,10 @@ class ClassificationDataset(abc.ABC):
     def _inputs(self, x: np.ndarray, w: np.ndarray | None) -> jax.Array:
         if self._table is not None:  # device_put: a read-only, aligned mapping is used without a copy
             return jax.device_put(x.reshape(x.shape[0], -1) if self.flatten else x)
+        return jax.device_put(self._floats(x, w))
+
+    def _floats(self, x: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+        """The float32 network inputs of raw images ``x``: rescaled, flattened, projected, transformed."""
         x = x.astype(np.float32)  # always a fresh copy: divided in place below
         if self.rescale:
             np.divide(x, np.float32(self.pixel_max), out=x)
@@ -201,7 +205,7 @@ class ClassificationDataset(abc.ABC):
             x = x.reshape(x.shape[0], -1)
         if w is not None:
             x = x @ w.T
-        return jnp.asarray(transform_inputs(x, self.x_transform))
+        return transform_inputs(x, self.x_transform)
 
     # ------------------------------------------------------------------ access
     def _split(self, split: str) -> Batch:
