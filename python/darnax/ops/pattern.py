@@ -20,6 +20,14 @@ def _index_array(name: str, a: np.ndarray, bound: int) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.int32)
 
 
+def _checked_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """``(d, K)`` as two non-negative ints, else a ValueError naming ``shape``."""
+    d, k = (int(s) for s in shape)
+    if d < 0 or k < 0:
+        raise ValueError(f"shape: expected non-negative (d, K), got {shape}")
+    return d, k
+
+
 class SparsityPattern:
     """Which entries of a ``(d, K)`` matrix are stored, in both compressed orientations.
 
@@ -58,9 +66,7 @@ class SparsityPattern:
         Raises:
             ValueError: naming what is inconsistent.
         """
-        d, k = (int(s) for s in shape)
-        if d < 0 or k < 0:
-            raise ValueError(f"shape: expected non-negative (d, K), got {shape}")
+        d, k = _checked_shape(shape)
         col_ptr = np.asarray(col_ptr)
         row_idx = np.asarray(row_idx)
         if col_ptr.shape != (k + 1,):
@@ -96,7 +102,7 @@ class SparsityPattern:
                 raise TypeError(f"{name}: expected integer coordinates, got dtype {idx.dtype}")
         if rows.shape != cols.shape:
             raise ValueError(f"rows and cols must have one length, got {rows.size} and {cols.size}")
-        d, k = shape
+        d, k = _checked_shape(shape)  # before bincount, which would fail on a negative K unnamed
         for name, idx, n in (("rows", rows, d), ("cols", cols, k)):
             if idx.size and (idx.min() < 0 or idx.max() >= n):
                 raise ValueError(f"{name}: expected entries in [0, {n}), got [{idx.min()}, {idx.max()}]")
