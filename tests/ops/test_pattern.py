@@ -78,6 +78,18 @@ def test_invalid_compressed_input_is_rejected(shape, col_ptr, row_idx, match):
         SparsityPattern(shape, np.array(col_ptr), np.array(row_idx, dtype=np.int64))
 
 
+@pytest.mark.parametrize("shape", [(-1, 1), (1, 1, 1), (1,), None, (1.5, 1), (True, 1)])
+def test_every_constructor_checks_its_shape(shape):
+    # the same check as SparsityPattern.random's; before it, a float shape was truncated and a
+    # wrong length failed with Python's unnamed unpacking error
+    with pytest.raises(ValueError, match=r"shape: expected two non-negative ints \(d, K\)"):
+        SparsityPattern(shape, np.array([0, 0]), np.zeros(0, np.int32))
+    with pytest.raises(ValueError, match=r"shape: expected two non-negative ints \(d, K\)"):
+        SparsityPattern.from_coo(np.zeros(0, np.int64), np.zeros(0, np.int64), shape)
+    with pytest.raises(ValueError, match=r"shape: expected two non-negative ints \(d, K\)"):
+        SparsityPattern.random(jax.random.key(0), shape, 0.5)
+
+
 def test_invalid_constructors_are_rejected():
     with pytest.raises(ValueError, match="duplicate"):
         SparsityPattern.from_coo([0, 0], [1, 1], (2, 2))

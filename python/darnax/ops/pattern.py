@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from darnax.ops._ffi import direct
-from darnax.ops.pattern_sampling import bernoulli_columns, fixed_fan_in_columns
+from darnax.ops.pattern_sampling import bernoulli_columns, checked_shape, fixed_fan_in_columns
 
 _I32_MAX = np.iinfo(np.int32).max
 
@@ -18,14 +18,6 @@ def _index_array(name: str, a: np.ndarray, bound: int) -> np.ndarray:
     if a.dtype != np.int32 and a.size and (a.min() < 0 or a.max() > _I32_MAX):
         raise ValueError(f"{name}: expected entries in [0, {bound}), got [{a.min()}, {a.max()}]")
     return np.ascontiguousarray(a, dtype=np.int32)
-
-
-def _checked_shape(shape: tuple[int, int]) -> tuple[int, int]:
-    """``(d, K)`` as two non-negative ints, else a ValueError naming ``shape``."""
-    d, k = (int(s) for s in shape)
-    if d < 0 or k < 0:
-        raise ValueError(f"shape: expected non-negative (d, K), got {shape}")
-    return d, k
 
 
 class SparsityPattern:
@@ -66,7 +58,7 @@ class SparsityPattern:
         Raises:
             ValueError: naming what is inconsistent.
         """
-        d, k = _checked_shape(shape)
+        d, k = checked_shape(shape)
         col_ptr = np.asarray(col_ptr)
         row_idx = np.asarray(row_idx)
         if col_ptr.shape != (k + 1,):
@@ -102,7 +94,7 @@ class SparsityPattern:
                 raise TypeError(f"{name}: expected integer coordinates, got dtype {idx.dtype}")
         if rows.shape != cols.shape:
             raise ValueError(f"rows and cols must have one length, got {rows.size} and {cols.size}")
-        d, k = _checked_shape(shape)  # before bincount, which would fail on a negative K unnamed
+        d, k = checked_shape(shape)  # before bincount, which would fail on a negative K unnamed
         for name, idx, n in (("rows", rows, d), ("cols", cols, k)):
             if idx.size and (idx.min() < 0 or idx.max() >= n):
                 raise ValueError(f"{name}: expected entries in [0, {n}), got [{idx.min()}, {idx.max()}]")

@@ -67,7 +67,7 @@ def bernoulli_columns(
         >>> col_ptr.tolist(), row_idx.tolist()
         ([0, 2, 4, 6], [1, 2, 0, 2, 0, 1])
     """
-    d, k = _checked_shape(shape, zero_diagonal)
+    d, k = checked_shape(shape, zero_diagonal)
     try:
         p = float(density)
     except (TypeError, ValueError):
@@ -144,7 +144,7 @@ def fixed_fan_in_columns(
         >>> col_ptr.tolist(), row_idx.tolist()
         ([0, 3, 6, 9, 12], [1, 2, 3, 0, 2, 3, 0, 1, 3, 0, 1, 2])
     """
-    d, k = _checked_shape(shape, zero_diagonal)
+    d, k = checked_shape(shape, zero_diagonal)
     n = max(d - zero_diagonal, 0)
     if not (_is_int(fan_in) and 0 <= fan_in <= n):
         raise ValueError(f"fan_in: expected an int in [0, {n}], got {fan_in!r}")
@@ -165,7 +165,9 @@ def _is_int(x: object) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
-def _checked_shape(shape: tuple[int, int], zero_diagonal: bool) -> tuple[int, int]:
+def checked_shape(shape: tuple[int, int], zero_diagonal: bool = False) -> tuple[int, int]:
+    """``(d, K)`` as two ints in ``[0, 2**31)`` (square when ``zero_diagonal``), else a ValueError
+    naming ``shape``: the check of every pattern constructor."""
     try:
         dims = tuple(shape)
     except TypeError:
