@@ -65,7 +65,7 @@ class SparsityPattern:
             raise ValueError(f"col_ptr: expected shape ({k + 1},), got {col_ptr.shape}")
         if row_idx.ndim != 1:
             raise ValueError(f"row_idx: expected rank 1, got shape {row_idx.shape}")
-        if row_idx.size > _I32_MAX or max(d, k) > _I32_MAX:
+        if row_idx.size > _I32_MAX:  # (d and K: checked_shape)
             raise ValueError("pattern too large for int32 indices")
         col_ptr = _index_array("col_ptr", col_ptr, row_idx.size + 1)
         row_idx = _index_array("row_idx", row_idx, d)
