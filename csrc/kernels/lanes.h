@@ -14,7 +14,7 @@ inline namespace DARNAX_ISA {
 
 constexpr int64_t kLanes = 16;
 
-// A GCC/Clang vector of T, DARNAX_VECTOR_BYTES wide (16: SSE2 or NEON; 32: AVX2); kLanes values
+// A GCC/Clang vector of T, DARNAX_VECTOR_BYTES wide (16: SSE2 or NEON; 32: AVX2; 64: AVX-512); kLanes values
 // of T are kVectors<T> such vectors, kept in registers by the fixed-size loops below.
 template <typename T>
 struct NativeVector {
@@ -211,23 +211,32 @@ struct LaneBlock {
   }
 };
 
-// One halving step from a full-width vector down to 16 bytes (lane j + width into lane j).
+// The halving steps from a full-width vector down to 16 bytes (lane j + width into lane j).
 template <typename T>
 inline Vec16<T> narrow(Vec<T> w) {
   if constexpr (sizeof(Vec<T>) == 16) {
     return w;
+  } else if constexpr (sizeof(Vec<T>) == 64 && sizeof(T) == 4) {  // lane j + 8, then lane j + 4
+    typedef T Half __attribute__((vector_size(32)));
+    const Half h = __builtin_shufflevector(w, w, 0, 1, 2, 3, 4, 5, 6, 7) +
+                   __builtin_shufflevector(w, w, 8, 9, 10, 11, 12, 13, 14, 15);
+    return __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+  } else if constexpr (sizeof(Vec<T>) == 64) {  // double: lane j + 4, then lane j + 2
+    typedef T Half __attribute__((vector_size(32)));
+    const Half h = __builtin_shufflevector(w, w, 0, 1, 2, 3) + __builtin_shufflevector(w, w, 4, 5, 6, 7);
+    return __builtin_shufflevector(h, h, 0, 1) + __builtin_shufflevector(h, h, 2, 3);
   } else if constexpr (sizeof(T) == 4) {
-    static_assert(sizeof(Vec<T>) == 32, "float lanes: 16- or 32-byte vectors");
+    static_assert(sizeof(Vec<T>) == 32, "float lanes: 16-, 32- or 64-byte vectors");
     return __builtin_shufflevector(w, w, 0, 1, 2, 3) + __builtin_shufflevector(w, w, 4, 5, 6, 7);
   } else {
-    static_assert(sizeof(Vec<T>) == 32, "double lanes: 16- or 32-byte vectors");
+    static_assert(sizeof(Vec<T>) == 32, "double lanes: 16-, 32- or 64-byte vectors");
     return __builtin_shufflevector(w, w, 0, 1) + __builtin_shufflevector(w, w, 2, 3);
   }
 }
 
 // sum_j s[j] over the kLanes lanes of s, reduced by a fixed halving tree (lane j + width into
 // lane j, width = kLanes / 2, ..., 1): whole vectors first, then halves of the last one, so the
-// result is the same in every build (16- or 32-byte vectors) and call.
+// result is the same in every build (16-, 32- or 64-byte vectors) and call.
 template <typename T>
 inline T lane_sum(LaneBlock<T> s) {
   constexpr int64_t nv = kVectors<T>;
@@ -243,7 +252,7 @@ inline T lane_sum(LaneBlock<T> s) {
   return w[0];
 }
 
-// out[e] = 0 + lane_sum(s[e]) for 8 lane blocks s[e], bit for bit. With 8-float vectors the 8
+// out[e] = 0 + lane_sum(s[e]) for 8 lane blocks s[e], bit for bit. With 8- or 16-float vectors the 8
 // sums share their shuffles: the halving tree runs on all of them at once (a transposed
 // reduction), so each step costs one shuffle pair per two or four entries instead of per entry.
 template <typename T>
@@ -264,6 +273,28 @@ inline void lane_sum8(const LaneBlock<T>* s, T* out) {
     const V r = __builtin_shufflevector(q[0], q[1], 0, 2, 8, 10, 4, 6, 12, 14) +
                 __builtin_shufflevector(q[0], q[1], 1, 3, 9, 11, 5, 7, 13, 15);
     const V sums = __builtin_shufflevector(r, r, 0, 4, 1, 5, 2, 6, 3, 7) + V{};
+    std::memcpy(out, &sums, sizeof(sums));
+  } else if constexpr (sizeof(T) == 4 && sizeof(Vec<T>) == 64) {  // the same tree, two entries a vector
+    typedef Vec<T> V;
+    typedef T Half __attribute__((vector_size(32)));
+    V g[4];
+    for (int m = 0; m < 4; ++m)  // lane j + 8: g[m] = [entry 2m | entry 2m + 1], 8 lanes each
+      g[m] = __builtin_shufflevector(s[2 * m].v[0], s[2 * m + 1].v[0], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19,
+                                     20, 21, 22, 23) +
+             __builtin_shufflevector(s[2 * m].v[0], s[2 * m + 1].v[0], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26,
+                                     27, 28, 29, 30, 31);
+    V q[2];
+    for (int m = 0; m < 2; ++m)  // lane j + 4: q[m] = entries 4m..4m + 3, 4 lanes each
+      q[m] = __builtin_shufflevector(g[2 * m], g[2 * m + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25,
+                                     26, 27) +
+             __builtin_shufflevector(g[2 * m], g[2 * m + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29,
+                                     30, 31);
+    // lane j + 2: r = entries 0..7, 2 lanes each
+    const V r = __builtin_shufflevector(q[0], q[1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+                __builtin_shufflevector(q[0], q[1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    // lane j + 1
+    const Half sums = __builtin_shufflevector(r, r, 0, 2, 4, 6, 8, 10, 12, 14) +
+                      __builtin_shufflevector(r, r, 1, 3, 5, 7, 9, 11, 13, 15) + Half{};
     std::memcpy(out, &sums, sizeof(sums));
   } else {
     for (int e = 0; e < 8; ++e) out[e] = T(0) + lane_sum(s[e]);

@@ -91,12 +91,16 @@ template <typename T>
 void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                            const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
                            T* fields_out) {
-  const int64_t n = pat.by_col.n_outer, chunks = unit_chunks(pat, lane_runs(batch, true));
-  run_layer(h_ext, values, pat, diag, s0, batch, n_steps, true, chunks > 1, s, flips, fields_out,
+  const int64_t n = pat.by_col.n_outer, runs = lane_runs(batch, true), chunks = unit_chunks(pat, runs);
+  const int64_t shared = chunks > 1 ? 1 : shared_chunks(pat, runs);
+  run_layer(h_ext, values, pat, diag, s0, batch, n_steps, true, chunks > 1 || shared > 1, s, flips, fields_out,
             [&](int64_t b0, int64_t lanes, double* field) {
               if (chunks > 1)
                 return sync_steps_split(values, pat, diag, n_steps, lanes, chunks, s0 + b0 * n,
                                         field, s + b0 * n, fields_out + b0 * n, flips + b0 * n_steps);
+              if (shared > 1)
+                return sync_steps_shared(values, pat, diag, n_steps, lanes, shared, s0 + b0 * n,
+                                         field, s + b0 * n, fields_out + b0 * n, flips + b0 * n_steps);
               run_lane_block(diag, s0, n, b0, lanes, field, s, fields_out, [&](LaneBlockState& st) {
                 Scratch<double> delta(n * kLanes);
                 Scratch<int32_t> changed(n);

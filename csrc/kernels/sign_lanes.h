@@ -43,11 +43,15 @@ struct LaneCounts {
 // True when some lane of the mask is set: the mask folded onto one lane by shuffles.
 template <typename Mask>
 inline bool any_lane(Mask m) {
-  if constexpr (sizeof(Mask) == 32) {
+  if constexpr (sizeof(Mask) == 64) {
+    m |= __builtin_shufflevector(m, m, 4, 5, 6, 7, 0, 1, 2, 3);
+    m |= __builtin_shufflevector(m, m, 2, 3, 0, 1, 6, 7, 4, 5);
+    m |= __builtin_shufflevector(m, m, 1, 0, 3, 2, 5, 4, 7, 6);
+  } else if constexpr (sizeof(Mask) == 32) {
     m |= __builtin_shufflevector(m, m, 2, 3, 0, 1);
     m |= __builtin_shufflevector(m, m, 1, 0, 3, 2);
   } else {
-    static_assert(sizeof(Mask) == 16, "double lanes: 16- or 32-byte vectors");
+    static_assert(sizeof(Mask) == 16, "double lanes: 16-, 32- or 64-byte vectors");
     m |= __builtin_shufflevector(m, m, 1, 0);
   }
   return m[0] != 0;
@@ -261,11 +265,13 @@ inline int64_t units_to_decide(const Compressed& by_row, const int32_t* changed,
 
 // Synchronous steps of one block: the units that may change decide (all of them in the first
 // step, then see units_to_decide), then the units that changed push their rows. delta:
-// (N, kLanes) scratch; changed: (N,) scratch.
-template <typename T>
+// (N, kLanes) scratch; changed: (N,) scratch. A step of all units calls
+// decide_all(changed, delta, counts), which must do what decide_units on [0, N) does (and
+// returns its count): on this thread by default, or split across threads (split_sync.h).
+template <typename T, typename DecideAll>
 void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_t n_steps,
                       int64_t lanes, LaneBlockState& st, int32_t* flips, double* delta,
-                      int32_t* changed) {
+                      int32_t* changed, DecideAll&& decide_all) {
   const int64_t n = pat.by_col.n_outer;
   PushValues<T> rows(values, pat);
   LaneCounts counts;
@@ -275,7 +281,7 @@ void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_
   int64_t n_units = -1;  // -1: every unit
   for (int64_t t = 0; t < n_steps; ++t) {
     const int32_t* listed = units.data();
-    const int64_t count = n_units < 0 ? decide_units(st, diag, 0, n, changed, delta, counts)
+    const int64_t count = n_units < 0 ? decide_all(changed, delta, counts)
                                       : decide_each(st, diag, n_units, [listed](int64_t u) { return listed[u]; },
                                                     changed, delta, counts);
     rows.will_push(count);
@@ -283,6 +289,15 @@ void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_
     if (!close_iteration(counts, lanes, t, n_steps, flips)) return zero_after(t, lanes, n_steps, flips);
     if (t + 1 < n_steps) n_units = units_to_decide(pat.by_row, changed, count, mark.data(), units.data());
   }
+}
+
+template <typename T>
+void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_t n_steps,
+                      int64_t lanes, LaneBlockState& st, int32_t* flips, double* delta,
+                      int32_t* changed) {
+  const int64_t n = pat.by_col.n_outer;
+  sync_steps_lanes(values, pat, diag, n_steps, lanes, st, flips, delta, changed,
+                   [&](int32_t* c, double* d, LaneCounts& counts) { return decide_units(st, diag, 0, n, c, d, counts); });
 }
 
 // Writes units [i0, i1) of a block's final states and total local fields (field + diag * s)

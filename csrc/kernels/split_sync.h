@@ -11,11 +11,13 @@
 // chunks. One pool job per step (the end of a job is the barrier): a chunk pushes the previous
 // step's changes into its fields, then decides its units for this step. The lists of changes
 // alternate between two buffers, since a chunk may list this step's changes while another still
-// reads the previous step's.
+// reads the previous step's. Narrower layers (from 1,000 units at B = 16) split only their steps
+// of all units and their packing (sync_steps_shared).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "kernels/lanes.h"
@@ -38,15 +40,21 @@ inline namespace DARNAX_ISA {
 // at 6.7e6, +7% at 1.7e7, none from 3.2e7 up (smaller fields per chunk).
 constexpr double kMinSplitStepWork = 4e6;
 
-// Chunks to split the units of each of `runs` lane blocks into: 1 (no split) when the blocks
-// already keep every thread busy (runs >= threads) or a step is too small.
-inline int64_t unit_chunks(const Pattern& pat, int64_t runs) {
-  const double step = static_cast<double>(kLanes) * static_cast<double>(pat.by_col.n_outer + pat.by_col.nnz);
-  const int64_t by_work = static_cast<int64_t>(std::min(step / kMinSplitStepWork, 1e9));
+// Chunks to split the units of each of `runs` lane blocks into, for `work` per block and at least
+// `min_work` per chunk: 1 (no split) when the blocks already keep every thread busy (runs >=
+// threads) or the work is too small.
+inline int64_t block_chunks(double work, double min_work, int64_t runs) {
+  const int64_t by_work = static_cast<int64_t>(std::min(work / min_work, 1e9));
   if (runs == 0 || by_work < 2) return 1;  // too small to split: no need to read the CPU mask
   const int64_t threads = num_threads();
   if (runs >= threads) return 1;
   return std::clamp<int64_t>(by_work, 1, threads);
+}
+
+// Chunks for sync_steps_split: by a step's work.
+inline int64_t unit_chunks(const Pattern& pat, int64_t runs) {
+  const double step = static_cast<double>(kLanes) * static_cast<double>(pat.by_col.n_outer + pat.by_col.nnz);
+  return block_chunks(step, kMinSplitStepWork, runs);
 }
 
 // Bounds of `chunks` contiguous unit ranges of about equal work, unit k costing its decision
@@ -117,6 +125,62 @@ void sync_steps_split(const T* values, const Pattern& pat, const T* diag, int64_
       t = n_steps;
     }
   }
+}
+
+// Least decisions of a step of all units, kLanes * N, per chunk of sync_steps_shared: 2 chunks
+// from 1,000 units at B = 16. On 2 free CPUs the seeds' 2,000-unit layer trained 1.12x faster with
+// the split (fit_epoch, Fashion-MNIST); random couplings, where half the units flip and the pushes
+// on one thread dominate, gained 0-16% at 2,000 units and nothing at 1,000.
+constexpr double kMinSharedDecisions = 8e3;
+
+// Chunks for sync_steps_shared: by the decisions of a step of all units.
+inline int64_t shared_chunks(const Pattern& pat, int64_t runs) {
+  return block_chunks(static_cast<double>(kLanes) * static_cast<double>(pat.by_col.n_outer), kMinSharedDecisions, runs);
+}
+
+// sync_steps_lanes on one block (arguments as sync_steps_split's) for a layer too narrow for
+// sync_steps_split, which pays a pool job per step: here only the work that scales with N is
+// split into `chunks` unit ranges, namely packing the states, the steps in which every unit
+// decides (the first, and any whose changes reach more than N / 4 units) and writing the
+// outputs. Each chunk lists the changes of its range at its range's offset; the lists are then
+// moved together in range order, which is the list one thread makes. The steps that decide a
+// few listed units, and every push, stay on this thread. Same results, bit for bit.
+template <typename T>
+void sync_steps_shared(const T* values, const Pattern& pat, const T* diag, int64_t n_steps,
+                       int64_t lanes, int64_t chunks, const T* s0, double* field, T* s_out,
+                       T* fields_out, int32_t* flips) {
+  const int64_t n = pat.by_col.n_outer;
+  const std::vector<int64_t> bounds = unit_ranges(pat.by_col, chunks);
+  Scratch<double> s(n * kLanes), delta(n * kLanes);
+  Scratch<int32_t> changed(n);
+  std::vector<int64_t> listed(static_cast<size_t>(chunks));
+  std::vector<LaneCounts> counts(static_cast<size_t>(chunks));
+  LaneBlockState st(field, s.data(), lanes);
+  bool packed = false;
+  const auto decide_all = [&](int32_t* changes, double* deltas, LaneCounts& total) {
+    ThreadPool::instance().run(chunks, [&](int64_t c) {
+      const int64_t k0 = bounds[c], k1 = bounds[c + 1];
+      if (!packed) pack_lanes_into(s0 + k0, lanes, k1 - k0, n, st.s + k0 * kLanes);
+      counts[c] = LaneCounts{};
+      listed[c] = decide_units(st, diag, k0, k1, changes + k0, deltas + k0 * kLanes, counts[c]);
+    });
+    packed = true;
+    int64_t count = 0;
+    for (int64_t c = 0; c < chunks; ++c) {  // count <= bounds[c]: moves never reach a later range
+      std::memmove(changes + count, changes + bounds[c], sizeof(int32_t) * static_cast<size_t>(listed[c]));
+      std::memmove(deltas + count * kLanes, deltas + bounds[c] * kLanes,
+                   sizeof(double) * static_cast<size_t>(listed[c] * kLanes));
+      count += listed[c];
+      for (int64_t q = 0; q < kDVec; ++q) total.neg[q] += counts[c].neg[q];
+    }
+    return count;
+  };
+  sync_steps_lanes(values, pat, diag, n_steps, lanes, st, flips, delta.data(), changed.data(), decide_all);
+  ThreadPool::instance().run(chunks, [&](int64_t c) {
+    const int64_t k0 = bounds[c], k1 = bounds[c + 1];
+    if (!packed) pack_lanes_into(s0 + k0, lanes, k1 - k0, n, st.s + k0 * kLanes);  // no step ran
+    unpack_lane_block(st, diag, k0, k1, n, lanes, s_out, fields_out);
+  });
 }
 
 }  // namespace DARNAX_ISA

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from darnax.ops import _ffi
+from tests.ops.cpu import AVX512, cpu_flags
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
@@ -49,23 +50,19 @@ def test_missing_ffi_header_fails_at_import(tmp_path: pathlib.Path):
     assert result.returncode != 0 and "XLA FFI header" in result.stderr
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        text = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return set(line.split(":", 1)[-1].split())
-
-
 @pytest.mark.skipif(
-    platform.machine() not in ("x86_64", "AMD64") or "avx2" not in _cpu_flags(),
+    platform.machine() not in ("x86_64", "AMD64") or "avx2" not in cpu_flags(),
     reason="needs an x86-64 CPU with AVX2 (per /proc/cpuinfo)",
 )
-def test_avx2_kernels_are_picked_where_the_cpu_has_avx2():
-    """Detected from CPUID and XGETBV, whatever compiler built the wheel (zig's clang included)."""
+def test_the_widest_kernels_are_picked_where_the_cpu_has_them():
+    """AVX-512 (F, DQ, BW, VL) else AVX2, detected from CPUID and XGETBV whatever compiler built the
+    wheel (zig's clang included); DARNAX_KERNELS picks a narrower build."""
+    best = "avx512" if cpu_flags() >= AVX512 else "avx2"
     result = _run(
         "import os; os.environ.pop('DARNAX_KERNELS', None); from darnax import _ext; print(_ext.kernel_isa())"
     )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == best
+    result = _run("import os; os.environ['DARNAX_KERNELS'] = 'avx2'; from darnax import _ext; print(_ext.kernel_isa())")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "avx2"
