@@ -17,7 +17,7 @@ EPILOG = """examples:
   darnax train --preset seed-sparse --trainer backprop   # the same network trained by backpropagation
   darnax train --resume runs/digits              # continue a stopped run
   darnax train --seeds 3 --workers 2 --out runs/s3  # 3 seeds, mean ± sd per epoch
-  darnax train --cpus 1                          # one CPU: faster on small (2-vCPU) machines
+  darnax train --cpus 1                          # one CPU: faster when 2 vCPUs share a core
   darnax train --processes 2 --batch-size 256    # data parallel over 2 local processes
   srun darnax train --cluster --config run.toml  # one task per node under SLURM
   darnax probe runs/digits                       # linear probe on the last hidden layer
