@@ -64,11 +64,15 @@ mask[7] = mask[4000] = True
 np.fill_diagonal(mask, False)
 p = SparsityPattern.from_mask(mask)
 assert 16 * (n + p.nnz) >= 3 * 4e6  # wide enough for 3 chunks (kMinSplitStepWork, split_sync.h)
+narrow = rng.random((1500, 1500)) < 0.02  # sync_steps_shared's width: 16 * 1,500 decisions >= 2 * 8e3
+np.fill_diagonal(narrow, False)
 out = {}
-for dtype in (np.float32, np.float64):
+for dtype, p, batches in ((np.float32, p, (1, 5, 16, 17, 33)), (np.float64, p, (1, 5, 16, 17, 33)),
+                          (np.float64, SparsityPattern.from_mask(narrow), (7, 16))):
+    n = p.shape[0]
     v = (rng.standard_normal(p.nnz) / 16).astype(dtype)
     diag = (rng.standard_normal(n) / 4).astype(dtype)
-    for b in (1, 5, 16, 17, 33):
+    for b in batches:
         gauss = rng.standard_normal((b, n)).astype(dtype)
         pm1 = np.where(rng.random((b, n)) < 0.5, -1.0, 1.0).astype(dtype)
         signs = np.where(gauss >= 0, 1.0, -1.0).astype(dtype)
@@ -76,15 +80,16 @@ for dtype in (np.float32, np.float64):
                                ("zeros", gauss, 0 * pm1, diag), ("settles", gauss, signs, 2 + np.abs(diag))):
             for steps in (0, 8):
                 for i, a in enumerate(sync_sign_steps(h, v, p, d, s0, steps)):
-                    out[f"{np.dtype(dtype).name}_{b}_{name}_{steps}_{i}"] = np.asarray(a)
+                    out[f"{np.dtype(dtype).name}_{n}_{b}_{name}_{steps}_{i}"] = np.asarray(a)
 np.savez(sys.argv[1], **out)
 """
 
 
 def test_sync_steps_split_by_units_agree_bitwise(tmp_path):
     """A batch with fewer lane blocks than threads splits each block's units across the threads
-    on a wide layer; the outputs equal one thread's bit for bit, for every batch shape (lone
-    samples, a partial block, a block and a lone sample, two blocks), input kind and dtype."""
+    on a wide layer (and, on a narrower one, its steps of all units: float64 here); the outputs
+    equal one thread's bit for bit, for every batch shape (lone samples, a partial block, a block
+    and a lone sample, two blocks), input kind and dtype."""
     results = []
     for threads, build in (("1", "baseline"), ("2", ""), ("3", "")):
         out = tmp_path / f"wide{threads}.npz"
@@ -99,7 +104,7 @@ def test_sync_steps_split_by_units_agree_bitwise(tmp_path):
     for other in results[1:]:
         for name in results[0].files:
             np.testing.assert_array_equal(results[0][name], other[name], err_msg=name)
-    flips = [results[0][f"float32_{b}_settles_8_1"] for b in (1, 16, 17)]
+    flips = [results[0][f"float32_5000_{b}_settles_8_1"] for b in (1, 16, 17)]
     assert all(np.all(f[:, -1] == 0) and np.all(f[:, 0] > 0) for f in flips)  # fixed points end calls early
 
 
