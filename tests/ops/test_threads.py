@@ -13,6 +13,7 @@ from tests.ops.cpu import cpu_flags
 SCRIPT = """
 import sys, numpy as np, jax.numpy as jnp
 from darnax.ops import SparsityPattern, sparse_matmul, sparse_outer, async_sign_sweeps, sync_sign_steps, dense_async_sign_sweeps
+from darnax.ops import direct  # float64 products without jax's x64 mode
 rng = np.random.default_rng(0)
 n, b = 1500, 37
 mask = rng.random((n, n)) < 0.02
@@ -23,7 +24,11 @@ s = np.where(rng.random((b, n)) < 0.5, -1.0, 1.0).astype(np.float32)
 v = rng.standard_normal(p.nnz).astype(np.float32) / 5
 d = np.full(n, 0.3, np.float32)
 order = np.stack([rng.permutation(n) for _ in range(b)]).astype(np.int32)
+x64, s64, e64 = x.astype(np.float64), s.astype(np.float64), rng.standard_normal((b, n)) * (rng.random((b, n)) < 0.1)
+index = (p.col_ptr, p.row_idx)
 np.savez(sys.argv[1], matmul=sparse_matmul(x, v, p), outer=sparse_outer(x, s, p), outer16=sparse_outer(x[:16], s[:16], p),
+         matmul64=direct.sparse_matmul(x64, v.astype(np.float64), *index), outer64=direct.sparse_outer(s64, e64, *index),
+         outer64_16=direct.sparse_outer(s64[:16], e64[:16], *index),
          async_s=async_sign_sweeps(x, v, p, d, s, order, 3)[0], sync_s=sync_sign_steps(x, v, p, d, s, 3)[0],
          lanes_s=async_sign_sweeps(x, v, p, d, s, order[:1], 3)[0],
          dense=dense_async_sign_sweeps(x, np.asarray(p.to_dense(v)) + np.diag(d), s, order, 3)[2],
