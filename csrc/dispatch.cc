@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#ifdef DARNAX_HAVE_AVX2
+#ifdef DARNAX_HAVE_X86_BUILDS
 #include <cpuid.h>
 #endif
 
@@ -16,7 +16,7 @@ namespace baseline {
 template <typename T>
 KernelTable<T> make_table();
 }
-#ifdef DARNAX_HAVE_AVX2
+#ifdef DARNAX_HAVE_X86_BUILDS
 namespace avx2 {
 template <typename T>
 KernelTable<T> make_table();
@@ -27,7 +27,7 @@ KernelTable<T> make_table();
 }
 #endif
 
-#ifdef DARNAX_HAVE_AVX2
+#ifdef DARNAX_HAVE_X86_BUILDS
 // The OS saves the registers in XCR0's `state` bits on a context switch (CPUID leaf 1: OSXSAVE
 // and AVX, then XGETBV).
 static bool os_saves(unsigned state) {
@@ -51,7 +51,7 @@ static unsigned leaf7_ebx() {
 // compiler's runtime to have initialised its CPU model (zig's does not: it reports no AVX2).
 // AVX2: leaf 7 EBX bit 5, with the XMM and YMM state saved (XCR0 bits 1-2).
 static bool avx2_available() {
-#ifdef DARNAX_HAVE_AVX2
+#ifdef DARNAX_HAVE_X86_BUILDS
   return os_saves(0x6) && (leaf7_ebx() & (1u << 5)) != 0;
 #else
   return false;
@@ -61,7 +61,7 @@ static bool avx2_available() {
 // AVX-512 F, DQ, BW and VL: leaf 7 EBX bits 16, 17, 30 and 31, with the opmask and ZMM state
 // saved too (XCR0 bits 5-7).
 static bool avx512_available() {
-#ifdef DARNAX_HAVE_AVX2
+#ifdef DARNAX_HAVE_X86_BUILDS
   constexpr unsigned kFeatures = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
   return avx2_available() && os_saves(0xe6) && (leaf7_ebx() & kFeatures) == kFeatures;
 #else
@@ -88,7 +88,7 @@ const char* kernel_isa() {
 
 template <typename T>
 const KernelTable<T>& kernels() {
-#ifdef DARNAX_HAVE_AVX2
+#ifdef DARNAX_HAVE_X86_BUILDS
   static const KernelTable<T> table = std::strcmp(kernel_isa(), "avx512") == 0 ? avx512::make_table<T>()
                                       : std::strcmp(kernel_isa(), "avx2") == 0   ? avx2::make_table<T>()
                                                                                  : baseline::make_table<T>();
