@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "kernels/isa.h"
 #include "kernels/scratch.h"
@@ -211,26 +212,29 @@ struct LaneBlock {
   }
 };
 
-// The halving steps from a full-width vector down to 16 bytes (lane j + width into lane j).
-template <typename T>
-inline Vec16<T> narrow(Vec<T> w) {
-  if constexpr (sizeof(Vec<T>) == 16) {
+// The first and the second half of a GCC/Clang vector's lanes, as a vector of half the width.
+template <typename V>
+constexpr size_t kLanesOf = sizeof(V) / sizeof(std::declval<V>()[0]);
+template <size_t From, typename V, size_t... I>
+inline auto lanes_from(V v, std::index_sequence<I...>) {
+  return __builtin_shufflevector(v, v, (From + I)...);
+}
+template <typename V>
+inline auto lower_half(V v) {
+  return lanes_from<0>(v, std::make_index_sequence<kLanesOf<V> / 2>{});
+}
+template <typename V>
+inline auto upper_half(V v) {
+  return lanes_from<kLanesOf<V> / 2>(v, std::make_index_sequence<kLanesOf<V> / 2>{});
+}
+
+// The halving steps from a vector down to 16 bytes (lane j + width into lane j), in every build.
+template <typename T, typename V>
+inline Vec16<T> narrow(V w) {
+  if constexpr (sizeof(V) == 16) {
     return w;
-  } else if constexpr (sizeof(Vec<T>) == 64 && sizeof(T) == 4) {  // lane j + 8, then lane j + 4
-    typedef T Half __attribute__((vector_size(32)));
-    const Half h = __builtin_shufflevector(w, w, 0, 1, 2, 3, 4, 5, 6, 7) +
-                   __builtin_shufflevector(w, w, 8, 9, 10, 11, 12, 13, 14, 15);
-    return __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
-  } else if constexpr (sizeof(Vec<T>) == 64) {  // double: lane j + 4, then lane j + 2
-    typedef T Half __attribute__((vector_size(32)));
-    const Half h = __builtin_shufflevector(w, w, 0, 1, 2, 3) + __builtin_shufflevector(w, w, 4, 5, 6, 7);
-    return __builtin_shufflevector(h, h, 0, 1) + __builtin_shufflevector(h, h, 2, 3);
-  } else if constexpr (sizeof(T) == 4) {
-    static_assert(sizeof(Vec<T>) == 32, "float lanes: 16-, 32- or 64-byte vectors");
-    return __builtin_shufflevector(w, w, 0, 1, 2, 3) + __builtin_shufflevector(w, w, 4, 5, 6, 7);
   } else {
-    static_assert(sizeof(Vec<T>) == 32, "double lanes: 16-, 32- or 64-byte vectors");
-    return __builtin_shufflevector(w, w, 0, 1) + __builtin_shufflevector(w, w, 2, 3);
+    return narrow<T>(lower_half(w) + upper_half(w));
   }
 }
 

@@ -40,21 +40,14 @@ struct LaneCounts {
   DMask neg[kDVec] = {};
 };
 
-// True when some lane of the mask is set: the mask folded onto one lane by shuffles.
+// True when some lane of the mask is set: the mask's halves or-ed together down to one lane.
 template <typename Mask>
 inline bool any_lane(Mask m) {
-  if constexpr (sizeof(Mask) == 64) {
-    m |= __builtin_shufflevector(m, m, 4, 5, 6, 7, 0, 1, 2, 3);
-    m |= __builtin_shufflevector(m, m, 2, 3, 0, 1, 6, 7, 4, 5);
-    m |= __builtin_shufflevector(m, m, 1, 0, 3, 2, 5, 4, 7, 6);
-  } else if constexpr (sizeof(Mask) == 32) {
-    m |= __builtin_shufflevector(m, m, 2, 3, 0, 1);
-    m |= __builtin_shufflevector(m, m, 1, 0, 3, 2);
+  if constexpr (kLanesOf<Mask> == 1) {
+    return m[0] != 0;
   } else {
-    static_assert(sizeof(Mask) == 16, "double lanes: 16-, 32- or 64-byte vectors");
-    m |= __builtin_shufflevector(m, m, 1, 0);
+    return any_lane(lower_half(m) | upper_half(m));
   }
-  return m[0] != 0;
 }
 
 // Unit i in every live lane: s_i = sign(field_i + diag_i s_i) (ties to +1), delta = new - old

@@ -67,13 +67,14 @@ mask = rng.random((n, n)) < 0.035
 mask[:, :40] |= rng.random((n, 40)) < 0.3  # hub columns (unequal unit ranges) and long rows
 mask[7] = mask[4000] = True
 np.fill_diagonal(mask, False)
-p = SparsityPattern.from_mask(mask)
-assert 16 * (n + p.nnz) >= 3 * 4e6  # wide enough for 3 chunks (kMinSplitStepWork, split_sync.h)
-narrow = rng.random((1500, 1500)) < 0.02  # sync_steps_shared's width: 16 * 1,500 decisions >= 2 * 8e3
-np.fill_diagonal(narrow, False)
+wide = SparsityPattern.from_mask(mask)
+assert 16 * (n + wide.nnz) >= 3 * 4e6  # wide enough for 3 chunks (kMinSplitStepWork, split_sync.h)
+narrow_mask = rng.random((1500, 1500)) < 0.02  # sync_steps_shared's width: 16 * 1,500 decisions >= 2 * 8e3
+np.fill_diagonal(narrow_mask, False)
+narrow = SparsityPattern.from_mask(narrow_mask)
 out = {}
-for dtype, p, batches in ((np.float32, p, (1, 5, 16, 17, 33)), (np.float64, p, (1, 5, 16, 17, 33)),
-                          (np.float64, SparsityPattern.from_mask(narrow), (7, 16))):
+for dtype, p, batches in ((np.float32, wide, (1, 5, 16, 17, 33)), (np.float64, wide, (1, 5, 16, 17, 33)),
+                          (np.float64, narrow, (7, 16))):
     n = p.shape[0]
     v = (rng.standard_normal(p.nnz) / 16).astype(dtype)
     diag = (rng.standard_normal(n) / 4).astype(dtype)
