@@ -2,7 +2,7 @@
 # Installs a darnax wheel into a fresh venv and runs the test suite against the installed package:
 #   tools/test_wheel.sh WHEEL [PYTEST ARGS...]      (default pytest args: -q)
 #
-# The tests run from a copy of tests/ (with README.md and pyproject.toml, which they read) in a
+# The tests run from a copy of tests/ (with tools/, README.md and pyproject.toml, which they read) in a
 # temporary folder, so `import darnax` can only find the venv's site-packages (checked before the
 # first test), under a PATH that holds no C or C++ compiler (checked too). The shared data folder
 # beside the checkout (../shared, or $DARNAX_SHARED_DIR) is linked beside the copy, where the
@@ -38,7 +38,7 @@ for compiler in cc c++ gcc g++ clang zig; do
 done
 
 mkdir "$work/src"
-cp -r "$repo/tests" "$repo/README.md" "$repo/pyproject.toml" "$work/src/"
+cp -r "$repo/tests" "$repo/tools" "$repo/README.md" "$repo/pyproject.toml" "$work/src/"
 shared="${DARNAX_SHARED_DIR:-$repo/../shared}"
 [ -d "$shared" ] && ln -s "$(realpath "$shared")" "$work/shared"
 cd "$work/src"
