@@ -9,8 +9,11 @@ on Fashion-MNIST through :class:`darnax.datasets.classification.fashion_mnist.Fa
   ``--batches`` batches of a pass, as yielded by iterating the dataset;
 - ``filter_jit``: the same loop through ``equinox.filter_jit`` of the trainer's step, rebinding the
   model by hand (the previous ``train_step``, which waits for every result);
+- ``program``: the loop's compiled program called directly on the arrays the trainer holds
+  (no checks, no bookkeeping): ``loop - program`` is the API's cost per batch, ``program -
+  fit_epoch`` the cost of running one program per batch instead of one scan;
 - ``fit_epoch``: the same batches in one compiled call;
-- ``eval loop`` / ``evaluate``: likewise for evaluation.
+- ``eval loop`` / ``eval program`` / ``evaluate``: likewise for evaluation.
 
 Times are per batch, medians over rounds; the ratios are loop / compiled. Each ``--cpus`` value
 runs in its own process (``darnax train --cpus`` pins the same way). The first ``train_step``'s
@@ -113,6 +116,17 @@ def worker(cpus: int, n_batches: int, rounds: int, first_only: bool = False) -> 
             ctx = {**ctx, "optimizer_state": opt_state}
         trainer.orchestrator, trainer.ctx = orch, ctx
 
+    train_program = _program(trainer._flat_train)
+    eval_program = _program(trainer._flat_eval)
+    template = trainer._flat_template.arrays
+
+    def program() -> None:
+        nonlocal key
+        orch, ctx = trainer._flat_orchestrator.arrays, trainer._flat_ctx.arrays
+        for xb, yb in batches:
+            key, orch, _, ctx, _ = train_program(xb, yb, key, orch, template, ctx)
+        jax.block_until_ready(orch)
+
     def fit() -> None:
         nonlocal key
         key = trainer.fit_epoch(x, y, key, batch_size=BATCH)
@@ -123,11 +137,19 @@ def worker(cpus: int, n_batches: int, rounds: int, first_only: bool = False) -> 
             key, metrics = trainer.eval_step(xb, yb, key)
         jax.block_until_ready(metrics)
 
+    def eval_program_loop() -> None:
+        nonlocal key
+        orch, ctx = trainer._flat_orchestrator.arrays, trainer._flat_ctx.arrays
+        for xb, yb in batches:
+            key, _, metrics = eval_program(xb, yb, key, orch, template, ctx)
+        jax.block_until_ready(metrics)
+
     def evaluate() -> None:
         nonlocal key
         jax.block_until_ready(trainer.evaluate(x, y, key, batch_size=BATCH))
 
-    cases = {"loop": loop, "filter_jit": filter_jit, "fit_epoch": fit, "eval loop": eval_loop, "evaluate": evaluate}
+    cases = {"loop": loop, "filter_jit": filter_jit, "program": program, "fit_epoch": fit}
+    cases |= {"eval loop": eval_loop, "eval program": eval_program_loop, "evaluate": evaluate}
     times: dict[str, list[float]] = {name: [] for name in cases}
     for fn in cases.values():  # warm-up: compile everything
         fn()
@@ -142,9 +164,17 @@ def worker(cpus: int, n_batches: int, rounds: int, first_only: bool = False) -> 
     out["first_step_s"] = round(first - out["loop_us"] * 1e-6, 3)
     out["loop_vs_fit"] = round(out["loop_us"] / out["fit_epoch_us"], 3)
     out["filter_jit_vs_fit"] = round(out["filter_jit_us"] / out["fit_epoch_us"], 3)
+    out["program_vs_fit"] = round(out["program_us"] / out["fit_epoch_us"], 3)
     out["eval_loop_vs_evaluate"] = round(out["eval loop_us"] / out["evaluate_us"], 3)
+    out["eval_program_vs_evaluate"] = round(out["eval program_us"] / out["evaluate_us"], 3)
     out.update(_stages(trainer, batches[0], key))
     return out
+
+
+def _program(flat_jit):
+    """The one program ``flat_jit`` (a trainer's per-batch call, already traced) runs."""
+    ((program, _),) = flat_jit._programs.values()
+    return program
 
 
 def _stages(trainer, batch, key) -> dict:
@@ -195,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                 for c in runs
             )
         rows.append({**cold, "warm_first_step_s": round(warm["first_call_s"] - cold["loop_us"] * 1e-6, 3)})
-    head = ["cpus", "loop_us", "filter_jit_us", "fit_epoch_us", "loop_vs_fit", "filter_jit_vs_fit"]
-    head += ["eval loop_us", "evaluate_us", "eval_loop_vs_evaluate", "first_step_s", "warm_first_step_s"]
+    head = ["cpus", "loop_us", "filter_jit_us", "program_us", "fit_epoch_us", "loop_vs_fit", "program_vs_fit"]
+    head += ["eval loop_us", "eval program_us", "evaluate_us", "eval_loop_vs_evaluate", "eval_program_vs_evaluate"]
+    head += ["first_step_s", "warm_first_step_s"]
     head += ["trace_s", "lower_s", "compile_s"]
     print(" | ".join(head))
     for row in rows:
