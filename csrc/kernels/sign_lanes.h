@@ -73,17 +73,30 @@ inline bool decide_lanes(LaneBlockState& st, int64_t i, double diag_i, DVec* del
   return any;
 }
 
-// The couplings read by pushes, row by row: through csr_pos while few rows have been pushed
-// (no O(nnz) set-up per call: in training a phase pushes a few rows), from a row-ordered copy
-// once many have (the copy then saves an indirection per entry). Same values either way.
+// Bytes of a layer's couplings plus one lane block's fields that stay in a core's L2 cache (1-2
+// MiB on the machines measured).
+constexpr int64_t kCachedBytes = int64_t{1} << 20;
+
+// The couplings read by pushes, row by row: through csr_pos while few rows have been pushed (no
+// O(nnz) set-up per call: in training a phase pushes a few rows), from a row-ordered copy once
+// many have (the copy then saves an indirection per entry). Same values either way. The copy
+// costs a gather per coupling; where the couplings and fields stay in cache a gather through
+// csr_pos costs about as much, so the copy waits until N rows (about nnz entries) have been
+// pushed: the seed layer's clamped phase (2,000 units, fan-in 20, ~470 rows) took 247 instead of
+// 284 us without its copy. Out of cache the copy pays from N / 8 rows: without it, 5 steps from
+// sign(h) took 19.6 instead of 16.5 ms at 20,000 units (fan-in 20), 344 instead of 301 ms at
+// 100,000 (fan-in 100). bench/RESULTS.md, section 25.
 template <typename T>
 class PushValues {
  public:
-  PushValues(const T* values, const Pattern& pat) : values_(values), pat_(pat) {}
-  // Announces `rows` more pushed rows; past N / 8 of them, switches to the row-ordered copy.
+  PushValues(const T* values, const Pattern& pat)
+      : values_(values),
+        pat_(pat),
+        rows_before_copy_(fits_cache(pat) ? pat.by_row.n_outer : pat.by_row.n_outer / 8) {}
+  // Announces `rows` more pushed rows; past rows_before_copy_ of them, switches to the copy.
   void will_push(int64_t rows) {
     pushed_ += rows;
-    if (!by_row_ && pushed_ > pat_.by_row.n_outer / 8) {
+    if (!by_row_ && pushed_ > rows_before_copy_) {
       copy_.emplace(values_by_row(values_, pat_));
       by_row_ = copy_->data();
     }
@@ -96,6 +109,12 @@ class PushValues {
  private:
   const T* values_;
   const Pattern& pat_;
+  static bool fits_cache(const Pattern& pat) {
+    const int64_t n = pat.by_row.n_outer, nnz = pat.by_row.nnz;
+    return nnz * static_cast<int64_t>(sizeof(T)) + n * kLanes * static_cast<int64_t>(sizeof(double)) <= kCachedBytes;
+  }
+
+  const int64_t rows_before_copy_;
   std::optional<Scratch<T>> copy_;
   const T* by_row_ = nullptr;
   int64_t pushed_ = 0;

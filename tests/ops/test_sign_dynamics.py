@@ -249,3 +249,24 @@ def test_sync_steps_near_a_fixed_point_decide_only_units_that_can_change(batch):
     for b in range(0, batch, 7):
         for a, w in zip(got, sync_sign_steps(h[b : b + 1], v, p, diag, s0[b : b + 1], 6), strict=True):
             np.testing.assert_array_equal(np.asarray(a)[b : b + 1], w)
+
+
+@pytest.mark.parametrize("n, fan_in", [(64, 63), (8192, 3)])
+def test_sync_steps_where_every_unit_flips_read_the_right_couplings(n, fan_in):
+    """Negative couplings and uniform states: every unit flips at every step, so the pushes pass
+    the point where the kernel switches from reading couplings through csr_pos to a row-ordered
+    copy (N rows while the couplings and fields stay in cache, as at 64 units; N / 8 beyond, as at
+    8,192 units). The final fields, exact dyadic sums of the couplings, match SciPy's product."""
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(n)
+    p = SparsityPattern.fixed_fan_in(jax.random.key(n), (n, n), fan_in, zero_diagonal=True)
+    v = -np.abs(dyadic(rng, (p.nnz,), np.float32)) - 0.125
+    batch, n_steps = 17, 4
+    sign = np.where(np.arange(batch) % 3 == 0, -1.0, 1.0).astype(np.float32)
+    s0 = np.repeat(sign[:, None], n, axis=1)
+    h, diag = np.zeros((batch, n), np.float32), np.zeros(n, np.float32)
+    s, flips, fields = sync_sign_steps(h, v, p, diag, s0, n_steps)
+    np.testing.assert_array_equal(flips, np.full((batch, n_steps), n))
+    np.testing.assert_array_equal(s, s0)  # an even number of steps: back to the start
+    w = scipy_sparse.csc_matrix((v, p.row_idx, p.col_ptr), shape=(n, n))
+    np.testing.assert_array_equal(fields, (w.T @ s0.T).T)
