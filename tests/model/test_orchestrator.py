@@ -13,7 +13,7 @@ from darnax.layer_maps.sparse import LayerMap
 from darnax.modules.fully_connected import FullyConnected
 from darnax.modules.input_output import OutputLayer
 from darnax.modules.recurrent import RecurrentDiscrete
-from darnax.orchestrators.fused import key_chain
+from darnax.orchestrators.fused import is_all_zero, key_chain
 from darnax.orchestrators.sequential import SequentialOrchestrator
 from darnax.states.sequential import SequentialState
 from darnax.utils.perceptron_rule import perceptron_rule_backward
@@ -222,3 +222,21 @@ def test_key_chain_equals_unrolled_splits(n):
     assert got_rows.shape == (n,)
     for got, want in zip(got_rows, rows, strict=True):
         assert jnp.array_equal(jax.random.key_data(got), jax.random.key_data(want))
+
+
+@pytest.mark.parametrize(
+    "s, want",
+    [
+        (np.zeros((16, 20)), True),
+        (-np.zeros((3, 4)), True),  # -0.0 == 0
+        (np.zeros((0, 5)), True),  # vacuously, as jnp.all
+        (np.where(np.eye(4) > 0, 1e-30, 0.0), False),  # tiny but nonzero
+        (np.array([[0.0, np.nan]]), False),
+        (np.array([[0.0, -np.inf]]), False),
+        (-np.ones((2, 3)), False),
+    ],
+)
+def test_is_all_zero_is_jnp_all_equal_zero(s, want):
+    """The phase's test for a state right after ``init``: ``jnp.all(s == 0)`` by another reduction."""
+    s = jnp.asarray(s, F32)
+    assert bool(jax.jit(is_all_zero)(s)) is want is bool(jnp.all(s == 0))
