@@ -102,8 +102,8 @@ void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, 
                 return sync_steps_shared(values, pat, diag, n_steps, lanes, shared, s0 + b0 * n,
                                          field, s + b0 * n, fields_out + b0 * n, flips + b0 * n_steps);
               run_lane_block(diag, s0, n, b0, lanes, field, s, fields_out, [&](LaneBlockState& st) {
-                Scratch<double> delta(n * kLanes);
-                Scratch<int32_t> changed(n);
+                Scratch<double> delta(2 * n * kLanes);
+                Scratch<int32_t> changed(2 * n);
                 sync_steps_lanes(values, pat, diag, n_steps, lanes, st, flips + b0 * n_steps,
                                  delta.data(), changed.data());
               });

@@ -253,7 +253,9 @@ void push_units(const Compressed& by_row, const PushValues<T>& rows, const int32
 // units (their self term changed) and their rows' columns (their fields moved). Any other unit
 // sees the field and state it decided on last step, so it would keep its state: skipping it
 // changes nothing. Writes them ascending into `units` and returns their count, or -1 (decide
-// every unit) once they exceed N / 4, where sorting and marking cost more than they save.
+// every unit) once they exceed N / 4, where sorting and marking cost more than they save: the
+// marking stops there (in training the first steps flip hundreds of units; marking all their
+// rows took 70% of the steps' own time outside decisions and pushes, perf, section 26).
 // mark: (N,) zeros, left zeros.
 inline int64_t units_to_decide(const Compressed& by_row, const int32_t* changed, int64_t count,
                                uint8_t* mark, int32_t* units) {
@@ -266,7 +268,7 @@ inline int64_t units_to_decide(const Compressed& by_row, const int32_t* changed,
       ++listed;
     }
   };
-  for (int64_t c = 0; c < count; ++c) {
+  for (int64_t c = 0; c < count && listed <= limit; ++c) {
     add(changed[c]);
     for (int64_t e = by_row.ptr[changed[c]]; e < by_row.ptr[changed[c] + 1]; ++e) add(by_row.idx[e]);
   }
@@ -280,10 +282,15 @@ inline int64_t units_to_decide(const Compressed& by_row, const int32_t* changed,
 }
 
 // Synchronous steps of one block: the units that may change decide (all of them in the first
-// step, then see units_to_decide), then the units that changed push their rows. delta:
-// (N, kLanes) scratch; changed: (N,) scratch. A step of all units calls
-// decide_all(changed, delta, counts), which must do what decide_units on [0, N) does (and
-// returns its count): on this thread by default, or split across threads (split_sync.h).
+// step, then see units_to_decide), then the units that changed push their rows. The pushes of a
+// step that a step of all units follows wait for it: decide_all(rows, pushes, deltas, pending,
+// changed, delta, counts) first pushes the `pending` changes listed at pushes / deltas into
+// every field (as push_units on [0, N) in list order), then does what decide_units on [0, N)
+// does and returns its count: on this thread by default, or split across threads, each chunk
+// pushing into and deciding its own units (split_sync.h), so that the hundreds of pushes of
+// training's first steps are shared too. Every field receives the same additions in the same
+// order before its unit decides: results are bitwise those of pushing at once.
+// delta: (2N, kLanes) scratch; changed: (2N,) scratch (the lists of two consecutive steps).
 template <typename T, typename DecideAll>
 void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_t n_steps,
                       int64_t lanes, LaneBlockState& st, int32_t* flips, double* delta,
@@ -294,16 +301,22 @@ void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_
   Scratch<int32_t> units(n / 4 + 1);
   Scratch<uint8_t> mark(n);
   std::fill(mark.data(), mark.data() + n, uint8_t{0});
-  int64_t n_units = -1;  // -1: every unit
+  int64_t n_units = -1, pending = 0;  // n_units -1: every unit; pending: last step's unpushed changes
   for (int64_t t = 0; t < n_steps; ++t) {
+    int32_t* const now = changed + (t % 2) * n;
+    double* const now_delta = delta + (t % 2) * n * kLanes;
+    const int32_t* const before = changed + (1 - t % 2) * n;
+    const double* const before_delta = delta + (1 - t % 2) * n * kLanes;
     const int32_t* listed = units.data();
-    const int64_t count = n_units < 0 ? decide_all(changed, delta, counts)
+    const int64_t count = n_units < 0 ? decide_all(rows, before, before_delta, pending, now, now_delta, counts)
                                       : decide_each(st, diag, n_units, [listed](int64_t u) { return listed[u]; },
-                                                    changed, delta, counts);
+                                                    now, now_delta, counts);
     rows.will_push(count);
-    push_units(pat.by_row, rows, changed, delta, count, 0, n, st.field);
     if (!close_iteration(counts, lanes, t, n_steps, flips)) return zero_after(t, lanes, n_steps, flips);
-    if (t + 1 < n_steps) n_units = units_to_decide(pat.by_row, changed, count, mark.data(), units.data());
+    n_units = t + 1 < n_steps ? units_to_decide(pat.by_row, now, count, mark.data(), units.data()) : 0;
+    const bool all_next = n_units < 0;  // the next step decides every unit: it pushes these
+    pending = all_next ? count : 0;
+    if (!all_next) push_units(pat.by_row, rows, now, now_delta, count, 0, n, st.field);
   }
 }
 
@@ -313,7 +326,11 @@ void sync_steps_lanes(const T* values, const Pattern& pat, const T* diag, int64_
                       int32_t* changed) {
   const int64_t n = pat.by_col.n_outer;
   sync_steps_lanes(values, pat, diag, n_steps, lanes, st, flips, delta, changed,
-                   [&](int32_t* c, double* d, LaneCounts& counts) { return decide_units(st, diag, 0, n, c, d, counts); });
+                   [&](const PushValues<T>& rows, const int32_t* pushes, const double* deltas, int64_t pending,
+                       int32_t* c, double* d, LaneCounts& counts) {
+                     push_units(pat.by_row, rows, pushes, deltas, pending, 0, n, st.field);
+                     return decide_units(st, diag, 0, n, c, d, counts);
+                   });
 }
 
 // Writes units [i0, i1) of a block's final states and total local fields (field + diag * s)

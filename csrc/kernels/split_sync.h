@@ -142,25 +142,29 @@ inline int64_t shared_chunks(const Pattern& pat, int64_t runs) {
 // sync_steps_split, which pays a pool job per step: here only the work that scales with N is
 // split into `chunks` unit ranges, namely packing the states, the steps in which every unit
 // decides (the first, and any whose changes reach more than N / 4 units) and writing the
-// outputs. Each chunk lists the changes of its range at its range's offset; the lists are then
-// moved together in range order, which is the list one thread makes. The steps that decide a
-// few listed units, and every push, stay on this thread. Same results, bit for bit.
+// outputs, with the pushes that such a step waits for (each chunk into its own units' fields,
+// as sync_steps_split). Each chunk lists the changes of its range at its range's offset; the
+// lists are then moved together in range order, which is the list one thread makes. The steps
+// that decide a few listed units, and the pushes before them, stay on this thread. Same
+// results, bit for bit.
 template <typename T>
 void sync_steps_shared(const T* values, const Pattern& pat, const T* diag, int64_t n_steps,
                        int64_t lanes, int64_t chunks, const T* s0, double* field, T* s_out,
                        T* fields_out, int32_t* flips) {
   const int64_t n = pat.by_col.n_outer;
   const std::vector<int64_t> bounds = unit_ranges(pat.by_col, chunks);
-  Scratch<double> s(n * kLanes), delta(n * kLanes);
-  Scratch<int32_t> changed(n);
+  Scratch<double> s(n * kLanes), delta(2 * n * kLanes);
+  Scratch<int32_t> changed(2 * n);
   std::vector<int64_t> listed(static_cast<size_t>(chunks));
   std::vector<LaneCounts> counts(static_cast<size_t>(chunks));
   LaneBlockState st(field, s.data(), lanes);
   bool packed = false;
-  const auto decide_all = [&](int32_t* changes, double* deltas, LaneCounts& total) {
+  const auto decide_all = [&](const PushValues<T>& rows, const int32_t* pushes, const double* pushed_deltas,
+                              int64_t pending, int32_t* changes, double* deltas, LaneCounts& total) {
     ThreadPool::instance().run(chunks, [&](int64_t c) {
       const int64_t k0 = bounds[c], k1 = bounds[c + 1];
       if (!packed) pack_lanes_into(s0 + k0, lanes, k1 - k0, n, st.s + k0 * kLanes);
+      push_units(pat.by_row, rows, pushes, pushed_deltas, pending, k0, k1, st.field);
       counts[c] = LaneCounts{};
       listed[c] = decide_units(st, diag, k0, k1, changes + k0, deltas + k0 * kLanes, counts[c]);
     });
