@@ -255,7 +255,7 @@ void push_units(const Compressed& by_row, const PushValues<T>& rows, const int32
 // changes nothing. Writes them ascending into `units` and returns their count, or -1 (decide
 // every unit) once they exceed N / 4, where sorting and marking cost more than they save: the
 // marking stops there (in training the first steps flip hundreds of units; marking all their
-// rows took 70% of the steps' own time outside decisions and pushes, perf, section 26).
+// rows took 70% of the steps' own time outside decisions and pushes: bench/RESULTS.md, 26).
 // mark: (N,) zeros, left zeros.
 inline int64_t units_to_decide(const Compressed& by_row, const int32_t* changed, int64_t count,
                                uint8_t* mark, int32_t* units) {
