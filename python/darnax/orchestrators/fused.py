@@ -100,8 +100,9 @@ def _sync_phase(
 
 def is_all_zero(s: jax.Array) -> jax.Array:
     """Whether every entry of ``s`` is zero (NaN is not), as ``jnp.all(s == 0)``. XLA's CPU
-    backend reduces a float array several times faster than a boolean one: at (16, 2000), 18 µs
-    instead of 50 (``bench/RESULTS.md``, section 25)."""
+    backend reduces a float array 2-3x faster than a boolean one: at (16, 2000), 25 µs per
+    check instead of 57 on one machine, 6 instead of 14 on another (``bench/RESULTS.md``,
+    section 25)."""
     return jnp.max(jnp.abs(s), initial=0) == 0
 
 
