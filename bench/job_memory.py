@@ -44,7 +44,7 @@ def _trimmed_rss() -> int:
 
 def _xla_mib(compiled) -> dict[str, int]:
     """Arguments, outputs and temporaries of a compiled program, MiB."""
-    m = compiled.compiled.memory_analysis()
+    m = compiled.memory_analysis()
     return {k: getattr(m, f"{k}_size_in_bytes") >> 20 for k in ("argument", "output", "temp")}
 
 
@@ -56,6 +56,7 @@ def measure(preset: str, dataset: str, data_dir: str | None) -> dict:
     from darnax.cli.config import resolve
     from darnax.cli.run import CHUNK, EVAL_CHUNK, Run
     from darnax.ops import direct
+    from darnax.trainers._flat import Flat
 
     return_freed_memory()
     config = resolve(preset, data={"dataset": dataset, "data_dir": data_dir})
@@ -83,9 +84,16 @@ def measure(preset: str, dataset: str, data_dir: str | None) -> dict:
     phase("built")
     x, y = ds.rows("train", ds.epoch_order()[: CHUNK * batch])
     (xs, ys), _ = trainer._epoch_batches(x, y, batch)
-    kept = {k: v for k, v in trainer.ctx.items() if k != "optimizer_state"}
-    fit = trainer._jit_fit_in_place.lower(
-        (xs, ys, run.key, trainer._template, kept, None), (trainer.orchestrator, trainer.ctx["optimizer_state"])
+    kept = Flat.of({k: v for k, v in trainer.ctx.items() if k != "optimizer_state"})
+    fit = trainer._flat_fit_in_place.lower(
+        xs,
+        ys,
+        run.key,
+        trainer._flat_orchestrator,
+        trainer._flat_template,
+        kept,
+        Flat.of(trainer.ctx["optimizer_state"]),
+        Flat.of(None),
     ).compile()
     for name in ("fit chunk 1", "fit chunk 2"):
         run.key = trainer.fit_epoch(x, y, run.key, batch_size=batch, donate=True)
@@ -106,7 +114,7 @@ def measure(preset: str, dataset: str, data_dir: str | None) -> dict:
         "eval_batches": int(xts.shape[0]),
         "batch": batch,
         "xla_fit_mib": _xla_mib(fit),
-        "xla_eval_mib": _xla_mib(evaluate),
+        "xla_eval_mib": _xla_mib(evaluate.compiled),  # equinox's wrapper of jax's
         "phases": rows,
     }
 

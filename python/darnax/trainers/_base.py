@@ -4,7 +4,7 @@ scans in :mod:`darnax.trainers._epochs`).
 A trainer owns an orchestrator, a state and an Optax context, and rebinds them after each
 call (``trainer.orchestrator``, ``trainer.state``, ``trainer.ctx``). Subclasses provide two
 pure cores, ``_train_core`` and ``_eval_core``; this class compiles them once
-(``eqx.filter_jit``) for ``train_step``/``eval_step``, and runs them inside one ``lax.scan`` over
+(:class:`~darnax.trainers._flat.FlatJit`) for ``train_step``/``eval_step``, and runs them inside one ``lax.scan`` over
 the batches of an epoch for ``fit_epoch``/``evaluate``: the same function on the same inputs,
 so the results equal the per-batch loop's, without Python dispatch per batch.
 
@@ -108,8 +108,9 @@ class Trainer(EpochTraining, ABC):
         if mesh is None:
             self._flat_train = FlatJit(cls._checked_train_ctx, flat_in=(3, 4, 5), flat_out=(1, 2, 3))
             self._flat_eval = FlatJit(cls._isolated_eval, flat_in=(3, 4, 5), flat_out=(1,))
-            self._jit_fit = eqx.filter_jit(cls._fit_core)
-            self._jit_fit_in_place = eqx.filter_jit(cls._fit_in_place, donate="all-except-first")
+            # fit_epoch's program, and the same with the model and optimiser state donated
+            self._flat_fit = FlatJit(cls._fit_core, flat_in=(3, 4, 5, 6, 7), flat_out=(1, 3))
+            self._flat_fit_in_place = FlatJit(cls._fit_core, flat_in=(3, 4, 5, 6, 7), flat_out=(1, 3), donate=(3, 6))
             self._jit_evaluate = eqx.filter_jit(cls._evaluate_core)
         else:
             self._jit_train = sharded(cls._checked_train, mesh, stacked=False, n_outputs=5, batch_outputs={2: 0})

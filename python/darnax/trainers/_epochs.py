@@ -4,7 +4,7 @@
 :func:`barrier`) inside one ``lax.scan`` over the batches of an epoch: the same function on the
 same inputs as the ``train_step``/``eval_step`` loop, so the results are that loop's, bit for
 bit, without Python dispatch per batch. It is a base of :class:`~darnax.trainers._base.Trainer`,
-which provides the compiled calls (``_jit_fit``, ``_jit_evaluate``, ...) and the per-batch API it
+which provides the compiled calls (``_flat_fit``, ``_jit_evaluate``, ...) and the per-batch API it
 relies on.
 """
 
@@ -19,8 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from darnax.orchestrators.sequential import SequentialOrchestrator
-from darnax.states.sequential import SequentialState
+from darnax.states.sequential import SequentialState, check_batch_shapes
 from darnax.trainers._finite import finite_weights, raise_if_non_finite
+from darnax.trainers._flat import Flat
 from darnax.utils._checks import check_finite, positive_int
 from darnax.utils.typing import PyTree
 
@@ -40,10 +41,13 @@ class EpochTraining:
         orchestrator: SequentialOrchestrator,
         template: SequentialState,
         ctx: Ctx,
+        optimizer_state: PyTree,
         post_update: PostUpdate | None,
     ) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree, jax.Array]:
+        """The epoch's scan; ``ctx`` without its optimiser state, passed apart (so that a call can
+        donate the model and the optimiser state alone)."""
         params, static = eqx.partition(orchestrator, eqx.is_array)
-        opt_dyn, opt_static = eqx.partition(ctx["optimizer_state"], eqx.is_array)
+        opt_dyn, opt_static = eqx.partition(optimizer_state, eqx.is_array)
         first = template.init(xs[0], ys[0])
 
         def body(carry: tuple, batch: tuple[jax.Array, jax.Array]) -> tuple[tuple, None]:
@@ -65,15 +69,6 @@ class EpochTraining:
         (params, opt_dyn, rng, states), _ = jax.lax.scan(body, init, (xs, ys))
         orchestrator = eqx.combine(params, static)
         return rng, orchestrator, states, eqx.combine(opt_dyn, opt_static), finite_weights(orchestrator)
-
-    @classmethod
-    def _fit_in_place(
-        cls, kept: tuple, donated: tuple
-    ) -> tuple[jax.Array, SequentialOrchestrator, list[jax.Array], PyTree, jax.Array]:
-        """``_fit_core`` with ``(orchestrator, optimizer_state)`` as its own, donated argument."""
-        xs, ys, rng, template, ctx, post_update = kept
-        orchestrator, opt_state = donated
-        return cls._fit_core(xs, ys, rng, orchestrator, template, {**ctx, "optimizer_state": opt_state}, post_update)
 
     @classmethod
     def _evaluate_core(
@@ -133,42 +128,48 @@ class EpochTraining:
 
         Raises:
             NonFiniteWeightsError: when a batch's update leaves a NaN or inf in a weight, naming
-                the layer, the array and the batch (the model after the call is rebound).
+                the layer, the array and the batch (the model after the call is rebound); with
+                ``donate=True``, naming the call's range of steps.
         """
         if donate and self.mesh is not None:
             raise ValueError("fit_epoch: donate=True is for single-process training; this trainer has a mesh")
         (xs, ys), rest = self._epoch_batches(x, y, batch_size)
         self.check_weights()
-        if xs.shape[0]:
-            before = (self.orchestrator, self.ctx, self.steps_done, rng)
-            if donate:
-                kept = {k: v for k, v in self.ctx.items() if k != "optimizer_state"}
-                rng, orch, states, opt_state, finite = self._jit_fit_in_place(
-                    (xs, ys, rng, self._template, kept, post_update), (self.orchestrator, self.ctx["optimizer_state"])
+        n = xs.shape[0]
+        if n:
+            before = None if donate else (self.orchestrator, self.ctx, self.steps_done, rng)
+            kept = {k: v for k, v in self.ctx.items() if k != "optimizer_state"}
+            if self.mesh is None:
+                call = self._flat_fit_in_place if donate else self._flat_fit
+                rng, self._flat_orchestrator, states, opt_state, finite = call(
+                    xs,
+                    ys,
+                    rng,
+                    self._flat_orchestrator,
+                    self._flat_template,
+                    Flat.of(kept),
+                    Flat.of(self.ctx["optimizer_state"]),
+                    Flat.of(post_update),
                 )
+                opt_state = opt_state.tree()
             else:
-                rng, orch, states, opt_state, finite = self._jit_fit(
-                    xs, ys, rng, self.orchestrator, self._template, self.ctx, post_update
+                rng, self.orchestrator, states, opt_state, finite = self._jit_fit(
+                    xs, ys, rng, self.orchestrator, self._template, kept, self.ctx["optimizer_state"], post_update
                 )
-            self.orchestrator, self.state = orch, self._template.replace(states)
+            self.state = self._template.replace(states)
             self.ctx = {**self.ctx, "optimizer_state": opt_state}
+            first, self.steps_done = self.steps_done, self.steps_done + n
+            where = f"batches 0-{n - 1} of a fit_epoch call"
             if not donate and not bool(np.all(finite)):  # replay the call to name the first bad batch
                 after = (self.orchestrator, self.ctx, self.state)
                 self.orchestrator, self.ctx, self.steps_done, key = before
-                for b in range(xs.shape[0]):
+                for b in range(n):
                     key = self._step(xs[b], ys[b], key, f"batch {b} of a fit_epoch call")
                     self.check_weights()
                     if post_update is not None:
                         self.orchestrator = post_update(self.orchestrator)
                 self.orchestrator, self.ctx, self.state = after  # pragma: no cover - the replay raises
-            first, self.steps_done = self.steps_done, self.steps_done + xs.shape[0]
-            raise_if_non_finite(
-                lambda: self.orchestrator,
-                finite,
-                first,
-                xs.shape[0],
-                f"batches 0-{xs.shape[0] - 1} of a fit_epoch call",
-            )
+            raise_if_non_finite(lambda: self.orchestrator, finite, first, n, where)
         if rest is not None:
             rng = self.train_step(*rest, rng)
             if post_update is not None:
@@ -223,8 +224,11 @@ class EpochTraining:
 
     def _epoch_batches(
         self, x: jax.typing.ArrayLike, y: jax.typing.ArrayLike, batch_size: int | None
-    ) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array] | None]:
-        x, y = jnp.asarray(x), jnp.asarray(y)
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
+        # NumPy views (no copy of a jax array on the CPU): slicing and reshaping them is free,
+        # where each jax reshape of a concrete array runs a program (~0.6 ms for a chunk of the
+        # seeds' epoch, twice per call); the compiled call takes NumPy arrays as they are.
+        x, y = np.asarray(x), np.asarray(y)
         sizes = self._template.sizes
         rest = None
         if batch_size is None:
@@ -247,7 +251,7 @@ class EpochTraining:
         if xs.shape[:2] != ys.shape[:2]:
             raise ValueError(f"x and y batches disagree: {tuple(xs.shape[:2])} and {tuple(ys.shape[:2])}")
         if xs.shape[0]:
-            self._check_batch(xs[0], ys[0])
+            check_batch_shapes(*self._io_sizes, xs.shape[1:], ys.shape[1:])
         check_finite("x", x)
         check_finite("y", y)
         return (xs, ys), rest

@@ -3,15 +3,17 @@
 ``train_step`` in a Python loop pays, on every call, for what happens outside the compiled
 program. :func:`equinox.filter_jit` splits every argument pytree into arrays and the rest, hashes
 the rest, rebuilds the outputs, and then waits for the result (it blocks on every call, to report
-its runtime errors), so a loop of steps can never dispatch ahead of the computation. A trainer
-instead keeps its model, optimiser context and last state as :class:`Flat` values: a step hands
-their arrays to a ``jax.jit`` program compiled for their :class:`Structure`, keeps the arrays it
-returns, and rebuilds a pytree only when someone reads it.
+its runtime errors), so a loop of steps, or of ``fit_epoch`` chunks, can never dispatch ahead of
+the computation. A trainer instead keeps its model, optimiser context and last state as
+:class:`Flat` values: a call hands their arrays to a ``jax.jit`` program compiled for their
+:class:`Structure`, keeps the arrays it returns, and rebuilds a pytree only when someone reads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
@@ -118,25 +120,46 @@ class FlatJit:
     structures (and, as with ``jax.jit``, per shape and dtype); a result's structure is recorded
     when the program is traced, so it must not depend on shapes alone. A result whose structure
     equals an input's reuses that input's :class:`Structure`, so that the next call finds its
-    program by identity. Nothing waits for the computation.
+    program by identity. The arrays of the arguments at ``donate`` are handed to the program, which
+    may reuse their buffers for its results (they are deleted). Nothing waits for the computation.
     """
 
-    def __init__(self, fn: Callable[..., tuple[Any, ...]], flat_in: tuple[int, ...], flat_out: tuple[int, ...]) -> None:
-        self._fn, self._flat_in, self._flat_out = fn, flat_in, flat_out
+    def __init__(
+        self,
+        fn: Callable[..., tuple[Any, ...]],
+        flat_in: tuple[int, ...],
+        flat_out: tuple[int, ...],
+        donate: tuple[int, ...] = (),
+    ) -> None:
+        self._fn, self._flat_in, self._flat_out, self._donate = fn, flat_in, flat_out, donate
         self._programs: dict[tuple[Structure, ...], tuple[Callable[..., Any], list[Any]]] = {}
 
     def __call__(self, *args: Any) -> tuple[Any, ...]:
         """Run the compiled program on ``args``; see the class."""
+        jitted, out_structures = self._program(args)
+        if self._donate:
+            with _quiet_donation():
+                results = list(jitted(*self._plain(args)))
+        else:
+            results = list(jitted(*self._plain(args)))
+        for i, structure in zip(self._flat_out, out_structures, strict=True):
+            results[i] = Flat(structure, results[i])
+        return tuple(results)
+
+    def lower(self, *args: Any) -> jax.stages.Lowered:
+        """The program for ``args``, lowered (``.compile()`` it, e.g. to read its memory analysis)."""
+        with _quiet_donation():
+            return self._program(args)[0].lower(*self._plain(args))
+
+    def _program(self, args: tuple[Any, ...]) -> tuple[Callable[..., Any], list[Any]]:
         structures = tuple(args[i].structure for i in self._flat_in)
         program = self._programs.get(structures)
         if program is None:
             program = self._programs[structures] = self._trace(structures)
-        jitted, out_structures = program
-        plain = [arg.arrays if i in self._flat_in else arg for i, arg in enumerate(args)]
-        results = list(jitted(*plain))
-        for i, structure in zip(self._flat_out, out_structures, strict=True):
-            results[i] = Flat(structure, results[i])
-        return tuple(results)
+        return program
+
+    def _plain(self, args: tuple[Any, ...]) -> list[Any]:
+        return [arg.arrays if i in self._flat_in else arg for i, arg in enumerate(args)]
 
     def _trace(self, structures: tuple[Structure, ...]) -> tuple[Callable[..., Any], list[Any]]:
         out_structures: list[Any] = [None] * len(self._flat_out)
@@ -152,7 +175,16 @@ class FlatJit:
                 out_structures[j] = by_structure.get(structure, structure)
             return tuple(results)
 
-        return jax.jit(flat_fn), out_structures
+        return jax.jit(flat_fn, donate_argnums=self._donate), out_structures
+
+
+@contextlib.contextmanager
+def _quiet_donation() -> Iterator[None]:
+    """Silence jax's warning (when a program is lowered) about donated arrays that no result can
+    reuse, e.g. a model's integer indices, which pass through unchanged."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+        yield
 
 
 __all__ = ["Flat", "FlatAttribute", "FlatJit", "Structure", "split"]
