@@ -53,6 +53,25 @@ def first_bad_step(x, y, key) -> int:
     raise AssertionError("never overflowed")
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_flags_see_one_bad_entry_anywhere_in_a_seed_size_model(value):
+    """The seeds' network (784-2000-10: 157k and 40k couplings), one bad entry per array in turn,
+    first, last or inside, under ``jit`` as in the training programs; large finite weights stay
+    finite (no overflow)."""
+    orch = build_trainer(merge(resolve(), {"model": {"dim_hidden": 2000}}), 784, 10).orchestrator
+    flags = jax.jit(finite_weights)
+    leaves, _ = jax.tree_util.tree_flatten(eqx.filter(orch, eqx.is_inexact_array))
+    big = jax.tree_util.tree_map(lambda a: a * 0 + 3e38 if eqx.is_inexact_array(a) else a, orch)
+    assert bool(np.all(flags(orch))) and bool(np.all(flags(big)))
+    rng = np.random.default_rng(7)
+    for leaf in leaves:
+        for at in (0, int(rng.integers(1, leaf.size - 1)), leaf.size - 1):
+            bad = jax.tree_util.tree_map(
+                lambda a, leaf=leaf, at=at: a.reshape(-1).at[at].set(value).reshape(a.shape) if a is leaf else a, orch
+            )
+            assert int(np.sum(~np.asarray(flags(bad)))) == 1, (leaf.shape, at)
+
+
 def test_names_and_flags_line_up():
     orch = build_trainer(CONFIG, 64, 10).orchestrator
     names = weight_names(orch)
