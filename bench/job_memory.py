@@ -101,8 +101,8 @@ def measure(preset: str, dataset: str, data_dir: str | None) -> dict:
         phase(name)
     xt, yt = ds.rows("test", np.arange(min(EVAL_CHUNK * batch, ds.spec()["num_test"] // batch * batch)))
     (xts, yts), _ = trainer._epoch_batches(xt, yt, batch)
-    evaluate = trainer._jit_evaluate.lower(
-        xts, yts, run.key, trainer.orchestrator, trainer._template, trainer.ctx, False
+    evaluate = trainer._flat_evaluate.lower(
+        xts, yts, run.key, trainer._flat_orchestrator, trainer._flat_template, trainer._flat_ctx, Flat.of(False)
     ).compile()
     run.key, _ = trainer.evaluate(xt, yt, run.key, batch_size=batch)
     jax.block_until_ready(run.key)
@@ -114,7 +114,7 @@ def measure(preset: str, dataset: str, data_dir: str | None) -> dict:
         "eval_batches": int(xts.shape[0]),
         "batch": batch,
         "xla_fit_mib": _xla_mib(fit),
-        "xla_eval_mib": _xla_mib(evaluate.compiled),  # equinox's wrapper of jax's
+        "xla_eval_mib": _xla_mib(evaluate),
         "phases": rows,
     }
 

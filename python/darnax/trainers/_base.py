@@ -111,7 +111,7 @@ class Trainer(EpochTraining, ABC):
             # fit_epoch's program, and the same with the model and optimiser state donated
             self._flat_fit = FlatJit(cls._fit_core, flat_in=(3, 4, 5, 6, 7), flat_out=(1, 3))
             self._flat_fit_in_place = FlatJit(cls._fit_core, flat_in=(3, 4, 5, 6, 7), flat_out=(1, 3), donate=(3, 6))
-            self._jit_evaluate = eqx.filter_jit(cls._evaluate_core)
+            self._flat_evaluate = FlatJit(cls._evaluate_core, flat_in=(3, 4, 5, 6), flat_out=())
         else:
             self._jit_train = sharded(cls._checked_train, mesh, stacked=False, n_outputs=5, batch_outputs={2: 0})
             self._jit_eval = sharded(

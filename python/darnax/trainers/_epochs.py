@@ -4,7 +4,7 @@
 :func:`barrier`) inside one ``lax.scan`` over the batches of an epoch: the same function on the
 same inputs as the ``train_step``/``eval_step`` loop, so the results are that loop's, bit for
 bit, without Python dispatch per batch. It is a base of :class:`~darnax.trainers._base.Trainer`,
-which provides the compiled calls (``_flat_fit``, ``_jit_evaluate``, ...) and the per-batch API it
+which provides the compiled calls (``_flat_fit``, ``_flat_evaluate``, ...) and the per-batch API it
 relies on.
 """
 
@@ -204,9 +204,20 @@ class EpochTraining:
         self.check_weights()
         accs, reps = [], []
         if xs.shape[0]:
-            rng, states, acc, rep = self._jit_evaluate(
-                xs, ys, rng, self.orchestrator, self._template, self.ctx, return_representations
-            )
+            if self.mesh is None:
+                rng, states, acc, rep = self._flat_evaluate(
+                    xs,
+                    ys,
+                    rng,
+                    self._flat_orchestrator,
+                    self._flat_template,
+                    self._flat_ctx,
+                    Flat.of(return_representations),
+                )
+            else:
+                rng, states, acc, rep = self._jit_evaluate(
+                    xs, ys, rng, self.orchestrator, self._template, self.ctx, return_representations
+                )
             self.state = self._template.replace(states)
             accs.append(acc)
             if return_representations:
