@@ -4,9 +4,10 @@ scans in :mod:`darnax.trainers._epochs`).
 A trainer owns an orchestrator, a state and an Optax context, and rebinds them after each
 call (``trainer.orchestrator``, ``trainer.state``, ``trainer.ctx``). Subclasses provide two
 pure cores, ``_train_core`` and ``_eval_core``; this class compiles them once
-(:class:`~darnax.trainers._flat.FlatJit`) for ``train_step``/``eval_step``, and runs them inside one ``lax.scan`` over
-the batches of an epoch for ``fit_epoch``/``evaluate``: the same function on the same inputs,
-so the results equal the per-batch loop's, without Python dispatch per batch.
+(:class:`~darnax.trainers._flat.FlatJit`) for ``train_step``/``eval_step``, and runs them
+inside one ``lax.scan`` over the batches of an epoch for ``fit_epoch``/``evaluate``: the same
+function on the same inputs, so the results equal the per-batch loop's, without Python
+dispatch per batch.
 
 Non-finite weights: every compiled training call also returns whether each weight array of
 the model it ends with is all finite; a NaN or inf raises

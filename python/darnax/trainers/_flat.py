@@ -11,9 +11,7 @@ the computation. A trainer instead keeps its model, optimiser context and last s
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -137,19 +135,14 @@ class FlatJit:
     def __call__(self, *args: Any) -> tuple[Any, ...]:
         """Run the compiled program on ``args``; see the class."""
         jitted, out_structures = self._program(args)
-        if self._donate:
-            with _quiet_donation():
-                results = list(jitted(*self._plain(args)))
-        else:
-            results = list(jitted(*self._plain(args)))
+        results = list(jitted(*self._plain(args)))
         for i, structure in zip(self._flat_out, out_structures, strict=True):
             results[i] = Flat(structure, results[i])
         return tuple(results)
 
     def lower(self, *args: Any) -> jax.stages.Lowered:
         """The program for ``args``, lowered (``.compile()`` it, e.g. to read its memory analysis)."""
-        with _quiet_donation():
-            return self._program(args)[0].lower(*self._plain(args))
+        return self._program(args)[0].lower(*self._plain(args))
 
     def _program(self, args: tuple[Any, ...]) -> tuple[Callable[..., Any], list[Any]]:
         structures = tuple(args[i].structure for i in self._flat_in)
@@ -176,15 +169,6 @@ class FlatJit:
             return tuple(results)
 
         return jax.jit(flat_fn, donate_argnums=self._donate), out_structures
-
-
-@contextlib.contextmanager
-def _quiet_donation() -> Iterator[None]:
-    """Silence jax's warning (when a program is lowered) about donated arrays that no result can
-    reuse, e.g. a model's integer indices, which pass through unchanged."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-        yield
 
 
 __all__ = ["Flat", "FlatAttribute", "FlatJit", "Structure", "split"]
