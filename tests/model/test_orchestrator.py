@@ -247,7 +247,7 @@ def test_is_all_zero_is_jnp_all_equal_zero(s, want):
 def test_is_all_zero_sees_one_odd_entry_in_a_large_state(shape, value):
     """One NaN, infinity or tiny value among zeros at a layer's size, anywhere. XLA:CPU's vectorised
     ``max`` of a large array drops NaN (a max-based test called such a state all zero)."""
-    rng = np.random.default_rng(abs(hash((shape, str(value)))) % 2**32)
+    rng = np.random.default_rng(list(shape))  # reproducible positions (not hash(), salted per process)
     check = jax.jit(is_all_zero)
     for at in (0, rng.integers(1, np.prod(shape) - 1), np.prod(shape) - 1):
         s = np.zeros(shape, np.float32)

@@ -3,10 +3,11 @@
 ``train_step`` in a Python loop pays, on every call, for what happens outside the compiled
 program. :func:`equinox.filter_jit` splits every argument pytree into arrays and the rest, hashes
 the rest, rebuilds the outputs, and then waits for the result (it blocks on every call, to report
-its runtime errors), so a loop of steps, or of ``fit_epoch`` chunks, can never dispatch ahead of
-the computation. A trainer instead keeps its model, optimiser context and last state as
-:class:`Flat` values: a call hands their arrays to a ``jax.jit`` program compiled for their
-:class:`Structure`, keeps the arrays it returns, and rebuilds a pytree only when someone reads it.
+its runtime errors), so a loop of steps can never dispatch ahead of the computation, and every
+``fit_epoch`` or ``evaluate`` call pays the splitting again. A trainer instead keeps its model,
+optimiser context and last state as :class:`Flat` values: a call hands their arrays to a
+``jax.jit`` program compiled for their :class:`Structure`, keeps the arrays it returns, and
+rebuilds a pytree only when someone reads it.
 """
 
 from __future__ import annotations
