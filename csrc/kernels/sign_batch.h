@@ -86,12 +86,37 @@ void run_layer(const T* h_ext, const T* values, const Pattern& pat, const T* dia
   });
 }
 
+// Whether every entry is zero (NaN is not); stops at the first that is not, so a state of +-1
+// costs one comparison.
+template <typename T>
+bool all_zero(const T* s, int64_t count) {
+  for (int64_t j = 0; j < count; ++j)
+    if (!(s[j] == T(0))) return false;
+  return true;
+}
+
 // The batch entry points: sync_sign_steps and async_sign_sweeps (sign_dynamics.h) on a batch.
+// A batch of states that are all zero (as right after state.init) takes its first step here:
+// every field is then h_ext (no self-message) and every unit changes, so that step is
+// sign(h_ext) (ties to +1, as decide_lanes) with N flips per sample; the other steps start from
+// it, their fields summed once from those states instead of pushed row by row for every unit.
 template <typename T>
 void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                            const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
                            T* fields_out) {
-  const int64_t n = pat.by_col.n_outer, runs = lane_runs(batch, true), chunks = unit_chunks(pat, runs);
+  const int64_t n = pat.by_col.n_outer;
+  if (n_steps > 0 && all_zero(s0, batch * n)) {
+    Scratch<T> first(batch * n);
+    for (int64_t j = 0; j < batch * n; ++j) first.data()[j] = h_ext[j] >= T(0) ? T(1) : T(-1);
+    Scratch<int32_t> rest(batch * (n_steps - 1));
+    sync_sign_steps_batch(h_ext, values, pat, diag, first.data(), batch, n_steps - 1, s, rest.data(), fields_out);
+    for (int64_t b = 0; b < batch; ++b) {
+      flips[b * n_steps] = static_cast<int32_t>(n);
+      std::copy(rest.data() + b * (n_steps - 1), rest.data() + (b + 1) * (n_steps - 1), flips + b * n_steps + 1);
+    }
+    return;
+  }
+  const int64_t runs = lane_runs(batch, true), chunks = unit_chunks(pat, runs);
   const int64_t shared = chunks > 1 ? 1 : shared_chunks(pat, runs);
   run_layer(h_ext, values, pat, diag, s0, batch, n_steps, true, chunks > 1 || shared > 1, s, flips, fields_out,
             [&](int64_t b0, int64_t lanes, double* field) {

@@ -270,3 +270,42 @@ def test_sync_steps_where_every_unit_flips_read_the_right_couplings(n, fan_in):
     np.testing.assert_array_equal(s, s0)  # an even number of steps: back to the start
     w = scipy_sparse.csc_matrix((v, p.row_idx, p.col_ptr), shape=(n, n))
     np.testing.assert_array_equal(fields, (w.T @ s0.T).T)
+
+
+@given(layer_case(), st.integers(0, 4), st.booleans())
+def test_sync_from_all_zero_states_matches_oracle(case, n_steps, one_set):
+    """A fresh state (all zeros, the kernel's own first step) and a state of zeros but its last
+    entry (which must not be taken for a fresh one), under ``jit``, equal the oracle bit for bit."""
+    rng, batch, n, density, dtype = case
+    p, h, v, diag, _ = layer(rng, batch, n, density, dtype)
+    s0 = np.zeros((batch, n), dtype)
+    if one_set:
+        s0[-1, -1] = 1
+    got = jax.jit(sync_sign_steps, static_argnums=5)(h, v, p, diag, s0, n_steps)
+    want = sync_sign_steps_reference(h, v, p, diag, s0, n_steps)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("batch", [1, 16, 19])
+@pytest.mark.parametrize("n_steps", [1, 2, 5])
+def test_sync_from_all_zero_states_is_sign_of_h_then_the_other_steps(batch, n_steps):
+    """From all zeros the first step is ``sign(h_ext)`` (ties to +1, N flips per sample) and the
+    other steps start from it with fields summed from those states: bit for bit the call from
+    ``sign(h_ext)``, with Gaussian values where pushing every row in float64 would round
+    otherwise, and a NaN field deciding -1 as in a step."""
+    rng = np.random.default_rng(batch * 10 + n_steps)
+    n = 2000
+    p = SparsityPattern.fixed_fan_in(jax.random.key(n_steps), (n, n), 20, zero_diagonal=True)
+    h = rng.standard_normal((batch, n)).astype(np.float32)
+    h[0, :3] = [0.0, -0.0, np.nan]
+    v = rng.standard_normal(p.nnz).astype(np.float32) / 4
+    diag = np.full(n, 0.5, np.float32)
+    s, flips, fields = sync_sign_steps(h, v, p, diag, np.zeros((batch, n), np.float32), n_steps)
+    first = np.where(h >= 0, 1.0, -1.0).astype(np.float32)
+    np.testing.assert_array_equal(first[0, :3], [1, 1, -1])
+    want_s, want_flips, want_fields = sync_sign_steps(h, v, p, diag, first, n_steps - 1)
+    np.testing.assert_array_equal(s, want_s)
+    np.testing.assert_array_equal(flips[:, 0], n)
+    np.testing.assert_array_equal(flips[:, 1:], want_flips)
+    np.testing.assert_array_equal(fields, want_fields)

@@ -33,7 +33,9 @@ def sync_sign_steps(
         values: ``(nnz,)`` off-diagonal couplings on ``pattern`` (column order).
         pattern: the ``(N, N)`` pattern.
         diag: ``(N,)`` self couplings.
-        s0: ``(B, N)`` initial states (±1).
+        s0: ``(B, N)`` initial states (±1), or all zeros (a fresh state: every field is then
+            ``h_ext``, so the first step is ``sign(h_ext)`` with ``N`` flips per sample, and the
+            kernel sums the next fields once from those states).
         n_steps: steps to run, ``>= 0`` (a compile-time constant).
 
     Returns:

@@ -84,15 +84,19 @@ def _sync_phase(
     layer: RecurrentSignLayer, h_ext: jax.Array, s: jax.Array, n_steps: int, want_fields: bool
 ) -> tuple[jax.Array, jax.Array]:
     """``n_steps`` fused synchronous steps: the final states and their fields (zeros unless
-    ``want_fields`` after a lone step from zero). A state of all zeros (as right after
-    ``state.init``) takes its first step without the kernel: its self-message is exactly zero,
-    so that step is ``activation(h_ext)``, bit for bit what the kernel computes (it starts from
-    the same field)."""
+    ``want_fields`` after a lone step from zero).
+
+    A state of all zeros (as right after ``state.init``) takes its first step as
+    ``activation(h_ext)``: its self-message is exactly zero. The kernel does that itself (one
+    comparison when the state is not all zero, see :func:`darnax.ops.sync_sign_steps`); a lone
+    step tests here, where XLA folds the test away for the constant state of ``init`` and the
+    step costs no kernel call (no fields to sum).
+    """
+    if n_steps > 1:
+        return layer.sync_steps(h_ext, s, n_steps)
 
     def from_zero(s: jax.Array) -> tuple[jax.Array, jax.Array]:
         s = layer.activation(h_ext)
-        if n_steps > 1:
-            return layer.sync_steps(h_ext, s, n_steps - 1)
         return s, h_ext + layer(s) if want_fields else jnp.zeros_like(h_ext)
 
     return jax.lax.cond(is_all_zero(s), from_zero, lambda s: layer.sync_steps(h_ext, s, n_steps), s)

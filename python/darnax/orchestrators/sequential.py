@@ -21,7 +21,8 @@ Speed (``backend="compiled"``, exact, see :mod:`~darnax.orchestrators.message_ca
   ``async_sign_sweeps`` call with a fresh order per sweep (:mod:`~darnax.orchestrators.fused`).
   Otherwise it steps one at a time;
 - a synchronous phase that starts from the all-zero state (right after ``state.init``) takes its
-  first step as ``sign(h_ext)`` without a kernel call: the self-message of zeros is exactly zero.
+  first step as ``sign(h_ext)``, the self-message of zeros being exactly zero: inside the kernel,
+  or without a kernel call for a lone step.
 
 ``backend="jax"`` is the oracle: every message recomputed every step with dense masked
 ``jax.numpy`` maths, no cache, no fused phases, no custom calls. The compiled kernels sum
