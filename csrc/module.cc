@@ -34,6 +34,7 @@ void* checked_pattern_type_id();
 void* checked_pattern_type_info();
 XLA_FFI_DECLARE_HANDLER_SYMBOL(RandomPermutations);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(DenseAsyncSignSweeps);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(AllFinite);
 void bind_diagnostics(nanobind::module_& m);  // diagnostics.cc
 void bind_cuda(nanobind::module_& m);         // cuda_bindings.cc
 }  // namespace darnax
@@ -316,6 +317,7 @@ NB_MODULE(_ext, m) {
     d["darnax_sync_sign_steps"] = stages(darnax::SyncSignStepsInstantiate, darnax::SyncSignSteps);
     d["darnax_random_permutations"] = capsule(darnax::RandomPermutations);
     d["darnax_dense_async_sign_sweeps"] = capsule(darnax::DenseAsyncSignSweeps);
+    d["darnax_all_finite"] = capsule(darnax::AllFinite);
     return d;
   }, "XLA FFI targets: name -> handler capsule, or {stage: capsule} for staged handlers.");
   m.def("ffi_types", []() {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/finite.h"
 #include "kernels/lanes.h"
 #include "kernels/outer_work.h"
 #include "kernels/parallel.h"
@@ -21,20 +22,6 @@ inline namespace DARNAX_ISA {
 // One traversal per 16 lanes (the earlier layout) paid the index loads, a horizontal reduction
 // and a read-modify-write of out per entry and lane block: 6.4x the time for 4x the batch.
 constexpr int64_t kOuterChunk = 4 * kLanes;
-
-// True when every value is finite (exponent bits not all ones): one vectorisable pass.
-template <typename T>
-bool all_finite(const T* x, int64_t n) {
-  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  constexpr Bits kExponent = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
-  Bits bad = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    Bits b;
-    std::memcpy(&b, x + i, sizeof(b));
-    bad |= static_cast<Bits>((b & kExponent) == kExponent);
-  }
-  return bad == 0;
-}
 
 // Bit j set when lane j of a lane block is nonzero (NaN included): vector compares, then one bit
 // of each lane's result (a scalar compare per lane, as the compiler left the plain loop, cost

@@ -18,6 +18,7 @@ MODULES = [
     "sync_sign_steps",
     "dense_async_sign_sweeps",
     "random_permutations",
+    "all_finite",
 ]
 
 

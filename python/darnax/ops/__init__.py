@@ -1,5 +1,5 @@
 """darnax's compiled core: sparse products, sparse plasticity, ±1 sign dynamics (sparse and dense
-couplings) and their random visiting orders as XLA FFI calls.
+couplings), their random visiting orders and the weights' finiteness test as XLA FFI calls.
 
 Importing this module loads the C++ extension (registering its targets with XLA on the first
 op); it raises ``ImportError`` (saying how to rebuild) when the extension is missing or
@@ -11,6 +11,8 @@ Each op has a pure ``jax.numpy`` oracle ``<op>_reference`` beside it.
 
 from darnax.ops import _ffi
 from darnax.ops._placement import NoKernelError as NoKernelError
+from darnax.ops.all_finite import all_finite as all_finite
+from darnax.ops.all_finite import all_finite_reference as all_finite_reference
 from darnax.ops.async_sign_sweeps import async_sign_sweeps as async_sign_sweeps
 from darnax.ops.async_sign_sweeps import async_sign_sweeps_reference as async_sign_sweeps_reference
 from darnax.ops.dense_async_sign_sweeps import dense_async_sign_sweeps as dense_async_sign_sweeps
