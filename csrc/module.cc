@@ -35,6 +35,7 @@ void* checked_pattern_type_info();
 XLA_FFI_DECLARE_HANDLER_SYMBOL(RandomPermutations);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(DenseAsyncSignSweeps);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(AllFinite);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(DenseOuter);
 void bind_diagnostics(nanobind::module_& m);  // diagnostics.cc
 void bind_cuda(nanobind::module_& m);         // cuda_bindings.cc
 }  // namespace darnax
@@ -318,6 +319,7 @@ NB_MODULE(_ext, m) {
     d["darnax_random_permutations"] = capsule(darnax::RandomPermutations);
     d["darnax_dense_async_sign_sweeps"] = capsule(darnax::DenseAsyncSignSweeps);
     d["darnax_all_finite"] = capsule(darnax::AllFinite);
+    d["darnax_dense_outer"] = capsule(darnax::DenseOuter);
     return d;
   }, "XLA FFI targets: name -> handler capsule, or {stage: capsule} for staged handlers.");
   m.def("ffi_types", []() {

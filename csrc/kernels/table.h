@@ -27,6 +27,8 @@ struct KernelTable {
   void (*sync_sign_steps)(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                           const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
                           T* fields);
+  // see dense_outer.h: out (d, K) = x (B, d)^T @ e (B, K).
+  void (*dense_outer)(const T* x, const T* e, int64_t batch, int64_t d, int64_t K, T* out);
   // see finite.h: whether all n entries are finite.
   bool (*all_finite)(const T* a, int64_t n);
 };

@@ -62,6 +62,30 @@ def test_fully_connected_init_forward_update():
     assert upd.W.dtype == F32
 
 
+@pytest.mark.parametrize("cls", [FullyConnected, CEFullyConnected])
+def test_dense_update_backends_agree_and_only_compiled_calls_the_kernel(cls):
+    """The readout's ``x^T e``: ``darnax.ops.dense_outer`` with the compiled backend on CPU,
+    XLA's dot with ``"jax"``; the same update (ties and signs are exact in float32 here), and
+    ``with_backend`` switches it."""
+    d, k = 2000, 10
+    m = cls(d, k, 1.0, 0.7, KEY, lr=0.3, weight_decay=0.2)
+    assert m.backend == "compiled" and m.with_backend("jax").backend == "jax"
+    x, y, y_hat = _batch(n=16, d=d, k=k)
+    got = {
+        b: m.with_backend(b).backward(jnp.asarray(x), jnp.asarray(y), jnp.asarray(y_hat)).W for b in ("compiled", "jax")
+    }
+    np.testing.assert_allclose(got["compiled"], got["jax"], rtol=1e-6, atol=1e-7)
+
+    def jaxpr(module):
+        return str(jax.make_jaxpr(lambda x: module.backward(x, jnp.asarray(y), jnp.asarray(y_hat)).W)(x))
+
+    calls = {b: jaxpr(m.with_backend(b)) for b in ("compiled", "jax")}
+    assert ("darnax_dense_outer" in calls["compiled"]) is (cls is FullyConnected)
+    assert "darnax_dense_outer" not in calls["jax"]
+    with pytest.raises(ValueError, match="backend"):
+        FullyConnected(d, k, 1.0, 0.7, KEY, backend="cuda")
+
+
 def test_threshold_ties_count_as_mistakes_and_gate():
     m = FullyConnected(2, 1, 1.0, 0.5, KEY)
     x = jnp.array([[1.0, -1.0], [1.0, 1.0]], F32)

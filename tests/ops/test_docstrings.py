@@ -19,6 +19,7 @@ MODULES = [
     "dense_async_sign_sweeps",
     "random_permutations",
     "all_finite",
+    "dense_outer",
 ]
 
 

@@ -27,6 +27,14 @@ def outer(x: jax.Array, e: jax.Array, pattern: SparsityPattern, backend: str) ->
     return ops.sparse_outer_reference(x, e, pattern)
 
 
+def dense_outer(x: jax.Array, e: jax.Array, backend: str) -> jax.Array:
+    """``x^T e`` for dense ``x`` and ``e``: :func:`darnax.ops.dense_outer` on CPU with the compiled
+    backend (it has no GPU kernel: XLA's product there)."""
+    if backend == "compiled" and jax.default_backend() == "cpu":
+        return ops.dense_outer(x, e)
+    return ops.dense_outer_reference(x, e)
+
+
 def sync_steps(
     h_ext: jax.Array,
     values: jax.Array,

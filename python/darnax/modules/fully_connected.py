@@ -15,11 +15,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from darnax.modules import _kernels
 from darnax.modules._hyper import Constant, PlasticModule, host_dtype
 from darnax.modules._weights import dense_normal
 from darnax.modules.interfaces import Adapter
 from darnax.modules.sparse_fully_connected import SparseFullyConnected
-from darnax.utils._checks import as_vector, positive_int
+from darnax.utils._checks import as_vector, backend_name, positive_int
 from darnax.utils.data_parallel import batch_sum, global_batch_size
 from darnax.utils.perceptron_rule import perceptron_rule_backward
 
@@ -28,9 +29,11 @@ class FullyConnected(Adapter, PlasticModule):
     """Dense trainable adapter: message ``x @ W``; update ``lr * dW + lr * wd * W``.
 
     ``dW`` is the perceptron rule (:func:`~darnax.utils.perceptron_rule.perceptron_rule_backward`)
-    with this module's ``threshold`` as margin, ``wd = weight_decay / sqrt(in_features)``. ``W``
-    is the only array leaf; the hyper-parameters are static (see
-    :class:`~darnax.modules._hyper.PlasticModule` for how ``lr`` combines with Optax's rate).
+    with this module's ``threshold`` as margin, ``wd = weight_decay / sqrt(in_features)``; its
+    ``x^T e`` is :func:`darnax.ops.dense_outer` on CPU with ``backend="compiled"`` (XLA's dot
+    otherwise, and with ``backend="jax"``). ``W`` is the only array leaf; the hyper-parameters
+    are static (see :class:`~darnax.modules._hyper.PlasticModule` for how ``lr`` combines with
+    Optax's rate).
 
     Attributes:
         W: ``(in_features, out_features)`` weights.
@@ -47,6 +50,7 @@ class FullyConnected(Adapter, PlasticModule):
     _weight_decay: Constant = eqx.field(static=True)
     in_features: int = eqx.field(static=True)
     out_features: int = eqx.field(static=True)
+    backend: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -59,6 +63,7 @@ class FullyConnected(Adapter, PlasticModule):
         *,
         lr: jax.typing.ArrayLike = 1.0,
         weight_decay: float = 0.0,
+        backend: str = "compiled",
     ):
         """Draw ``W ~ N(0, 1) * strength / sqrt(in_features)``.
 
@@ -71,10 +76,13 @@ class FullyConnected(Adapter, PlasticModule):
             dtype: parameter dtype.
             lr: learning rate folded into the update.
             weight_decay: decay coefficient (divided by ``sqrt(in_features)``).
+            backend: ``"compiled"`` (the update's product in darnax.ops on CPU) or ``"jax"``.
 
         Raises:
-            ValueError: on non-positive sizes or a ``strength``/``threshold`` of the wrong length.
+            ValueError: on non-positive sizes, a ``strength``/``threshold`` of the wrong length
+                or an unknown backend.
         """
+        self.backend = backend_name(backend)
         self.in_features = positive_int("in_features", in_features)
         self.out_features = positive_int("out_features", out_features)
         strength = as_vector("strength", strength, self.out_features, dtype)
@@ -90,8 +98,11 @@ class FullyConnected(Adapter, PlasticModule):
 
     def backward(self, x: jax.Array, y: jax.Array, y_hat: jax.Array, gate: jax.Array | None = None) -> FullyConnected:
         """Update ``lr * dW + lr * wd * W`` in ``W``, zeros elsewhere."""
-        grad = perceptron_rule_backward(x, y, y_hat, self.threshold, gate)
+        grad = perceptron_rule_backward(x, y, y_hat, self.threshold, gate, outer=self._outer)
         return eqx.tree_at(lambda m: m.W, self.zero_update(), self.local_update(grad, self.W))
+
+    def _outer(self, x: jax.Array, e: jax.Array) -> jax.Array:
+        return _kernels.dense_outer(x, e, self.backend)
 
     def to_dense(self) -> jax.Array:
         """The ``(in, out)`` weight matrix (``W`` itself)."""
@@ -126,11 +137,22 @@ class FrozenRescaledFullyConnected(FullyConnected):
         *,
         lr: jax.typing.ArrayLike = 1.0,
         weight_decay: float = 0.0,
+        backend: str = "compiled",
     ):
         """As :class:`FullyConnected`; ``in_features`` (the number of classes) must be >= 2."""
         if positive_int("in_features", in_features) < 2:
             raise ValueError(f"in_features: the rescaling needs at least 2 classes, got {in_features}")
-        super().__init__(in_features, out_features, strength, threshold, key, dtype, lr=lr, weight_decay=weight_decay)
+        super().__init__(
+            in_features,
+            out_features,
+            strength,
+            threshold,
+            key,
+            dtype,
+            lr=lr,
+            weight_decay=weight_decay,
+            backend=backend,
+        )
 
     @property
     def affine(self) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""darnax's compiled core: sparse products, sparse plasticity, ±1 sign dynamics (sparse and dense
+"""darnax's compiled core: sparse products, sparse and dense plasticity, ±1 sign dynamics (sparse and dense
 couplings), their random visiting orders and the weights' finiteness test as XLA FFI calls.
 
 Importing this module loads the C++ extension (registering its targets with XLA on the first
@@ -17,6 +17,8 @@ from darnax.ops.async_sign_sweeps import async_sign_sweeps as async_sign_sweeps
 from darnax.ops.async_sign_sweeps import async_sign_sweeps_reference as async_sign_sweeps_reference
 from darnax.ops.dense_async_sign_sweeps import dense_async_sign_sweeps as dense_async_sign_sweeps
 from darnax.ops.dense_async_sign_sweeps import dense_async_sign_sweeps_reference as dense_async_sign_sweeps_reference
+from darnax.ops.dense_outer import dense_outer as dense_outer
+from darnax.ops.dense_outer import dense_outer_reference as dense_outer_reference
 from darnax.ops.pattern import SparsityPattern as SparsityPattern
 from darnax.ops.random_permutations import random_permutations as random_permutations
 from darnax.ops.random_permutations import random_permutations_reference as random_permutations_reference

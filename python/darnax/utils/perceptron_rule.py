@@ -13,6 +13,8 @@ and evaluate ``x^T e`` only on their pattern (:func:`darnax.ops.sparse_outer`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -59,6 +61,7 @@ def perceptron_rule_backward(
     y_hat: jax.Array,
     margin: jax.typing.ArrayLike,
     gate: jax.typing.ArrayLike | None = None,
+    outer: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
 ) -> jax.Array:
     """Dense one-vs-all perceptron update ``dW = -(x^T (gate * mistake * y)) / (sqrt(n) sqrt(d))``.
 
@@ -71,6 +74,8 @@ def perceptron_rule_backward(
         y_hat: ``(n, K)`` fields.
         margin: scalar, ``(K,)`` or ``(n, K)``.
         gate: optional gate, a scalar or broadcastable to ``(n, K)``.
+        outer: computes ``x^T e`` for ``(n, d)`` and ``(n, K)`` arrays (e.g.
+            :func:`darnax.ops.dense_outer`); None for ``x.T @ e``.
 
     Returns:
         ``(d, K)`` pseudo-gradient (``optax.sgd`` subtracts it, i.e. adds the perceptron step).
@@ -88,7 +93,8 @@ def perceptron_rule_backward(
     if y.shape[0] != n:
         raise ValueError(f"x and y must share the batch size, got {n} and {y.shape[0]}")
     e = perceptron_error(y, y_hat, margin, gate)
-    return batch_sum(x.T @ e) * perceptron_scale(global_batch_size(n), d)
+    product = x.T @ e if outer is None else outer(x, e)
+    return batch_sum(product) * perceptron_scale(global_batch_size(n), d)
 
 
 __all__ = ["perceptron_error", "perceptron_rule_backward", "perceptron_scale"]
