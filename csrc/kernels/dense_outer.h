@@ -13,15 +13,10 @@ namespace darnax {
 inline namespace DARNAX_ISA {
 
 // Output rows computed together: as many independent sums in flight, which hides the latency
-// of each addition (one row at a time waited on it: 40 instead of ~6 µs at 2000 x 10).
+// of each addition (2000 x 10 from 16 samples on one thread, side by side on a loaded machine:
+// 40 µs one row at a time, 20 µs eight at a time).
 constexpr int64_t kOuterRows = 8;
 
-// Each output row i holds sum_b x[b, i] e[b, :], summed in order of b in vector registers (a
-// vector of K columns at a time) and stored once. Samples whose row of e is all zero add
-// nothing and are skipped (in training, those the perceptron rule found no mistake in), unless
-// x holds a NaN or an infinity, which must reach the output as 0 * inf does. Rows of the
-// output are split across threads: a result never depends on the thread count. XLA's dot took
-// 39 µs for the seeds' readout (2000 x 10 from 16 samples), this ~4 µs (bench/RESULTS.md, 28).
 // Rows i .. i + R - 1 of x^T e from the used samples' rows of e (padded to `width`).
 template <typename T, int64_t R>
 inline void outer_rows(const T* x, const T* rows, const int64_t* used, int64_t n_used, int64_t d,
@@ -39,6 +34,13 @@ inline void outer_rows(const T* x, const T* rows, const int64_t* used, int64_t n
   }
 }
 
+// Each output row i holds sum_b x[b, i] e[b, :], summed in order of b in vector registers (a
+// vector of K columns at a time) and stored once. Samples whose row of e is all zero add
+// nothing and are skipped (in training, those the perceptron rule found no mistake in), unless
+// x holds a NaN or an infinity, which must reach the output as 0 * inf does. Rows of the
+// output are split across threads: a result never depends on the thread count. XLA's dot took
+// 39 µs for the seeds' readout (2000 x 10 from 16 samples), this 13 µs, both in the
+// training program (bench/RESULTS.md, 28).
 template <typename T>
 void dense_outer(const T* x, const T* e, int64_t batch, int64_t d, int64_t K, T* out) {
   constexpr int64_t W = kPerVector<T>;
@@ -58,7 +60,8 @@ void dense_outer(const T* x, const T* e, int64_t batch, int64_t d, int64_t K, T*
   const double cost = static_cast<double>(std::max<int64_t>(n_used, 1) * width);
   parallel_for(d, cost, kMinWorkPerThread, [&](int64_t i0, int64_t i1) {
     int64_t i = i0;
-    for (; i + kOuterRows <= i1; i += kOuterRows) outer_rows<T, kOuterRows>(x, rows.data(), used.data(), n_used, d, K, width, i, out);
+    for (; i + kOuterRows <= i1; i += kOuterRows)
+      outer_rows<T, kOuterRows>(x, rows.data(), used.data(), n_used, d, K, width, i, out);
     for (; i < i1; ++i) outer_rows<T, 1>(x, rows.data(), used.data(), n_used, d, K, width, i, out);
   });
 }
