@@ -8,10 +8,7 @@ namespace darnax {
 
 static ffi::Error AllFiniteImpl(ffi::RemainingArgs arrays, ffi::Dictionary attrs,
                                 ffi::Result<ffi::Buffer<ffi::DataType::PRED>> out) {
-  // XLA ignores attributes when a handler binds none: take them all and refuse any.
-  if (attrs.size() != 0)
-    return invalid("all_finite takes no attributes, got " + std::to_string(attrs.size()) + " (" +
-                   std::string(*attrs.begin()) + ", ...)");
+  if (const std::string bad = check_no_attrs("all_finite", attrs); !bad.empty()) return invalid(bad);
   const int64_t n = static_cast<int64_t>(arrays.size());
   const std::string err = check_shape(out->dimensions(), "out", {n});
   if (!err.empty()) return invalid(err);

@@ -41,6 +41,14 @@ inline int64_t dim0(ffi::Span<const int64_t> dims, size_t rank) {
   return dims.size() == rank ? dims[0] : -1;
 }
 
+// "" when a handler that binds no attributes got none, else a message naming `op` and the first.
+// XLA ignores attributes a handler does not bind, so such handlers take them all and refuse any.
+inline std::string check_no_attrs(const char* op, const ffi::Dictionary& attrs) {
+  if (attrs.size() == 0) return "";
+  return std::string(op) + " takes no attributes, got " + std::to_string(attrs.size()) + " (" +
+         std::string(*attrs.begin()) + ", ...)";
+}
+
 // Dispatches `fn.template operator()<T>()` on a float dtype, or reports the dtype as invalid.
 template <typename Fn>
 ffi::Error dispatch_float(ffi::DataType dtype, const char* name, Fn&& fn) {

@@ -8,10 +8,7 @@ namespace darnax {
 
 static ffi::Error DenseOuterImpl(ffi::AnyBuffer x, ffi::AnyBuffer e, ffi::Dictionary attrs,
                                  ffi::Result<ffi::AnyBuffer> out) {
-  // XLA ignores attributes when a handler binds none: take them all and refuse any.
-  if (attrs.size() != 0)
-    return invalid("dense_outer takes no attributes, got " + std::to_string(attrs.size()) + " (" +
-                   std::string(*attrs.begin()) + ", ...)");
+  if (const std::string bad = check_no_attrs("dense_outer", attrs); !bad.empty()) return invalid(bad);
   const auto xd = x.dimensions(), ed = e.dimensions();
   if (xd.size() != 2) return invalid("x: expected rank 2 (B, d), got " + shape_str(xd));
   if (ed.size() != 2 || ed[0] != xd[0])

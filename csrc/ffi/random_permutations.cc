@@ -8,10 +8,7 @@ namespace darnax {
 
 static ffi::Error RandomPermutationsImpl(ffi::Buffer<ffi::DataType::U32> bits,
                                          ffi::Dictionary attrs, ffi::Result<IndexBuffer> out) {
-  // XLA ignores attributes when a handler binds none: take them all and refuse any.
-  if (attrs.size() != 0)
-    return invalid("random_permutations takes no attributes, got " + std::to_string(attrs.size()) +
-                   " (" + std::string(*attrs.begin()) + ", ...)");
+  if (const std::string bad = check_no_attrs("random_permutations", attrs); !bad.empty()) return invalid(bad);
   const auto bd = bits.dimensions();
   if (bd.size() != 2) return invalid("bits: expected rank 2 (rows, n), got " + shape_str(bd));
   if (bd[1] > INT32_MAX) return invalid("bits: n must fit int32, got " + std::to_string(bd[1]));

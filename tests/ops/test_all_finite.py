@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from darnax.ops import all_finite, all_finite_reference
+from darnax.ops import _ffi, all_finite, all_finite_reference
 
 ODD = (np.nan, -np.nan, np.inf, -np.inf)
 SHAPES = st.lists(st.integers(0, 300), min_size=0, max_size=3).map(tuple)
@@ -71,3 +71,20 @@ def test_empty_list_and_empty_arrays():
 def test_other_dtypes_are_refused_by_position(dtype):
     with pytest.raises(TypeError, match=r"arrays\[1\]: expected float32 or float64"):
         all_finite([np.ones(2, np.float32), np.ones(2, dtype)])
+
+
+def _raw(arrays, n_out, **attrs):
+    """all_finite's custom call as given, bypassing the Python checks."""
+    out = jax.ShapeDtypeStruct((n_out,), np.bool_)
+    return jax.jit(lambda *a: _ffi.ffi_call("all_finite", out)(*a, **attrs))(*arrays)
+
+
+def test_handler_refuses_what_the_python_side_would():
+    ok = [np.ones(3, np.float32), np.full(2, np.inf)]
+    assert np.asarray(_raw(ok, 2)).tolist() == [True, False]
+    with pytest.raises(Exception, match="all_finite takes no attributes, got 1"):
+        _raw(ok, 2, extra=np.int64(0))
+    with pytest.raises(Exception, match=r"out: expected shape \(2,\), got \(3,\)"):
+        _raw(ok, 3)
+    with pytest.raises(Exception, match=r"arrays\[1\]: expected float32 or float64"):
+        _raw([ok[0], np.ones(2, np.int32)], 2)

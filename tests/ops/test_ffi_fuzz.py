@@ -19,6 +19,7 @@ from darnax.ops import (
     _ffi,
     async_sign_sweeps,
     dense_async_sign_sweeps,
+    dense_outer,
     direct,
     sparse_matmul,
     sparse_outer,
@@ -32,6 +33,7 @@ TARGETS = (
     "async_sign_sweeps",
     "dense_async_sign_sweeps",
     "random_permutations",
+    "dense_outer",
 )
 OTHER = SparsityPattern.from_mask(np.ones((7, 5), bool))  # alive for the whole module: a wrong-shape key
 
@@ -64,6 +66,9 @@ def _build(target, rng, b, n, k, dtype):
     if target == "random_permutations":
         bits = rng.integers(0, 2**32, (b, n), dtype=np.uint32)
         return Call(target, ["bits", "out"], [bits], [_sds((b, n), np.int32)], {}, [direct.random_permutations(bits)])
+    if target == "dense_outer":
+        e = rng.standard_normal((b, k)).astype(dtype)
+        return Call(target, ["x", "e", "out"], [h, e], [_sds((n, k), dtype)], {}, [dense_outer(h, e)])
     if target == "dense_async_sign_sweeps":
         j = (rng.standard_normal((n, n)) / 4).astype(dtype)
         outs = [_sds((b, n), dtype), _sds((b, steps), np.int32), _sds((b, n), dtype)]
@@ -105,6 +110,8 @@ def _build(target, rng, b, n, k, dtype):
 GROW_NAMES = {
     ("dense_async_sign_sweeps", "h_ext"): "couplings",
     ("random_permutations", "bits"): "out",
+    ("dense_outer", "x"): "out",
+    ("dense_outer", "e"): "out",
     ("sparse_matmul", "x"): "x",
 }
 STEPS = {"sync_sign_steps": "n_steps", "async_sign_sweeps": "n_sweeps", "dense_async_sign_sweeps": "n_sweeps"}
@@ -172,7 +179,8 @@ def _mutations(call):
         steps = STEPS[call.target]
         out.append(("negative steps", lambda: call.attrs.update({steps: np.int64(-1)}), "must be >= 0"))
         out.append(("missing steps", lambda: call.attrs.pop(steps), "Wrong number of attributes"))
-    extra = "takes no attributes, got 1" if call.target == "random_permutations" else "Wrong number of attributes"
+    no_attrs = call.target in ("random_permutations", "dense_outer")
+    extra = f"{call.target} takes no attributes, got 1" if no_attrs else "Wrong number of attributes"
     out.append(("extra attribute", lambda: call.attrs.update(extra=np.int64(0)), extra))
     out.append(("extra operand", lambda: call.args.append(call.args[0]), "Wrong number of arguments"))
     if "order" in call.names:
