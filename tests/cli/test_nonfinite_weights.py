@@ -14,7 +14,7 @@ from darnax.cli.network import build_trainer
 from darnax.modules._hyper import Constant
 from darnax.modules.interfaces import replace_static
 from darnax.trainers._base import _MAX_PENDING
-from darnax.trainers._finite import finite_weights, weight_names
+from darnax.trainers._finite import _finite_by_reductions, finite_weights, weight_names
 from darnax.utils._checks import NonFiniteWeightsError
 
 CONFIG = merge(resolve(), {"model": {"dim_hidden": 24, "sparsity": 0.8}})
@@ -146,3 +146,16 @@ def test_darnax_train_stops_with_a_clear_error(tmp_path, capsys):
         and "layer (2, 1) FullyConnected.W" in err
     )
     assert not (tmp_path / "run" / "checkpoint.darnax").exists()
+
+
+def test_flags_use_the_kernel_where_lowered_for_cpu_and_reductions_elsewhere():
+    """One ``all_finite`` call in a program lowered for CPU, none in one lowered for CUDA (no darnax
+    kernel there), whatever the process's default backend; the reductions agree with the kernel."""
+    orch = build_trainer(CONFIG, 64, 10).orchestrator
+    traced = jax.jit(finite_weights).trace(orch)
+    text = {p: traced.lower(lowering_platforms=(p,)).as_text() for p in ("cpu", "cuda")}
+    assert text["cpu"].count("darnax_all_finite") == 1 and "darnax" not in text["cuda"]
+    bad = eqx.tree_at(lambda o: o.lmap[2, 1].W, orch, orch.lmap[2, 1].W.at[3, 4].set(jnp.nan))
+    arrays = jax.tree_util.tree_leaves(eqx.filter(bad, eqx.is_inexact_array))
+    np.testing.assert_array_equal(_finite_by_reductions(arrays), finite_weights(bad))
+    assert not bool(np.all(finite_weights(bad)))

@@ -86,6 +86,17 @@ def test_dense_update_backends_agree_and_only_compiled_calls_the_kernel(cls):
         FullyConnected(d, k, 1.0, 0.7, KEY, backend="cuda")
 
 
+def test_dense_update_kernel_is_chosen_by_the_lowering_platform():
+    """The compiled backend's readout update calls the CPU kernel in a program lowered for CPU
+    and XLA's product in one lowered for CUDA (no darnax kernel there: lowering it would raise),
+    whatever the process's default backend; no GPU needed to lower for one."""
+    m = FullyConnected(64, 10, 1.0, 0.7, KEY)
+    x, y, y_hat = (jnp.asarray(a) for a in _batch(n=16, d=64, k=10))
+    traced = jax.jit(lambda x: m.backward(x, y, y_hat).W).trace(x)
+    text = {p: traced.lower(lowering_platforms=(p,)).as_text() for p in ("cpu", "cuda")}
+    assert text["cpu"].count("darnax_dense_outer") == 1 and "darnax" not in text["cuda"]
+
+
 def test_threshold_ties_count_as_mistakes_and_gate():
     m = FullyConnected(2, 1, 1.0, 0.5, KEY)
     x = jnp.array([[1.0, -1.0], [1.0, 1.0]], F32)

@@ -28,11 +28,15 @@ def outer(x: jax.Array, e: jax.Array, pattern: SparsityPattern, backend: str) ->
 
 
 def dense_outer(x: jax.Array, e: jax.Array, backend: str) -> jax.Array:
-    """``x^T e`` for dense ``x`` and ``e``: :func:`darnax.ops.dense_outer` on CPU with the compiled
-    backend (it has no GPU kernel: XLA's product there)."""
-    if backend == "compiled" and jax.default_backend() == "cpu":
-        return ops.dense_outer(x, e)
-    return ops.dense_outer_reference(x, e)
+    """``x^T e`` for dense ``x`` and ``e``: :func:`darnax.ops.dense_outer` where the program is
+    compiled for CPU with the compiled backend (it has no GPU kernel: XLA's product there).
+
+    The choice is made per lowering platform (:func:`jax.lax.platform_dependent`), not by the
+    process's default backend: a program placed on a CPU device of a GPU machine uses the kernel.
+    """
+    if backend != "compiled":
+        return ops.dense_outer_reference(x, e)
+    return jax.lax.platform_dependent(x, e, cpu=ops.dense_outer, default=ops.dense_outer_reference)
 
 
 def sync_steps(

@@ -57,7 +57,8 @@ def _weight_modules(orchestrator: SequentialOrchestrator) -> list[tuple[str, Any
 def finite_weights(orchestrator: SequentialOrchestrator) -> jax.Array:
     """``(n_arrays,)`` bool: whether each weight (inexact array) of every module is all finite.
 
-    In the order of :func:`weight_names`. On CPU one :func:`darnax.ops.all_finite` call for all
+    In the order of :func:`weight_names`. Where the program is compiled for CPU (chosen when it is
+    lowered, :func:`jax.lax.platform_dependent`), one :func:`darnax.ops.all_finite` call for all
     of them (the seeds' per-batch training program spent 45 µs in XLA's reductions for this test,
     ``bench/RESULTS.md``, section 28); elsewhere one float reduction per array: ``sum(a * 0)`` is
     NaN exactly when ``a`` holds a NaN or an infinity (0 otherwise; no overflow, whatever the
@@ -70,8 +71,11 @@ def finite_weights(orchestrator: SequentialOrchestrator) -> jax.Array:
     ]
     if not arrays:
         return jnp.ones((0,), bool)
-    if jax.default_backend() == "cpu":
-        return ops.all_finite(arrays)
+    return jax.lax.platform_dependent(arrays, cpu=ops.all_finite, default=_finite_by_reductions)
+
+
+def _finite_by_reductions(arrays: list[jax.Array]) -> jax.Array:
+    """:func:`finite_weights`' flags off CPU, one float reduction per array."""
     return jnp.stack([jnp.isfinite(jnp.sum(a * 0)) for a in arrays])
 
 
