@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
-#include <type_traits>
 
 #include "kernels/finite.h"
 #include "kernels/lanes.h"
