@@ -6,8 +6,8 @@
 # libc++ linked in statically (and the system's libgcc_s as the unwinder, see below), so `auditwheel repair` can tag the wheel manylinux_2_17
 # (manylinux2014): it installs wherever jaxlib does (jaxlib 0.10.2 itself needs glibc 2.27).
 # With the system g++ the same wheel would need this machine's glibc and libstdc++ (on
-# Debian 12: manylinux_2_35). The kernels pick AVX2 or the baseline build at run time from
-# CPUID, whatever the compiler.
+# Debian 12: manylinux_2_35). The kernels pick the AVX-512, AVX2 or baseline build at run time
+# from CPUID, whatever the compiler.
 #
 # Needs: python3 (>= 3.11, the one the wheel is for) and the package index; no system compiler.
 # Leaves OUT_DIR/darnax-*-manylinux_*.whl and prints `auditwheel show` of it.
