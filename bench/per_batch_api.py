@@ -15,7 +15,10 @@ on Fashion-MNIST through :class:`darnax.datasets.classification.fashion_mnist.Fa
 - ``fit_epoch``: the same batches in one compiled call;
 - ``eval loop`` / ``eval program`` / ``evaluate``: likewise for evaluation.
 
-Times are per batch, medians over rounds; the ratios are loop / compiled. Each ``--cpus`` value
+Times are per batch, medians over rounds. The ratios are loop / compiled, medians of the ratios
+of the same round (a round runs the cases in order, the next one in reverse): this machine's speed
+drifts between minutes, and a ratio of two medians taken in different rounds would carry that
+drift. Each ``--cpus`` value
 runs in its own process (``darnax train --cpus`` pins the same way). The first ``train_step``'s
 compilation is timed in a fresh process (``first_step_s``: the first call minus a steady step;
 ``trace_s``/``lower_s``/``compile_s``: the program's stages, timed separately once more), with an
@@ -153,8 +156,8 @@ def worker(cpus: int, n_batches: int, rounds: int, first_only: bool = False) -> 
     times: dict[str, list[float]] = {name: [] for name in cases}
     for fn in cases.values():  # warm-up: compile everything
         fn()
-    for _ in range(rounds):
-        for name, fn in cases.items():
+    for r in range(rounds):
+        for name, fn in list(cases.items())[:: 1 if r % 2 == 0 else -1]:
             t0 = time.perf_counter()
             fn()
             jax.block_until_ready(trainer.orchestrator)
@@ -162,11 +165,15 @@ def worker(cpus: int, n_batches: int, rounds: int, first_only: bool = False) -> 
     for name, ts in times.items():
         out[f"{name}_us"] = round(1e6 * statistics.median(ts), 1)
     out["first_step_s"] = round(first - out["loop_us"] * 1e-6, 3)
-    out["loop_vs_fit"] = round(out["loop_us"] / out["fit_epoch_us"], 3)
-    out["filter_jit_vs_fit"] = round(out["filter_jit_us"] / out["fit_epoch_us"], 3)
-    out["program_vs_fit"] = round(out["program_us"] / out["fit_epoch_us"], 3)
-    out["eval_loop_vs_evaluate"] = round(out["eval loop_us"] / out["evaluate_us"], 3)
-    out["eval_program_vs_evaluate"] = round(out["eval program_us"] / out["evaluate_us"], 3)
+
+    def ratio(a: str, b: str) -> float:
+        return round(statistics.median(x / y for x, y in zip(times[a], times[b], strict=True)), 3)
+
+    out["loop_vs_fit"] = ratio("loop", "fit_epoch")
+    out["filter_jit_vs_fit"] = ratio("filter_jit", "fit_epoch")
+    out["program_vs_fit"] = ratio("program", "fit_epoch")
+    out["eval_loop_vs_evaluate"] = ratio("eval loop", "evaluate")
+    out["eval_program_vs_evaluate"] = ratio("eval program", "evaluate")
     out.update(_stages(trainer, batches[0], key))
     return out
 
