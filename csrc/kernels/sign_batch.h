@@ -100,6 +100,9 @@ bool all_zero(const T* s, int64_t count) {
 // every field is then h_ext (no self-message) and every unit changes, so that step is
 // sign(h_ext) (ties to +1, as decide_lanes) with N flips per sample; the other steps start from
 // it, their fields summed once from those states instead of pushed row by row for every unit.
+// When every sample is in a lane block and the blocks share their steps across threads
+// (sync_steps_shared), each block sums its own fields inside its first pool job; otherwise
+// run_layer sums all fields first.
 template <typename T>
 void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, const T* diag,
                            const T* s0, int64_t batch, int64_t n_steps, T* s, int32_t* flips,
@@ -118,6 +121,13 @@ void sync_sign_steps_batch(const T* h_ext, const T* values, const Pattern& pat, 
   }
   const int64_t runs = lane_runs(batch, true), chunks = unit_chunks(pat, runs);
   const int64_t shared = chunks > 1 ? 1 : shared_chunks(pat, runs);
+  if (shared > 1 && runs * kLanes >= batch) {  // every sample in a block: each sums its own fields
+    Scratch<double> field(n * kLanes);
+    for (int64_t b0 = 0; b0 < batch; b0 += kLanes)
+      sync_steps_shared(values, pat, diag, n_steps, std::min(kLanes, batch - b0), shared, s0 + b0 * n,
+                        field.data(), s + b0 * n, fields_out + b0 * n, flips + b0 * n_steps, h_ext + b0 * n);
+    return;
+  }
   run_layer(h_ext, values, pat, diag, s0, batch, n_steps, true, chunks > 1 || shared > 1, s, flips, fields_out,
             [&](int64_t b0, int64_t lanes, double* field) {
               if (chunks > 1)

@@ -32,14 +32,16 @@ np.savez(sys.argv[1], matmul=sparse_matmul(x, v, p), outer=sparse_outer(x, s, p)
          async_s=async_sign_sweeps(x, v, p, d, s, order, 3)[0], sync_s=sync_sign_steps(x, v, p, d, s, 3)[0],
          lanes_s=async_sign_sweeps(x, v, p, d, s, order[:1], 3)[0],
          dense=dense_async_sign_sweeps(x, np.asarray(p.to_dense(v)) + np.diag(d), s, order, 3)[2],
-         **{f"one_block_{b}_{steps}_{i}": np.asarray(a) for b in (16, 7) for steps in (9, 2, 1, 0)
+         **{f"blocks_{b}_{steps}_{i}": np.asarray(a) for b in (16, 7, 32, 20) for steps in (9, 2, 1, 0)
             for i, a in enumerate(sync_sign_steps(x[:b], v, p, d, s[:b], steps))})
 """
 
 
 def test_threads_and_kernel_builds_agree_bitwise(tmp_path):
-    """Also one lane block (B = 16 and 7) on 2 and 3 threads, which share its steps of all units
-    (split_sync.h: sync_steps_shared), with 9 steps of random fields re-deciding all units."""
+    """Also one lane block (B = 16 and 7) on 2 and 3 threads and two (B = 32 and 20) on 3, which
+    share their steps of all units and sum their own fields (split_sync.h: sync_steps_shared),
+    against the single thread that sums every field first, with 9 steps of random fields
+    re-deciding all units."""
     results = []
     narrower = "avx2" if "avx2" in cpu_flags() else ""
     for threads, build in (("1", "baseline"), ("2", narrower), ("3", "")):  # "": the default (best) build
