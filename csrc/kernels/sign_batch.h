@@ -56,8 +56,7 @@ void run_layer(const T* h_ext, const T* values, const Pattern& pat, const T* dia
   Scratch<double> field(lane_blocks(batch) * n * kLanes);
   column_sums<T>(s0, batch, values, pat.by_col, h_ext,
                  [&](int64_t blk, int64_t k, int64_t columns, const T* acc) {
-                   double* out = field.data() + (blk * n + k) * kLanes;
-                   for (int64_t c = 0; c < columns * kLanes; ++c) out[c] = static_cast<double>(acc[c]);
+                   widen_fields(acc, columns, field.data() + (blk * n + k) * kLanes);
                  });
   const Scratch<T> row_values = alone > 0 ? values_by_row(values, pat) : Scratch<T>(0);
   const auto run_block = [&](int64_t blk) {

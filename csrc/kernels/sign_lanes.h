@@ -35,6 +35,13 @@ struct LaneBlockState {
   }
 };
 
+// Stores columns k..k+columns-1 of a lane block's initial fields, summed in T (as column_sums
+// hands them over: `columns` lane blocks of T), as float64 at `field` (that block's unit k).
+template <typename T>
+inline void widen_fields(const T* acc, int64_t columns, double* field) {
+  for (int64_t c = 0; c < columns * kLanes; ++c) field[c] = static_cast<double>(acc[c]);
+}
+
 // Per-lane flip counters of a sweep or step, kept in registers: count[j] = -(flips of lane j).
 struct LaneCounts {
   DMask neg[kDVec] = {};

@@ -169,8 +169,7 @@ void sync_steps_shared(const T* values, const Pattern& pat, const T* diag, int64
     if (h_ext)
       column_sums_range<T>(s0, lanes, values, pat.by_col, h_ext, k0, k1,
                            [&](int64_t, int64_t k, int64_t columns, const T* acc) {
-                             double* out = field + k * kLanes;
-                             for (int64_t c = 0; c < columns * kLanes; ++c) out[c] = static_cast<double>(acc[c]);
+                             widen_fields(acc, columns, field + k * kLanes);
                            });
   };
   const auto decide_all = [&](const PushValues<T>& rows, const int32_t* pushes, const double* pushed_deltas,
