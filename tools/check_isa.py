@@ -79,11 +79,11 @@ def narrow_builds(disassembly: str) -> list[str]:
 
 def fused_multiply_adds(disassembly: str) -> list[str]:
     """``"function: instruction"`` for each darnax function that holds an FMA instruction."""
-    return [
-        f"{name}: {next(i for i in body if FMA.match(i))}"
-        for name, body in _functions(disassembly).items()
-        if "darnax::" in name and any(FMA.match(i) for i in body)
-    ]
+    found = []
+    for name, body in _functions(disassembly).items():
+        if "darnax::" in name and (fused := next((i for i in body if FMA.match(i)), None)) is not None:
+            found.append(f"{name}: {fused}")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
